@@ -1,0 +1,1 @@
+"""Orchestration: videos in, cross-camera tracks (JSON) out."""

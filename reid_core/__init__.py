@@ -1,0 +1,1 @@
+"""Re-identification: the Siamese correspondence network, its training and evaluation."""

@@ -1,0 +1,81 @@
+"""YAML files → frozen dataclasses, in one place.
+
+:func:`load_dataclass` parses a YAML mapping into a (frozen) dataclass with
+`dacite <https://github.com/konradhalas/dacite>`_ in strict mode: unknown keys and
+wrong types are :class:`~reid_core.errors.ConfigError` naming the file and the key.
+Library classes never take these config objects; callers unpack them into plain
+keyword arguments (``SortTracker(**dataclasses.asdict(cfg.tracker))``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import dacite
+import yaml
+
+from reid_core.errors import ConfigError
+
+__all__ = ["load_dataclass", "load_yaml_mapping", "parse_dataclass"]
+
+T = TypeVar("T")
+
+_DACITE = dacite.Config(strict=True, check_types=True, cast=[tuple])
+
+
+def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file whose top level is a mapping (an empty file is ``{}``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: invalid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def parse_dataclass(cls: type[T], data: Mapping[str, Any], source: str | Path = "<config>") -> T:
+    """Build ``cls`` from ``data``; unknown keys and wrong types raise ConfigError naming ``source``.
+
+    ``__post_init__`` checks of the dataclass that raise ``ValueError`` are reported the same way.
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    try:
+        return dacite.from_dict(cls, dict(data), config=_DACITE)
+    except dacite.UnexpectedDataError as err:
+        keys = ", ".join(sorted(repr(k) for k in err.keys))
+        raise ConfigError(f"{source}: unknown key(s) {keys} for {cls.__name__}") from None
+    except dacite.WrongTypeError as err:
+        raise ConfigError(
+            f"{source}: key '{err.field_path}' should be {_type_name(err.field_type)}, got {err.value!r}"
+        ) from None
+    except dacite.MissingValueError as err:
+        raise ConfigError(f"{source}: missing required key '{err.field_path}'") from None
+    except dacite.DaciteError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    except ValueError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def load_dataclass(cls: type[T], path: str | Path) -> T:
+    """Load a YAML file into ``cls`` (see :func:`parse_dataclass`)."""
+    return parse_dataclass(cls, load_yaml_mapping(path), source=path)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")

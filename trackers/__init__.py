@@ -1,0 +1,1 @@
+"""Single-camera multi-object tracking (SORT, ByteTrack): numpy/scipy/filterpy only."""
