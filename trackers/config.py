@@ -1,0 +1,42 @@
+"""Frozen dataclasses mirroring the tracker constructors, one per ``configs/trackers/<name>.yaml``.
+
+Plain dataclasses, no YAML here (trackers/ depends on nothing of ours): the application loads a
+YAML file into one of these (``reid_core.config.load_dataclass(SortConfig, path)``) and unpacks
+it, ``create_tracker("sort", fps=fps, **dataclasses.asdict(cfg))``. The fields are the
+constructor's parameters except ``fps``, which belongs to the video, not the config; a test keeps
+them in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["TRACKER_CONFIGS", "ByteTrackConfig", "SortConfig"]
+
+
+@dataclass(frozen=True)
+class SortConfig:
+    """Keyword arguments of :class:`trackers.SortTracker` (except ``fps``); see it for meanings."""
+
+    max_age_s: float = 1.0
+    min_hits: int = 3
+    iou_threshold: float = 0.3
+    coast_output_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ByteTrackConfig:
+    """Keyword arguments of :class:`trackers.ByteTracker` (except ``fps``); see it for meanings."""
+
+    max_age_s: float = 1.0
+    min_hits: int = 3
+    iou_threshold: float = 0.3
+    coast_output_s: float = 0.0
+    high_score_threshold: float = 0.5
+    low_score_threshold: float = 0.1
+    new_track_threshold: float = 0.6
+    low_iou_threshold: float = 0.5
+
+
+TRACKER_CONFIGS: dict[str, type] = {"sort": SortConfig, "bytetrack": ByteTrackConfig}
+"""Tracker name → its config dataclass (``configs/trackers/<name>.yaml``)."""
