@@ -1,0 +1,238 @@
+"""MOTChallenge text files: read, write and convert.
+
+One row per box, comma-separated: ``frame,id,x,y,w,h,conf,x,y,z`` where
+
+- ``frame`` is 1-based, ``id`` the track (or ground-truth person) id, ``-1`` for bare detections;
+- ``x,y,w,h`` is the box as ``tlwh`` (left, top, width, height) in pixels;
+- ``conf`` is the detection/track score; in ground truth files it is the "consider" flag
+  (0 = ignore this row, as in MOT15, 1 = evaluate);
+- the last three (world coordinates, or class/visibility in MOT16+) are written as ``-1`` and
+  ignored when read. Files with 6 to 10 columns are accepted (a missing ``conf`` reads as 1).
+
+Used by the pipeline for ``--mot-dir`` output and ``--detections-dir`` replay, and by
+``reid-eval mot``.
+"""
+
+from __future__ import annotations
+
+import configparser
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reid_core.errors import UserError
+from reid_core.fileio import atomic_write_text, check_writable
+from trackers import Detections, Tracks
+
+__all__ = ["MotRows", "SeqInfo", "read_mot", "read_seqinfo", "write_mot"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MotRows:
+    """Rows of a MOTChallenge file as parallel arrays.
+
+    Attributes:
+        frame: ``(N,)`` int64 frame number, 1-based.
+        track_id: ``(N,)`` int64 track / person id (``-1`` for detections without identity).
+        tlwh: ``(N, 4)`` float64 boxes ``[left, top, width, height]`` in pixels.
+        score: ``(N,)`` float64 confidence (ground truth: the consider flag, 0 = ignore).
+    """
+
+    frame: np.ndarray
+    track_id: np.ndarray
+    tlwh: np.ndarray
+    score: np.ndarray
+
+    def __post_init__(self) -> None:
+        tlwh = np.asarray(self.tlwh, dtype=np.float64)
+        if tlwh.size == 0:
+            tlwh = tlwh.reshape(0, 4)
+        if tlwh.ndim != 2 or tlwh.shape[1] != 4:
+            raise ValueError(f"MotRows.tlwh must have shape (N, 4), got {tlwh.shape}")
+        n = len(tlwh)
+        fields: dict[str, Any] = {"tlwh": tlwh}
+        for name, dtype in (("frame", np.int64), ("track_id", np.int64), ("score", np.float64)):
+            arr = np.asarray(getattr(self, name))
+            if arr.size == 0 and n == 0:
+                arr = arr.reshape(0)
+            if arr.shape != (n,):
+                raise ValueError(f"MotRows.{name} must have shape ({n},), got {arr.shape}")
+            fields[name] = arr.astype(dtype)
+        if n and fields["frame"].min() < 1:
+            raise ValueError(f"MotRows.frame must be 1-based (>= 1), got {fields['frame'].min()}")
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def empty(cls) -> MotRows:
+        """No rows."""
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0))
+
+    @classmethod
+    def from_tracks(cls, frame: int, tracks: Tracks) -> MotRows:
+        """The rows of one frame's :class:`trackers.Tracks` (``frame`` 1-based)."""
+        xyxy = tracks.xyxy.astype(np.float64)
+        tlwh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+        return cls(np.full(len(tracks), frame, np.int64), tracks.track_id, tlwh, tracks.score)
+
+    @classmethod
+    def from_detections(cls, frame: int, detections: Detections) -> MotRows:
+        """The rows of one frame's :class:`trackers.Detections` (``id`` = -1, ``frame`` 1-based)."""
+        xyxy = detections.xyxy.astype(np.float64)
+        tlwh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+        return cls(np.full(len(detections), frame, np.int64), np.full(len(detections), -1, np.int64),
+                   tlwh, detections.score)
+
+    @classmethod
+    def concat(cls, parts: Sequence[MotRows]) -> MotRows:
+        """All rows of ``parts`` in order."""
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.concatenate([p.frame for p in parts]),
+            np.concatenate([p.track_id for p in parts]),
+            np.concatenate([p.tlwh for p in parts]),
+            np.concatenate([p.score for p in parts]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, index: Any) -> MotRows:
+        """Rows selected by a boolean mask, an integer array or a slice."""
+        if isinstance(index, (int, np.integer)):
+            index = [index]
+        return MotRows(self.frame[index], self.track_id[index], self.tlwh[index], self.score[index])
+
+    def to_xyxy(self) -> np.ndarray:
+        """``(N, 4)`` float64 boxes ``[x1, y1, x2, y2]`` in pixels."""
+        return np.concatenate([self.tlwh[:, :2], self.tlwh[:, :2] + self.tlwh[:, 2:]], axis=1)
+
+    def to_detections(self) -> Detections:
+        """These rows as :class:`trackers.Detections` (class 0, person); for detection replay."""
+        return Detections(self.to_xyxy().astype(np.float32), self.score.astype(np.float32),
+                          np.zeros(len(self), np.int64))
+
+    def by_frame(self) -> Iterator[tuple[int, MotRows]]:
+        """``(frame, rows of that frame)`` for each frame that has rows, in increasing frame order."""
+        if not len(self):
+            return
+        order = np.argsort(self.frame, kind="stable")
+        frames = self.frame[order]
+        starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]])
+        ends = np.r_[starts[1:], len(frames)]
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            yield int(frames[start]), self[order[start:end]]
+
+
+def read_mot(path: str | Path) -> MotRows:
+    """Read a MOTChallenge text file (see the module docstring for the format).
+
+    Raises:
+        UserError: the file is missing or unreadable, or a line is malformed; the message names
+            the file and the 1-based line number.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: MOT file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: cannot read MOT file ({err})") from None
+    values: list[list[float]] = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        cells = [c.strip() for c in line.split(",")]
+        if not 6 <= len(cells) <= 10:
+            raise UserError(
+                f"{path}:{line_no}: expected 6 to 10 comma-separated values "
+                f"(frame,id,x,y,w,h,conf,...), got {len(cells)}"
+            )
+        try:
+            row = [float(c) for c in cells[:7]]
+        except ValueError:
+            raise UserError(f"{path}:{line_no}: non-numeric value in {line!r}") from None
+        if not np.isfinite(row).all():
+            raise UserError(f"{path}:{line_no}: NaN or infinite value in {line!r}")
+        if row[0] != int(row[0]) or row[0] < 1:
+            raise UserError(f"{path}:{line_no}: frame must be an integer >= 1 (1-based), got {cells[0]}")
+        if row[1] != int(row[1]):
+            raise UserError(f"{path}:{line_no}: id must be an integer, got {cells[1]}")
+        if row[4] < 0 or row[5] < 0:
+            raise UserError(f"{path}:{line_no}: width and height must be >= 0, got {cells[4]}, {cells[5]}")
+        if len(row) == 6:
+            row.append(1.0)
+        values.append(row)
+    if not values:
+        return MotRows.empty()
+    arr = np.asarray(values, dtype=np.float64)
+    return MotRows(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2:6], arr[:, 6])
+
+
+def format_mot(rows: MotRows) -> str:
+    """The text of a MOTChallenge file for ``rows``, sorted by frame then id (2 decimals for pixels)."""
+    order = np.lexsort((rows.track_id, rows.frame))
+    lines = [
+        f"{f},{i},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4g},-1,-1,-1"
+        for f, i, (x, y, w, h), s in zip(
+            rows.frame[order].tolist(), rows.track_id[order].tolist(), rows.tlwh[order].tolist(),
+            rows.score[order].tolist(), strict=True,
+        )
+    ]
+    return "".join(line + "\n" for line in lines)
+
+
+def write_mot(path: str | Path, rows: MotRows, overwrite: bool = False) -> None:
+    """Write ``rows`` as a MOTChallenge file, atomically (a crash never leaves half a file).
+
+    Raises:
+        UserError: ``path`` exists and ``overwrite`` is false, or its folder is missing/not writable.
+    """
+    path = check_writable(path, overwrite=overwrite)
+    atomic_write_text(path, format_mot(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class SeqInfo:
+    """The ``[Sequence]`` section of a MOTChallenge ``seqinfo.ini``.
+
+    Attributes:
+        name: sequence name.
+        fps: frame rate (frames per second, float).
+        num_frames: sequence length in frames.
+        width_px, height_px: image size in pixels.
+    """
+
+    name: str
+    fps: float
+    num_frames: int
+    width_px: int
+    height_px: int
+
+
+def read_seqinfo(path: str | Path) -> SeqInfo:
+    """Read a ``seqinfo.ini``; a missing file or key raises UserError naming the file."""
+    path = Path(path)
+    parser = configparser.ConfigParser()
+    try:
+        with path.open(encoding="utf-8") as handle:
+            parser.read_file(handle)
+        section = parser["Sequence"]
+        return SeqInfo(
+            name=section.get("name", path.parent.name),
+            fps=float(section["frameRate"]),
+            num_frames=int(section["seqLength"]),
+            width_px=int(section["imWidth"]),
+            height_px=int(section["imHeight"]),
+        )
+    except FileNotFoundError:
+        raise UserError(f"{path}: seqinfo.ini not found") from None
+    except KeyError as err:
+        raise UserError(f"{path}: missing section or key {err}") from None
+    except (configparser.Error, ValueError, OSError) as err:
+        raise UserError(f"{path}: bad seqinfo.ini ({' '.join(str(err).split())})") from None
