@@ -1,0 +1,149 @@
+"""``reid-eval cmc``: CMC rank-1/5/10/20 and mAP of a Siamese model on a labelled re-ID data set.
+
+Usage::
+
+    reid-eval cmc --dataset cuhk01 --root ../shared/data/reid/cuhk01 [--weights W.safetensors]
+                  [--trials 1] [--seed 0] [--num-test-ids N] [--shortlist-k K] [--device auto]
+    reid-eval cmc --split-file split.json [--root DATA_ROOT] ...
+
+Each trial draws the data set's protocol split with :func:`reid_core.data.splits.load_split`
+(``seed``, ``trial`` = 0..N-1), ranks its gallery for every query with the pair head (or the
+embedding shortlist re-ranked by the pair head) and computes CMC / mAP with
+:func:`reid_core.evaluate.cmc_map`. Output on stdout, percentages averaged over trials::
+
+    rank-1   45.0
+    rank-5   71.0
+    rank-10  80.0
+    rank-20  90.0
+    rank1=45.0 rank5=71.0 rank10=80.0 rank20=90.0 mAP=55.3
+
+A summary of the run (data, queries, weights, time) goes to stderr. A bad root, an empty data
+set or an unknown name is one ``error:`` line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reid_core.errors import DatasetError, UserError
+
+if TYPE_CHECKING:
+    from reid_core.evaluate import CMCResult, Matcher
+
+__all__ = ["RANKS", "add_arguments", "format_result", "run"]
+
+#: The CMC ranks printed, 1-based.
+RANKS = (1, 5, 10, 20)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``cmc`` options to ``parser``."""
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--dataset", metavar="NAME", help="registered data set: cuhk01, cuhk03, viper, market1501, folder"
+    )
+    data.add_argument(
+        "--root", metavar="DIR", type=Path, help="data set folder (with --split-file: data root override)"
+    )
+    data.add_argument(
+        "--split-file",
+        metavar="F",
+        type=Path,
+        help="evaluate this saved split (JSON from reid_core.data.splits.save_split) instead of drawing one",
+    )
+    data.add_argument(
+        "--trials", type=int, default=1, metavar="N", help="random splits averaged (default 1; VIPeR: 10)"
+    )
+    data.add_argument("--seed", type=int, default=0, metavar="S", help="base seed of the splits (default 0)")
+    data.add_argument(
+        "--num-test-ids",
+        type=int,
+        default=None,
+        metavar="N",
+        help="test identities (default: the protocol's)",
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--weights", type=Path, metavar="PATH", help="weights .safetensors (default: shipped default)"
+    )
+    model.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or cuda:N")
+    model.add_argument(
+        "--shortlist-k",
+        type=int,
+        default=None,
+        metavar="K",
+        help="re-rank only the top K by embedding cosine with the pair head (default: pair head over all)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate as asked by ``args`` (from :func:`add_arguments`), print the figures; return 0.
+
+    Raises:
+        UserError: bad options; DatasetError: bad data; WeightsError: bad weights.
+    """
+    if args.trials < 1:
+        raise UserError(f"--trials must be >= 1, got {args.trials}")
+    if args.shortlist_k is not None and args.shortlist_k < 1:
+        raise UserError(f"--shortlist-k must be >= 1, got {args.shortlist_k}")
+    if args.split_file is None and (args.dataset is None or args.root is None):
+        raise UserError("give --dataset NAME and --root DIR (or --split-file F)")
+
+    from reid_core.data.splits import load_split, read_split
+
+    if args.split_file is not None:
+        splits = [read_split(args.split_file, root=args.root)]
+        source = str(args.split_file)
+    else:
+        splits = [
+            load_split(args.dataset, args.root, seed=args.seed, trial=t, num_test_ids=args.num_test_ids)
+            for t in range(args.trials)
+        ]
+        source = f"{args.dataset} at {args.root}"
+
+    matcher = _load_matcher(args.weights, args.device)
+    start = time.perf_counter()
+    results = [_evaluate(matcher, split, args.shortlist_k, source) for split in splits]
+    elapsed = time.perf_counter() - start
+    ranking = f"shortlist k={args.shortlist_k}" if args.shortlist_k else "full pair ranking"
+    print(
+        f"cmc: {source}: {len(splits)} trial(s), {len(splits[0].query)} queries, "
+        f"{len(splits[0].gallery)} gallery, weights {args.weights or 'default'}, {ranking}, {elapsed:.1f} s",
+        file=sys.stderr,
+    )
+    print(format_result(results))
+    return 0
+
+
+def format_result(results: list[CMCResult]) -> str:
+    """The stdout block: one line per rank in :data:`RANKS`, then ``rank1=… … mAP=…``.
+
+    Figures are percentages with one decimal, averaged over ``results`` (the trials).
+    """
+    import numpy as np
+
+    cmc = np.mean([r.cmc for r in results], axis=0) * 100
+    m_ap = float(np.mean([r.mAP for r in results])) * 100
+    lines = [f"rank-{k:<3d} {cmc[k - 1]:5.1f}" for k in RANKS]
+    lines.append(" ".join(f"rank{k}={cmc[k - 1]:.1f}" for k in RANKS) + f" mAP={m_ap:.1f}")
+    return "\n".join(lines)
+
+
+def _load_matcher(weights: Path | None, device: str) -> Matcher:
+    """The model engineer's loader (imported here: torch is heavy); tests replace this function."""
+    from reid_core.inference import load_matcher
+
+    return load_matcher(weights=weights, device=device)
+
+
+def _evaluate(matcher: Any, split: Any, shortlist_k: int | None, source: str) -> CMCResult:
+    from reid_core.evaluate import evaluate_split
+
+    try:
+        return evaluate_split(matcher, split, shortlist_k=shortlist_k)
+    except ValueError as err:  # empty query/gallery or no cross-camera match: the data's fault
+        raise DatasetError(f"{source}: {err}") from None
