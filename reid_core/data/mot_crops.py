@@ -58,7 +58,7 @@ class GtBox:
 
 @dataclass(frozen=True, slots=True)
 class CropSummary:
-    """What :func:`build_crops` wrote: ``num_crops`` files of ``num_ids`` identities, ``frames_used`` frames."""
+    """What :func:`build_crops` wrote: ``num_crops`` crops of ``num_ids`` ids from ``frames_used`` frames."""
 
     num_crops: int
     num_ids: int
