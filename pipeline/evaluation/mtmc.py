@@ -251,9 +251,11 @@ def evaluate_mtmc(
     if per_camera:
         from pipeline.evaluation.mot import evaluate_mot
 
+        num_frames = {cam.cam_id: cam.num_frames for cam in tracks.cameras}
         for cam_id, gt_rows in gt.items():
-            metrics = evaluate_mot(gt_rows, pred.get(cam_id, MotRows.empty()))
-            cams[cam_id] = {key: float(metrics[key]) for key in PER_CAMERA_KEYS if key in metrics}
+            metrics = evaluate_mot(gt_rows, pred.get(cam_id, MotRows.empty()), num_frames.get(cam_id))
+            # evaluate_mot reports percent; MtmcResult keeps fractions.
+            cams[cam_id] = {key: float(metrics[key]) / 100.0 for key in PER_CAMERA_KEYS if key in metrics}
     return MtmcResult(
         idf1=ids["IDF1"],
         idp=ids["IDP"],

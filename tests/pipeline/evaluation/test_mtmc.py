@@ -296,3 +296,33 @@ def test_sample_ground_truth_as_result(link: bool, idtp: int, idf1: float) -> No
     assert result.idtp == idtp
     assert result.idf1 == pytest.approx(idf1)
     assert result.num_gt_ids == 10
+
+
+@pytest.mark.parametrize(
+    ("pred", "mtmc_idf1", "per_camera_idf1"),
+    [
+        pytest.param(PERFECT, 1.0, {"cam_a": 1.0, "cam_b": 1.0}, id="perfect"),
+        # splitting across cameras costs nothing per camera, only in the cross-camera figure
+        pytest.param(SPLIT, 20 / 30, {"cam_a": 1.0, "cam_b": 1.0}, id="split"),
+        pytest.param(NO_CAM_B, 20 / 25, {"cam_a": 1.0, "cam_b": 0.0}, id="missing-camera"),
+    ],
+)
+def test_per_camera_metrics(pred: Pred, mtmc_idf1: float, per_camera_idf1: dict[str, float]) -> None:
+    result = mtmc.evaluate_mtmc(_tracks(pred), _gt())
+    assert result.idf1 == pytest.approx(mtmc_idf1)
+    assert {cam: m["IDF1"] for cam, m in result.per_camera.items()} == pytest.approx(per_camera_idf1)
+    assert set(result.per_camera["cam_a"]) == {"HOTA", "MOTA", "IDF1"}
+    if pred is PERFECT:
+        assert result.per_camera["cam_a"]["HOTA"] == pytest.approx(1.0)
+        assert result.per_camera["cam_b"]["MOTA"] == pytest.approx(1.0)
+
+
+def test_reid_eval_dispatcher_runs_mtmc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.evaluation.cli import main
+
+    result, gt_args = _write_inputs(tmp_path)
+    assert main(["mtmc", "--result", str(result), *gt_args]) == 0
+    out = capsys.readouterr().out
+    assert "IDF1 100.0" in out and "cam_b" in out
+    assert main(["mtmc", "--result", str(result), "--gt", "cam_a"]) == 2
+    assert capsys.readouterr().err.startswith("error: --gt 'cam_a': expected CAM_ID=PATH")
