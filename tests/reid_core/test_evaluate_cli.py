@@ -149,3 +149,53 @@ def test_dispatcher_runs_cmc(folder_root: Path, fake_matcher: list, capsys) -> N
         pytest.skip(f"reid-eval dispatcher not importable yet: {err}")
     assert cli.main(["cmc", "--dataset", "folder", "--root", str(folder_root)]) == 0
     assert FINAL.fullmatch(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_end_to_end_with_a_tiny_untrained_model(tmp_path: Path, capsys) -> None:
+    """The real inference path: random images in the folder layout, a tiny random-init model as weights."""
+    import dataclasses
+
+    import cv2
+
+    model_mod = pytest.importorskip("reid_core.model", reason="reid_core.model not written yet")
+    weights_mod = pytest.importorskip("reid_core.weights", reason="reid_core.weights not written yet")
+    pytest.importorskip("reid_core.inference", reason="reid_core.inference not written yet")
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    root.mkdir()
+    for pid in range(4):
+        for cam in (0, 1):
+            cv2.imwrite(
+                str(root / f"{pid}_{cam}_000001.jpg"), rng.integers(0, 256, (100, 40, 3), dtype=np.uint8)
+            )
+    cfg = model_mod.ModelConfig(pretrained=False, corr_channels=8, fc_dims=(16, 8), embed_dim=8)
+    model = model_mod.build_model(cfg, load_imagenet=False)
+    weights = tmp_path / "tiny.safetensors"
+    meta = {"format": weights_mod.FORMAT, "version": 1, "model": dataclasses.asdict(cfg)}
+    weights_mod.save_weights(weights, model.state_dict(), meta)
+
+    for extra in ([], ["--shortlist-k", "2"]):
+        argv = [
+            "--dataset",
+            "folder",
+            "--root",
+            str(root),
+            "--weights",
+            str(weights),
+            "--device",
+            "cpu",
+            *extra,
+        ]
+        code = cmc_main(argv)
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        lines = out.strip().splitlines()
+        assert len(lines) == 5 and FINAL.fullmatch(lines[-1]), out
+        assert "2 queries, 2 gallery" in err  # folder default: half of the 4 identities are test ids
+
+    assert (
+        cmc_main(["--dataset", "folder", "--root", str(root), "--weights", str(tmp_path / "no.safetensors")])
+        == 2
+    )
+    assert "weights file not found" in capsys.readouterr().err
