@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--trials must be >= 1, got {args.trials}")
     if args.shortlist_k is not None and args.shortlist_k < 1:
         raise UserError(f"--shortlist-k must be >= 1, got {args.shortlist_k}")
+    if args.split_file is not None and args.trials != 1:
+        raise UserError("--trials does not apply to --split-file (one saved split = one trial)")
     if args.split_file is None and (args.dataset is None or args.root is None):
         raise UserError("give --dataset NAME and --root DIR (or --split-file F)")
 

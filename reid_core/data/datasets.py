@@ -113,7 +113,7 @@ def load_items(name: str, root: str | Path) -> list[ReIDItem]:
         root: the data set folder (layouts in the module docstring).
 
     Returns:
-        Items sorted by image path; every path exists. Never empty.
+        Items sorted by ``str(image_path)``; every path exists. Never empty.
 
     Raises:
         UnknownDatasetError: ``name`` is not registered (message lists the valid names).
@@ -128,7 +128,7 @@ def load_items(name: str, root: str | Path) -> list[ReIDItem]:
     root = Path(root)
     if not root.exists():
         raise DatasetError(f"{root}: data set folder not found (expected the {name} layout)")
-    items = reader(root)
+    items = sorted(reader(root), key=lambda it: str(it.image_path))
     if not items:
         raise DatasetError(f"{root}: no images found for data set {name}")
     return items

@@ -40,7 +40,7 @@ def test_duplicate_registration_is_refused() -> None:
             9,
             5,
             {0, 1, 2, 3, 5},
-            ("bounding_box_train/0002_c1s1_000451_03.jpg", 2, 0),
+            ("bounding_box_test/0000_c1s1_000001_01.jpg", 0, 0),
         ),
         ("folder_root", "folder", 32, 8, {1, 2}, ("1_1_000010.jpg", 1, 1)),
     ],
@@ -62,6 +62,7 @@ def test_reader_on_tiny_layout(
     assert all(isinstance(it, ReIDItem) and it.image_path.is_file() for it in items)
     assert items[0] == ReIDItem(root / first[0], first[1], first[2])
     assert load_items(name, root) == items  # deterministic
+    assert [str(it.image_path) for it in items] == sorted(str(it.image_path) for it in items)
 
 
 def test_cuhk01_cameras_from_the_image_number(cuhk01_root: Path) -> None:

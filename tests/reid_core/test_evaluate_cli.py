@@ -118,6 +118,7 @@ def test_cmc_on_a_saved_split(folder_root: Path, tmp_path: Path, fake_matcher: l
         (["--dataset", "folder", "--root", "{tmp}", "--trials", "0"], "--trials must be >= 1"),
         (["--dataset", "folder", "--root", "{tmp}", "--shortlist-k", "0"], "--shortlist-k must be >= 1"),
         (["--split-file", "{tmp}/none.json"], "none.json: split file not found"),
+        (["--split-file", "{tmp}/none.json", "--trials", "3"], "--trials does not apply to --split-file"),
         (
             ["--dataset", "folder", "--root", "{tmp}/one_cam"],
             "only 0 identities are seen by two or more cameras",
