@@ -10,7 +10,9 @@ inherited):
 3. tentative tracks ↔ the high-score detections left over, IoU.
 
 Only leftover high-score detections with ``score >= new_track_threshold`` start new tracks;
-detections below ``low_score_threshold`` are ignored.
+detections below ``low_score_threshold`` are ignored. The default thresholds are ultralytics'
+``bytetrack.yaml`` values (for YOLOv8 scores, our detector); the ByteTrack reference code uses
+0.5 / 0.1 / 0.6 (``track_thresh``, 0.1, ``track_thresh + 0.1``) with YOLOX.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class ByteTracker(SortTracker):
 
     Args:
         max_age_s: see :class:`SortTracker`.
-        min_hits: see :class:`SortTracker`.
+        min_hits: see :class:`SortTracker`; 2 as in ByteTrack (confirmed on the second match).
         iou_threshold: smallest IoU for a match in stages 1 and 3 (high-score detections).
         coast_output_s: see :class:`SortTracker`.
         high_score_threshold: detections at or above this score are matched first and may start
@@ -47,12 +49,12 @@ class ByteTracker(SortTracker):
     def __init__(
         self,
         max_age_s: float = 1.0,
-        min_hits: int = 3,
+        min_hits: int = 2,
         iou_threshold: float = 0.3,
-        coast_output_s: float = 0.0,
-        high_score_threshold: float = 0.5,
+        coast_output_s: float = 0.1,
+        high_score_threshold: float = 0.25,
         low_score_threshold: float = 0.1,
-        new_track_threshold: float = 0.6,
+        new_track_threshold: float = 0.25,
         low_iou_threshold: float = 0.5,
         fps: float = 25.0,
     ) -> None:

@@ -21,7 +21,7 @@ class SortConfig:
     max_age_s: float = 1.0
     min_hits: int = 3
     iou_threshold: float = 0.3
-    coast_output_s: float = 0.0
+    coast_output_s: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,12 @@ class ByteTrackConfig:
     """Keyword arguments of :class:`trackers.ByteTracker` (except ``fps``); see it for meanings."""
 
     max_age_s: float = 1.0
-    min_hits: int = 3
+    min_hits: int = 2
     iou_threshold: float = 0.3
-    coast_output_s: float = 0.0
-    high_score_threshold: float = 0.5
+    coast_output_s: float = 0.1
+    high_score_threshold: float = 0.25
     low_score_threshold: float = 0.1
-    new_track_threshold: float = 0.6
+    new_track_threshold: float = 0.25
     low_iou_threshold: float = 0.5
 
 
