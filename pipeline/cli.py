@@ -1,0 +1,212 @@
+"""``reid-pipeline``: cameras in, cross-camera person tracks (JSON) out.
+
+Example::
+
+    reid-pipeline --cams sample_videos/cam_a.mp4 sample_videos/cam_b.mp4 --out tracks.json
+
+Thin by design: arguments → :class:`~pipeline.config.PipelineConfig` → :func:`pipeline.run.run`.
+Heavy imports (torch, ultralytics, OpenCV) happen after the arguments are parsed. A problem
+with the user's input (a missing video, an existing ``--out``, bad weights, a config with an
+unknown key…) is one line on stderr naming the file and the problem, exit code 2, and nothing
+is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from reid_core.errors import UserError, cli_entry
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (argument groups: input, models, output, run)."""
+    parser = argparse.ArgumentParser(
+        prog="reid-pipeline",
+        description="Detect, track and re-identify people across cameras; write tracks.json.",
+        epilog="Every other knob (thresholds, tracker parameters, crops per tracklet…) is in the config "
+        "file, "
+        "each with its unit: see configs/pipeline.yaml.",
+    )
+    inp = parser.add_argument_group("input")
+    inp.add_argument(
+        "--cams",
+        nargs="+",
+        required=True,
+        metavar="CAM",
+        help="cameras: video files, folders of frames (MOTChallenge img1/), stream URLs "
+        "(rtsp://, http://) or webcam indices; at least one",
+    )
+    inp.add_argument(
+        "--cam-ids",
+        metavar="A,B,...",
+        default=None,
+        help="comma-separated camera ids, one per --cams entry (default: each file's stem, "
+        "cam_a.mp4 -> cam_a)",
+    )
+    inp.add_argument(
+        "--detections-dir",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="replay saved detections instead of running the detector: one MOTChallenge "
+        "file per camera, DIR/<cam_id>.txt, 1-based frames (default: run the detector)",
+    )
+
+    models = parser.add_argument_group("models")
+    models.add_argument(
+        "--config",
+        metavar="YAML",
+        type=Path,
+        default=None,
+        help="pipeline config (default: the shipped configs/pipeline.yaml)",
+    )
+    models.add_argument(
+        "--device",
+        metavar="DEV",
+        default=None,
+        help="auto (CUDA when there is one, else CPU), cpu or cuda:N "
+        "(default: runtime.device of the config, auto)",
+    )
+    models.add_argument(
+        "--detector",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="any ultralytics detection model (.pt, .onnx, .tflite...) "
+        "(default: detector.weights of the config, or the bundled TFLite YOLOv8n int8)",
+    )
+    models.add_argument(
+        "--reid-weights",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="re-ID weights, a reid_core .safetensors file "
+        "(default: reid.weights of the config, or the weights reid_core ships)",
+    )
+
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--out",
+        metavar="JSON",
+        type=Path,
+        required=True,
+        help="tracks file to write (schema_version 1; written at the end, atomically)",
+    )
+    out.add_argument(
+        "--mot-dir",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="also write DIR/<cam_id>.txt, MOTChallenge format with global ids, 1-based frames "
+        "(default: not written)",
+    )
+    out.add_argument(
+        "--save-video",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="also write DIR/<cam_id>.mp4 with boxes coloured and labelled by global identity "
+        "(default: not written; files and folders only)",
+    )
+    out.add_argument(
+        "--events",
+        metavar="JSONL",
+        type=Path,
+        default=None,
+        help="stream identity assignments as JSON lines while running (default: not written)",
+    )
+    out.add_argument(
+        "--overwrite", action="store_true", help="replace existing output files (default: refuse)"
+    )
+
+    run = parser.add_argument_group("run")
+    run.add_argument(
+        "--progress",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="per-camera progress bars (default: auto, only on a terminal)",
+    )
+    run.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="log verbosity on stderr (default: info; per-camera FPS every runtime.log_interval_s)",
+    )
+    return parser
+
+
+def _cam_specs(cams: Sequence[str], cam_ids: str | None) -> list:
+    from pipeline.frames import default_cam_id
+    from pipeline.run import CameraSpec
+
+    if cam_ids is None:
+        ids = [default_cam_id(c) for c in cams]
+    else:
+        ids = [s.strip() for s in cam_ids.split(",")]
+        if len(ids) != len(cams):
+            raise UserError(f"--cam-ids: {len(ids)} ids given for {len(cams)} cameras")
+        if any(not i for i in ids):
+            raise UserError(f"--cam-ids: empty camera id in {cam_ids!r}")
+    seen: dict[str, str] = {}
+    for cam, cam_id in zip(cams, ids, strict=True):
+        if cam_id in seen:
+            raise UserError(f"duplicate camera id {cam_id!r} (from {seen[cam_id]} and {cam}); pass --cam-ids")
+        if "/" in cam_id or "\\" in cam_id:
+            raise UserError(f"camera id {cam_id!r} must not contain a path separator")
+        seen[cam_id] = cam
+    return [CameraSpec(c, i) for c, i in zip(cams, ids, strict=True)]
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+    from pipeline.config import load_config
+    from pipeline.run import RunOutputs, check_outputs
+
+    cams = _cam_specs(args.cams, args.cam_ids)
+    outputs = RunOutputs(
+        out=args.out,
+        mot_dir=args.mot_dir,
+        save_video_dir=args.save_video,
+        events=args.events,
+        overwrite=args.overwrite,
+    )
+    check_outputs(outputs, [c.cam_id for c in cams])  # before anything heavy is loaded
+    config = load_config(args.config)
+    if args.device is not None:
+        try:
+            runtime = dataclasses.replace(config.runtime, device=args.device)
+        except ValueError as err:
+            raise UserError(f"--device {args.device}: {err}") from None
+        config = config.replace(runtime=runtime)
+    if args.detector is not None:
+        config = config.replace(detector=dataclasses.replace(config.detector, weights=str(args.detector)))
+    if args.reid_weights is not None:
+        config = config.replace(reid=dataclasses.replace(config.reid, weights=str(args.reid_weights)))
+
+    from pipeline.run import run
+
+    progress = {"auto": None, "on": True, "off": False}[args.progress]
+    summary = run(cams, outputs, config, detections_dir=args.detections_dir, progress=progress)
+    print(f"wrote {args.out}")
+    print(summary.format())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point of ``reid-pipeline``; returns the exit code (2 for a user error)."""
+    return cli_entry(_main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,313 @@
+"""Every knob of a run, as frozen dataclasses loaded once from ``configs/pipeline.yaml``.
+
+The YAML file is the one place where a run is configured; the CLI's flags only override a few
+values (device, weights). Unknown keys and wrong types are :class:`~reid_core.errors.ConfigError`
+naming the file and the key (strict loading by :mod:`reid_core.config`). Library classes never
+take these objects: :mod:`pipeline.run` unpacks them into plain keyword arguments.
+
+The default config ships twice with identical text: ``configs/pipeline.yaml`` (what users read
+and copy) and ``pipeline/pipeline.yaml`` (package data, so the command works after a plain
+``pip install``); a test keeps the two identical.
+
+Example:
+    >>> cfg = load_config()  # the shipped defaults
+    >>> cfg.tracker.name, cfg.detector.classes
+    ('sort', (0,))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from reid_core.config import load_yaml_mapping, parse_dataclass
+from reid_core.errors import ConfigError
+
+__all__ = [
+    "AssociationConfig",
+    "DetectorConfig",
+    "PipelineConfig",
+    "ReIDConfig",
+    "RuntimeConfig",
+    "TrackerConfig",
+    "TrackletConfig",
+    "default_config_text",
+    "load_config",
+    "resolve_tracker_params",
+]
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """The person detector (ultralytics YOLO).
+
+    Attributes:
+        weights: an ultralytics model file (``.pt``, ``.onnx``, ``.tflite``…); ``None`` = the bundled
+            TFLite YOLOv8n int8 (CPU, AGPL-3.0). ``--detector`` overrides it.
+        conf_threshold: smallest detector score kept, in [0, 1]. Lower finds more people (and more
+            false boxes); ByteTrack uses the low-score boxes, SORT mostly does not.
+        classes: detector class ids kept (COCO person = 0).
+        imgsz_px: network input size in pixels (the bundled TFLite model is fixed at 640).
+        batch_frames: most frames per predict call; the frames of several cameras go in one call.
+            Higher amortises per-call overhead on a GPU; the bundled TFLite model still runs its
+            network one frame at a time (its graph has batch 1).
+    """
+
+    weights: str | None = None
+    conf_threshold: float = 0.25
+    classes: tuple[int, ...] = (0,)
+    imgsz_px: int = 640
+    batch_frames: int = 8
+
+    def __post_init__(self) -> None:
+        _check(
+            0.0 <= self.conf_threshold <= 1.0,
+            f"detector.conf_threshold must be in [0, 1], got {self.conf_threshold}",
+        )
+        _check(
+            self.imgsz_px >= 32 and self.imgsz_px % 32 == 0,
+            f"detector.imgsz_px must be a multiple of 32 >= 32, got {self.imgsz_px}",
+        )
+        _check(self.batch_frames >= 1, f"detector.batch_frames must be >= 1, got {self.batch_frames}")
+        _check(len(self.classes) >= 1, "detector.classes must name at least one class id")
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """The per-camera tracker.
+
+    Attributes:
+        name: a registered tracker (``sort``, ``bytetrack``).
+        params_file: a ``configs/trackers/<name>.yaml`` holding that tracker's parameters, relative
+            to this config file's folder; ``None`` = the tracker's built-in defaults.
+        params: inline overrides of that tracker's constructor parameters (units in their names:
+            ``max_age_s``, ``iou_threshold``…); applied on top of ``params_file``.
+    """
+
+    name: str = "sort"
+    params_file: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrackletConfig:
+    """Per-camera tracklets and the crops kept for re-identification.
+
+    Attributes:
+        max_crops: most crops kept per tracklet (spread in time, best first). Higher gives re-ID
+            more views of a person; costs memory and encoding time linearly.
+        min_crop_height_px: crops shorter than this are never kept (too small to re-identify).
+        border_margin_px: a box closer than this to the frame border counts as cut by the border
+            and is kept only when nothing better exists.
+        max_overlap_iou: a box overlapping another detection more than this (IoU) is occluded and
+            kept only when nothing better exists.
+        crop_max_height_px: stored crops are scaled down to at most this height (memory bound).
+        min_length_s: tracklets shorter than this are dropped from the output (mostly false
+            positives). Higher removes more clutter, and more short true tracks.
+    """
+
+    max_crops: int = 8
+    min_crop_height_px: int = 40
+    border_margin_px: int = 4
+    max_overlap_iou: float = 0.3
+    crop_max_height_px: int = 256
+    min_length_s: float = 0.4
+
+    def __post_init__(self) -> None:
+        _check(self.max_crops >= 1, f"tracklets.max_crops must be >= 1, got {self.max_crops}")
+        _check(self.min_crop_height_px >= 1, "tracklets.min_crop_height_px must be >= 1")
+        _check(
+            self.crop_max_height_px >= self.min_crop_height_px,
+            "tracklets.crop_max_height_px must be >= tracklets.min_crop_height_px",
+        )
+        _check(0.0 <= self.max_overlap_iou <= 1.0, "tracklets.max_overlap_iou must be in [0, 1]")
+        _check(self.min_length_s >= 0, "tracklets.min_length_s must be >= 0 seconds")
+
+
+@dataclass(frozen=True)
+class AssociationConfig:
+    """Cross-camera association of closed tracklets into global identities.
+
+    Attributes:
+        enabled: false gives every tracklet its own identity (per-camera tracking only).
+        threshold: smallest aggregated P(same person) to link a tracklet to an identity, in [0, 1].
+            Higher: fewer wrong merges, more split identities.
+        overlapping_views: whether the cameras' views overlap; false (default) means one person
+            cannot be in two cameras at the same time.
+        max_transition_s: longest gap, in seconds, between a tracklet and an identity's nearest
+            tracklet for a link (between cameras and for re-entry into the same camera); ``None``
+            = no limit (memory then grows with the number of tracklets).
+        min_transition_s: shortest gap, in seconds, between tracklets of one identity in two
+            different cameras (the walking time across a blind area); 0 allows touching.
+        allow_reentry: whether a person may leave and re-enter the same camera (links tracklets of
+            one camera that do not overlap in time; repairs track fragmentation).
+        shortlist_k: closed tracklets per new tracklet scored by the pair head, chosen by
+            embedding cosine. Higher is more thorough and slower.
+        crops_per_pair: crops per tracklet used when scoring a pair of tracklets (so up to
+            ``crops_per_pair**2`` crop pairs).
+        top_pairs_fraction: the tracklet score is the mean of this top fraction of its crop-pair
+            scores, in (0, 1]. Lower trusts the best-looking views; higher averages all.
+    """
+
+    enabled: bool = True
+    threshold: float = 0.5
+    overlapping_views: bool = False
+    max_transition_s: float | None = 60.0
+    min_transition_s: float = 0.0
+    allow_reentry: bool = True
+    shortlist_k: int = 10
+    crops_per_pair: int = 4
+    top_pairs_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.threshold <= 1.0, f"association.threshold must be in [0, 1], got {self.threshold}")
+        _check(
+            self.max_transition_s is None or self.max_transition_s >= 0,
+            "association.max_transition_s must be >= 0 seconds or null",
+        )
+        _check(self.min_transition_s >= 0, "association.min_transition_s must be >= 0 seconds")
+        _check(self.shortlist_k >= 1, "association.shortlist_k must be >= 1")
+        _check(self.crops_per_pair >= 1, "association.crops_per_pair must be >= 1")
+        _check(0.0 < self.top_pairs_fraction <= 1.0, "association.top_pairs_fraction must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class ReIDConfig:
+    """The re-identification network.
+
+    Attributes:
+        weights: a ``.safetensors`` file of ``reid_core``; ``None`` = the weights ``reid_core``
+            ships. ``--reid-weights`` overrides it.
+    """
+
+    weights: str | None = None
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How the run executes.
+
+    Attributes:
+        device: ``auto`` (CUDA when there is one, else CPU), ``cpu`` or ``cuda:N``.
+        queue_size_frames: decoded frames buffered per camera between its reader thread and the
+            main loop. Higher smooths decoding hiccups; costs one frame of memory each.
+        log_interval_s: seconds between per-camera FPS lines in the log.
+        default_fps: frame rate assumed, in frames per second, for a source that states none (a
+            folder of frames without ``seqinfo.ini``, some streams).
+    """
+
+    device: str = "auto"
+    queue_size_frames: int = 16
+    log_interval_s: float = 5.0
+    default_fps: float = 25.0
+
+    def __post_init__(self) -> None:
+        _check(
+            self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+            f"runtime.device must be auto, cpu or cuda:N, got {self.device!r}",
+        )
+        _check(self.queue_size_frames >= 1, "runtime.queue_size_frames must be >= 1")
+        _check(self.log_interval_s > 0, "runtime.log_interval_s must be > 0 seconds")
+        _check(self.default_fps > 0, "runtime.default_fps must be > 0 frames per second")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A whole run: one section per stage. ``source`` is the file it was loaded from."""
+
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    tracklets: TrackletConfig = field(default_factory=TrackletConfig)
+    association: AssociationConfig = field(default_factory=AssociationConfig)
+    reid: ReIDConfig = field(default_factory=ReIDConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    source: str = "<defaults>"
+
+    def replace(self, **sections: Any) -> PipelineConfig:
+        """A copy with some sections replaced (``cfg.replace(runtime=...)``)."""
+        return dataclasses.replace(self, **sections)
+
+
+_PACKAGED = "pipeline.yaml"
+
+
+def default_config_text() -> str:
+    """The text of the shipped default config (package data ``pipeline/pipeline.yaml``)."""
+    return resources.files("pipeline").joinpath(_PACKAGED).read_text(encoding="utf-8")
+
+
+def load_config(path: str | Path | None = None) -> PipelineConfig:
+    """Load a pipeline config file once; ``None`` = the shipped defaults.
+
+    The tracker parameters are resolved here too (``params_file`` + inline ``params``) and checked
+    against the tracker's own config dataclass, so a typo fails before any frame is read.
+
+    Raises:
+        ConfigError: unreadable file, invalid YAML, unknown key, wrong type or bad value; the
+            message names the file and the key.
+    """
+    import yaml
+
+    if path is None:
+        source = "pipeline/pipeline.yaml (shipped default)"
+        data = yaml.safe_load(default_config_text()) or {}
+        base_dir = Path(str(resources.files("pipeline")))
+    else:
+        source = str(path)
+        data = load_yaml_mapping(path)
+        base_dir = Path(path).parent
+    data = dict(data)
+    if "source" in data:
+        raise ConfigError(f"{source}: unknown key(s) 'source' for PipelineConfig")
+    cfg = parse_dataclass(PipelineConfig, data, source=source)
+    cfg = dataclasses.replace(cfg, source=source)
+    tracker = cfg.tracker
+    if tracker.params_file is not None:
+        params_path = Path(tracker.params_file)
+        if not params_path.is_absolute():
+            params_path = base_dir / params_path
+        tracker = dataclasses.replace(tracker, params_file=str(params_path))
+        cfg = dataclasses.replace(cfg, tracker=tracker)
+    resolve_tracker_params(cfg.tracker, source=source)
+    return cfg
+
+
+def resolve_tracker_params(tracker: TrackerConfig, source: str = "<config>") -> dict[str, Any]:
+    """The keyword arguments for ``create_tracker(tracker.name, fps=…, **kwargs)``.
+
+    Built-in defaults of the tracker's config dataclass (``trackers.TRACKER_CONFIGS``), then the
+    values of ``params_file``, then the inline ``params``; each layer is checked strictly.
+
+    Raises:
+        ConfigError: unknown tracker name (listing the valid ones), unknown parameter, wrong type.
+    """
+    from trackers import TRACKER_CONFIGS
+
+    if tracker.name not in TRACKER_CONFIGS:
+        raise ConfigError(
+            f"{source}: unknown tracker.name {tracker.name!r}; "
+            f"available: {', '.join(sorted(TRACKER_CONFIGS))}"
+        )
+    cls = TRACKER_CONFIGS[tracker.name]
+    values: dict[str, Any] = {}
+    if tracker.params_file is not None:
+        values.update(dataclasses.asdict(load_yaml_file_as(cls, tracker.params_file)))
+    if tracker.params:
+        merged = {**values, **tracker.params}
+        values = dataclasses.asdict(parse_dataclass(cls, merged, source=f"{source} (tracker.params)"))
+    if not values:
+        values = dataclasses.asdict(cls())
+    return values
+
+
+def load_yaml_file_as(cls: type, path: str | Path) -> Any:
+    """Load ``path`` strictly into ``cls`` (a tracker config dataclass)."""
+    return parse_dataclass(cls, load_yaml_mapping(path), source=path)

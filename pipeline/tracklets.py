@@ -1,0 +1,300 @@
+"""④ ``Tracks`` (+ the frame's detections and image) → closed :class:`Tracklet` s.
+
+A tracklet is one per-camera track, ``(cam_id, track_id)``: its boxes over time and a small,
+bounded set of good crops for re-identification. The builder accumulates tracklets from each
+frame's :class:`trackers.Tracks`, joining rows back to their detection through ``det_index``
+(never by matching boxes again), and closes a tracklet when its tracker reports the track
+deleted (``last_deleted_ids``) or when the camera's stream ends.
+
+Crops (``(h, w, 3)`` uint8 **BGR**) are cut from the *detection* box of frames where the track
+was matched. At most ``max_crops`` are kept per tracklet; the set prefers, in this order of
+weight: boxes fully inside the frame (not cut by its border) and not occluded (low IoU with
+the other detections of that frame) → high detector score → spread in time. So memory per open
+tracklet is bounded by ``max_crops`` crops of at most ``crop_max_height_px`` rows, however long the
+video; boxes are a few numbers per frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.export import BoxRecord, TrackletRecord
+from pipeline.frames import Frame
+from trackers import Detections, Tracks
+from trackers.boxes import iou_matrix
+
+__all__ = ["Crop", "Tracklet", "TrackletBuilder", "crop_quality"]
+
+_FALLBACK_WEIGHT = 0.1  # quality factor of a crop cut by the border or occluded
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Crop:
+    """One kept crop: ``frame`` 0-based index, ``time_s`` seconds, ``quality`` ≥ 0, ``image_bgr`` BGR."""
+
+    frame: int
+    time_s: float
+    quality: float
+    image_bgr: np.ndarray
+
+
+@dataclass(eq=False)
+class Tracklet:
+    """One per-camera track: boxes over time and a bounded set of crops.
+
+    Attributes:
+        cam_id, track_id: the track's identity (track ids are unique within a camera).
+        frames: 0-based frame indices, increasing.
+        times_s: seconds of those frames.
+        boxes_xyxy: ``[x1, y1, x2, y2]`` pixels per frame (the tracker's box).
+        scores: detector score per frame, ``None`` for a coasted prediction.
+        crops: kept crops, sorted by time.
+    """
+
+    cam_id: str
+    track_id: int
+    frames: list[int] = field(default_factory=list)
+    times_s: list[float] = field(default_factory=list)
+    boxes_xyxy: list[tuple[float, float, float, float]] = field(default_factory=list)
+    scores: list[float | None] = field(default_factory=list)
+    crops: list[Crop] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """``(cam_id, track_id)``."""
+        return (self.cam_id, self.track_id)
+
+    @property
+    def t_start_s(self) -> float:
+        return self.times_s[0]
+
+    @property
+    def t_end_s(self) -> float:
+        return self.times_s[-1]
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds from the first to the last box."""
+        return self.times_s[-1] - self.times_s[0] if self.times_s else 0.0
+
+    def crops_bgr(self) -> list[np.ndarray]:
+        """The kept crops' images (uint8 BGR), in time order."""
+        return [c.image_bgr for c in self.crops]
+
+    def trim_coasted_tail(self) -> None:
+        """Drop trailing coasted boxes (predictions after the person was last detected)."""
+        while self.scores and self.scores[-1] is None:
+            for seq in (self.frames, self.times_s, self.boxes_xyxy, self.scores):
+                seq.pop()
+
+    def drop_crops(self) -> None:
+        """Free the crop images (after they were encoded)."""
+        self.crops = []
+
+    def to_record(self) -> TrackletRecord:
+        """The export record (:class:`pipeline.export.TrackletRecord`)."""
+        boxes = tuple(
+            BoxRecord(f, t, b, s)
+            for f, t, b, s in zip(self.frames, self.times_s, self.boxes_xyxy, self.scores, strict=True)
+        )
+        return TrackletRecord(
+            self.cam_id,
+            int(self.track_id),
+            self.frames[0],
+            self.frames[-1],
+            self.t_start_s,
+            self.t_end_s,
+            boxes,
+        )
+
+
+def crop_quality(
+    detections: Detections,
+    width: int,
+    height: int,
+    *,
+    min_crop_height_px: int = 40,
+    border_margin_px: int = 4,
+    max_overlap_iou: float = 0.3,
+) -> np.ndarray:
+    """Quality of each detection as a re-ID crop: ``(N,)`` float32, 0 = never use it.
+
+    ``score × (1 − max IoU with the other detections)``, multiplied by 0.1 when the box is
+    within ``border_margin_px`` of the frame border or overlaps another box by more than
+    ``max_overlap_iou``; 0 when the box is shorter than ``min_crop_height_px``.
+
+    Args:
+        detections: one frame's detections (xyxy pixels).
+        width, height: the frame size in pixels.
+
+    Example:
+        >>> boxes = [[10, 10, 50, 110], [0, 10, 8, 110], [200, 0, 210, 20]]
+        >>> d = Detections(xyxy=boxes, score=[0.9, 0.8, 0.9])
+        >>> [round(float(q), 3) for q in crop_quality(d, 320, 240)]  # 2nd cut by the border, 3rd too small
+        [0.9, 0.08, 0.0]
+    """
+    n = len(detections)
+    if n == 0:
+        return np.zeros(0, np.float32)
+    xyxy = detections.xyxy
+    if n > 1:
+        iou = iou_matrix(xyxy, xyxy)
+        np.fill_diagonal(iou, 0.0)
+        max_iou = iou.max(axis=1)
+    else:
+        max_iou = np.zeros(1)
+    quality = detections.score.astype(np.float64) * (1.0 - max_iou)
+    m = border_margin_px
+    cut = (xyxy[:, 0] <= m) | (xyxy[:, 1] <= m) | (xyxy[:, 2] >= width - m) | (xyxy[:, 3] >= height - m)
+    degraded = cut | (max_iou > max_overlap_iou)
+    quality = np.where(degraded, quality * _FALLBACK_WEIGHT, quality)
+    quality = np.where((xyxy[:, 3] - xyxy[:, 1]) < min_crop_height_px, 0.0, quality)
+    return np.maximum(quality, 0.0).astype(np.float32)
+
+
+def _drop_index(times: list[float], qualities: list[float]) -> int:
+    """Which of ``K+1`` time-sorted candidates to drop: the least ``quality × time gap to its neighbours``.
+
+    The gap of an item is the smaller of its distances to the previous and next items (one-sided
+    at the ends), so clustered, low-quality crops go first and the kept set spreads over time.
+    """
+    t = np.asarray(times, np.float64)
+    q = np.asarray(qualities, np.float64)
+    gaps = np.diff(t)
+    left = np.r_[np.inf, gaps]
+    right = np.r_[gaps, np.inf]
+    gap = np.minimum(left, right)
+    gap = np.where(np.isinf(gap), np.nanmax(np.r_[gaps, 0.0]) if len(gaps) else 1.0, gap)
+    value = q * (gap + 1e-3)
+    return int(np.argmin(value))
+
+
+class TrackletBuilder:
+    """Accumulates tracklets of all cameras; returns them as they close.
+
+    Args:
+        max_crops: most crops kept per tracklet.
+        min_crop_height_px: shorter boxes give no crop.
+        border_margin_px: boxes this close to the border count as cut (kept only as a fallback).
+        max_overlap_iou: boxes overlapping another detection more than this count as occluded.
+        crop_max_height_px: stored crops are scaled down to this height at most.
+        min_length_s: closed tracklets shorter than this (seconds) are dropped (counted in
+            :attr:`dropped`).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_crops: int = 8,
+        min_crop_height_px: int = 40,
+        border_margin_px: int = 4,
+        max_overlap_iou: float = 0.3,
+        crop_max_height_px: int = 256,
+        min_length_s: float = 0.4,
+    ) -> None:
+        self.max_crops = int(max_crops)
+        self.min_crop_height_px = int(min_crop_height_px)
+        self.border_margin_px = int(border_margin_px)
+        self.max_overlap_iou = float(max_overlap_iou)
+        self.crop_max_height_px = int(crop_max_height_px)
+        self.min_length_s = float(min_length_s)
+        self._open: dict[tuple[str, int], Tracklet] = {}
+        self.dropped = 0
+        self.closed = 0
+
+    @property
+    def num_open(self) -> int:
+        return len(self._open)
+
+    def earliest_open_start_s(self) -> float | None:
+        """Start time (seconds) of the oldest open tracklet, ``None`` if none is open."""
+        return min((t.t_start_s for t in self._open.values()), default=None)
+
+    def update(
+        self, frame: Frame, detections: Detections, tracks: Tracks, deleted_ids: Iterable[int] = ()
+    ) -> list[Tracklet]:
+        """Add one frame of one camera.
+
+        Args:
+            frame: the frame (its image gives the crops; BGR).
+            detections: the detections given to the tracker for this frame.
+            tracks: the tracker's output for this frame (``det_index`` joins rows to ``detections``).
+            deleted_ids: ids of this camera's tracks deleted during this update.
+
+        Returns:
+            The tracklets that closed (deleted tracks), already filtered by ``min_length_s``.
+        """
+        cam = frame.cam_id
+        h, w = frame.image_bgr.shape[:2]
+        quality = crop_quality(
+            detections,
+            w,
+            h,
+            min_crop_height_px=self.min_crop_height_px,
+            border_margin_px=self.border_margin_px,
+            max_overlap_iou=self.max_overlap_iou,
+        )
+        for row in range(len(tracks)):
+            key = (cam, int(tracks.track_id[row]))
+            tracklet = self._open.get(key)
+            if tracklet is None:
+                tracklet = self._open[key] = Tracklet(cam, key[1])
+            d = int(tracks.det_index[row])
+            x1, y1, x2, y2 = (float(v) for v in tracks.xyxy[row])
+            tracklet.frames.append(frame.index)
+            tracklet.times_s.append(frame.time_s)
+            tracklet.boxes_xyxy.append((x1, y1, x2, y2))
+            tracklet.scores.append(float(detections.score[d]) if d >= 0 else None)
+            if d >= 0 and quality[d] > 0:
+                self._offer_crop(tracklet, frame, detections.xyxy[d], float(quality[d]))
+        closed = []
+        for track_id in deleted_ids:
+            tracklet = self._open.pop((cam, int(track_id)), None)
+            if tracklet is not None:
+                closed.append(tracklet)
+        return self._finish(closed)
+
+    def close_camera(self, cam_id: str) -> list[Tracklet]:
+        """Close every open tracklet of ``cam_id`` (its stream ended); filtered by ``min_length_s``."""
+        keys = [k for k in self._open if k[0] == cam_id]
+        return self._finish([self._open.pop(k) for k in keys])
+
+    def _finish(self, tracklets: list[Tracklet]) -> list[Tracklet]:
+        kept = []
+        for tracklet in tracklets:
+            tracklet.trim_coasted_tail()
+            if not tracklet.frames or tracklet.duration_s < self.min_length_s:
+                self.dropped += 1
+                continue
+            kept.append(tracklet)
+        self.closed += len(kept)
+        return kept
+
+    def _offer_crop(self, tracklet: Tracklet, frame: Frame, xyxy: np.ndarray, quality: float) -> None:
+        crops = tracklet.crops
+        if len(crops) >= self.max_crops:
+            times = [c.time_s for c in crops] + [frame.time_s]
+            qualities = [c.quality for c in crops] + [quality]
+            drop = _drop_index(times, qualities)
+            if drop == len(crops):
+                return  # the new one is the least useful: no copy made
+            del crops[drop]
+        crops.append(Crop(frame.index, frame.time_s, quality, self._cut(frame.image_bgr, xyxy)))
+
+    def _cut(self, image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        x1 = int(np.clip(np.floor(xyxy[0]), 0, w - 1))
+        y1 = int(np.clip(np.floor(xyxy[1]), 0, h - 1))
+        x2 = int(np.clip(np.ceil(xyxy[2]), x1 + 1, w))
+        y2 = int(np.clip(np.ceil(xyxy[3]), y1 + 1, h))
+        crop = image[y1:y2, x1:x2]
+        if crop.shape[0] > self.crop_max_height_px:
+            import cv2
+
+            scale = self.crop_max_height_px / crop.shape[0]
+            size = (max(1, round(crop.shape[1] * scale)), self.crop_max_height_px)
+            return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        return crop.copy()

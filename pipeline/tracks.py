@@ -1,0 +1,57 @@
+"""③ ``Detections`` → ``trackers.Tracks``: one tracker per camera, built by the registry.
+
+Each camera has its own tracker instance (its own track-id counter, its own real fps), so a
+track's identity is ``(cam_id, track_id)``; global person ids come from :mod:`pipeline.identities`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from trackers import Detections, Tracks, create_tracker
+
+__all__ = ["CameraTrackers"]
+
+
+class CameraTrackers:
+    """``dict``-like bank of trackers, ``cam_id → tracker``.
+
+    Args:
+        fps_by_cam: each camera's real frame rate (frames per second, float).
+        name: registered tracker name (``sort``, ``bytetrack``).
+        params: that tracker's constructor keyword arguments (except ``fps``).
+
+    Raises:
+        ValueError: unknown tracker name (listing the valid ones) or a bad parameter value.
+    """
+
+    def __init__(
+        self, fps_by_cam: Mapping[str, float], name: str = "sort", params: Mapping[str, Any] | None = None
+    ):
+        self.name = name
+        self._trackers = {
+            cam: create_tracker(name, fps=float(fps), **dict(params or {})) for cam, fps in fps_by_cam.items()
+        }
+
+    def __getitem__(self, cam_id: str) -> Any:
+        return self._trackers[cam_id]
+
+    def __contains__(self, cam_id: object) -> bool:
+        return cam_id in self._trackers
+
+    def __len__(self) -> int:
+        return len(self._trackers)
+
+    def update(self, cam_id: str, detections: Detections) -> tuple[Tracks, np.ndarray]:
+        """Advance camera ``cam_id`` by one frame (call for every frame, empty ones too).
+
+        Returns:
+            ``(tracks, deleted_ids)``: this frame's :class:`trackers.Tracks` and the ``(K,)``
+            int64 ids of confirmed tracks deleted during this update (their tracklets close).
+        """
+        tracker = self._trackers[cam_id]
+        tracks = tracker.update(detections)
+        return tracks, np.asarray(tracker.last_deleted_ids, np.int64)
