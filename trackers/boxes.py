@@ -6,6 +6,8 @@ Formats: ``xyxy`` = ``(x1, y1, x2, y2)``; ``tlwh`` = ``(left, top, width, height
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["iou_matrix", "tlwh_to_xyxy", "xysr_to_xyxy", "xyxy_to_tlwh", "xyxy_to_xysr"]
@@ -46,7 +48,7 @@ def tlwh_to_xyxy(tlwh: np.ndarray) -> np.ndarray:
 
 def xyxy_to_xysr(xyxy: np.ndarray) -> np.ndarray:
     """One box ``[x1, y1, x2, y2]`` → ``(4, 1)`` column ``[cx, cy, area, w/h]`` (SORT's ``z``)."""
-    x1, y1, x2, y2 = (float(v) for v in np.asarray(xyxy).reshape(4))
+    x1, y1, x2, y2 = np.asarray(xyxy, dtype=np.float64).reshape(4).tolist()
     w = x2 - x1
     h = max(y2 - y1, 1e-6)
     return np.array([[x1 + w / 2.0], [y1 + h / 2.0], [w * h], [w / h]])
@@ -57,8 +59,8 @@ def xysr_to_xyxy(xysr: np.ndarray) -> np.ndarray:
 
     A negative area or aspect (possible in a coasted prediction) gives a zero-size box.
     """
-    v = np.asarray(xysr, dtype=np.float64).reshape(-1)
-    cx, cy, s, r = v[0], v[1], max(v[2], 0.0), max(v[3], 0.0)
-    w = np.sqrt(s * r)
+    cx, cy, s, r = np.asarray(xysr, dtype=np.float64).reshape(-1)[:4].tolist()
+    s, r = max(s, 0.0), max(r, 0.0)
+    w = math.sqrt(s * r)
     h = s / w if w > 0 else 0.0
     return np.array([cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0])
