@@ -326,3 +326,12 @@ def test_reid_eval_dispatcher_runs_mtmc(tmp_path: Path, capsys: pytest.CaptureFi
     assert "IDF1 100.0" in out and "cam_b" in out
     assert main(["mtmc", "--result", str(result), "--gt", "cam_a"]) == 2
     assert capsys.readouterr().err.startswith("error: --gt 'cam_a': expected CAM_ID=PATH")
+
+
+@pytest.mark.parametrize(
+    "pred", [PERFECT, SPLIT, SWITCH, EXTRA_FP], ids=["perfect", "split", "switch", "extra"]
+)
+def test_one_camera_equals_single_camera_idf1(pred: Pred) -> None:
+    """With one camera, the cross-camera measure is the ordinary IDF1 (same TrackEval metric)."""
+    result = mtmc.evaluate_mtmc(_tracks(pred), {"cam_a": _gt()["cam_a"]})
+    assert result.idf1 == pytest.approx(result.per_camera["cam_a"]["IDF1"])
