@@ -16,7 +16,7 @@ video; boxes are a few numbers per frame.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,12 +33,16 @@ _FALLBACK_WEIGHT = 0.1  # quality factor of a crop cut by the border or occluded
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Crop:
-    """One kept crop: ``frame`` 0-based index, ``time_s`` seconds, ``quality`` ≥ 0, ``image_bgr`` BGR."""
+    """One kept crop: ``frame`` 0-based index, ``time_s`` seconds, ``quality`` ≥ 0, ``image_bgr`` BGR.
+
+    ``good`` is false for a fallback crop (cut by the frame border or occluded).
+    """
 
     frame: int
     time_s: float
     quality: float
     image_bgr: np.ndarray
+    good: bool = True
 
 
 @dataclass(eq=False)
@@ -51,7 +55,8 @@ class Tracklet:
         times_s: seconds of those frames.
         boxes_xyxy: ``[x1, y1, x2, y2]`` pixels per frame (the tracker's box).
         scores: detector score per frame, ``None`` for a coasted prediction.
-        crops: kept crops, sorted by time.
+        crops: the crops chosen when the tracklet closed, sorted by time (empty while open).
+        slots: the candidate crops while open (``None`` once closed).
     """
 
     cam_id: str
@@ -61,6 +66,7 @@ class Tracklet:
     boxes_xyxy: list[tuple[float, float, float, float]] = field(default_factory=list)
     scores: list[float | None] = field(default_factory=list)
     crops: list[Crop] = field(default_factory=list)
+    slots: CropSlots | None = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -136,9 +142,21 @@ def crop_quality(
         >>> [round(float(q), 3) for q in crop_quality(d, 320, 240)]  # 2nd cut by the border, 3rd too small
         [0.9, 0.08, 0.0]
     """
+    return _crop_scores(detections, width, height, min_crop_height_px, border_margin_px, max_overlap_iou)[0]
+
+
+def _crop_scores(
+    detections: Detections,
+    width: int,
+    height: int,
+    min_crop_height_px: int,
+    border_margin_px: int,
+    max_overlap_iou: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(quality (N,) float32, good (N,) bool)``; see :func:`crop_quality`."""
     n = len(detections)
     if n == 0:
-        return np.zeros(0, np.float32)
+        return np.zeros(0, np.float32), np.zeros(0, bool)
     xyxy = detections.xyxy
     if n > 1:
         iou = iou_matrix(xyxy, xyxy)
@@ -152,31 +170,82 @@ def crop_quality(
     degraded = cut | (max_iou > max_overlap_iou)
     quality = np.where(degraded, quality * _FALLBACK_WEIGHT, quality)
     quality = np.where((xyxy[:, 3] - xyxy[:, 1]) < min_crop_height_px, 0.0, quality)
-    return np.maximum(quality, 0.0).astype(np.float32)
+    return np.maximum(quality, 0.0).astype(np.float32), ~degraded
 
 
-def _drop_index(times: list[float], qualities: list[float]) -> int:
-    """Which of ``K+1`` time-sorted candidates to drop: the least ``quality × time gap to its neighbours``.
+class CropSlots:
+    """Bounded, time-spread candidate crops of one open tracklet.
 
-    The gap of an item is the smaller of its distances to the previous and next items (one-sided
-    at the ends), so clustered, low-quality crops go first and the kept set spreads over time.
+    The tracklet's time since its first crop is cut into ``n_slots`` slots of equal width; each
+    slot keeps its best crop (good before fallback, then higher quality). When the tracklet
+    outlives the slots, the width doubles and neighbouring slots merge (the better crop stays),
+    so at most ``n_slots`` crops are held however long the track, spread over its whole life.
+    A crop image is copied only when it enters a slot.
+
+    Args:
+        n_slots: most candidate crops held.
+        initial_width_s: first slot width in seconds (doubles as needed).
     """
-    t = np.asarray(times, np.float64)
-    q = np.asarray(qualities, np.float64)
-    gaps = np.diff(t)
-    left = np.r_[np.inf, gaps]
-    right = np.r_[gaps, np.inf]
-    gap = np.minimum(left, right)
-    gap = np.where(np.isinf(gap), np.nanmax(np.r_[gaps, 0.0]) if len(gaps) else 1.0, gap)
-    value = q * (gap + 1e-3)
-    return int(np.argmin(value))
+
+    def __init__(self, n_slots: int, initial_width_s: float = 0.05) -> None:
+        self.n_slots = max(1, int(n_slots))
+        self.width_s = float(initial_width_s)
+        self.t0: float | None = None
+        self.slots: dict[int, Crop] = {}
+
+    @staticmethod
+    def _better(a: tuple[bool, float], b: Crop) -> bool:
+        return a > (b.good, b.quality)
+
+    def offer(self, time_s: float, quality: float, good: bool, make: Callable[[], Crop]) -> bool:
+        """Offer a candidate; ``make()`` builds the :class:`Crop` (copies pixels) only if it is kept."""
+        if self.t0 is None:
+            self.t0 = time_s
+        k = int((time_s - self.t0) // self.width_s)
+        while k >= self.n_slots:
+            self.width_s *= 2.0
+            merged: dict[int, Crop] = {}
+            for idx, crop in sorted(self.slots.items()):
+                j = idx // 2
+                if j not in merged or self._better((crop.good, crop.quality), merged[j]):
+                    merged[j] = crop
+            self.slots = merged
+            k = int((time_s - self.t0) // self.width_s)
+        current = self.slots.get(k)
+        if current is not None and not self._better((good, quality), current):
+            return False
+        self.slots[k] = make()
+        return True
+
+    def select(self, k: int) -> list[Crop]:
+        """Up to ``k`` crops in time order: good ones only when there are ``k`` of them, spread in time.
+
+        Greedy: the best crop first, then each time the crop maximising
+        ``quality × (time to the nearest chosen crop + 0.01 s)``.
+        """
+        crops = list(self.slots.values())
+        good = [c for c in crops if c.good]
+        pool = good if len(good) >= k else crops
+        if len(pool) <= k:
+            return sorted(pool, key=lambda c: c.time_s)
+        times = np.array([c.time_s for c in pool])
+        quality = np.array([c.quality for c in pool])
+        chosen = [int(np.argmax(quality))]
+        nearest = np.abs(times - times[chosen[0]])
+        while len(chosen) < k:
+            value = quality * (nearest + 0.01)
+            value[chosen] = -1.0
+            nxt = int(np.argmax(value))
+            chosen.append(nxt)
+            nearest = np.minimum(nearest, np.abs(times - times[nxt]))
+        return sorted((pool[i] for i in chosen), key=lambda c: c.time_s)
 
 
 class TrackletBuilder:
     """Accumulates tracklets of all cameras; returns them as they close.
 
     Args:
-        max_crops: most crops kept per tracklet.
+        max_crops: crops a closed tracklet keeps (an open one holds up to twice as many candidates).
         min_crop_height_px: shorter boxes give no crop.
         border_margin_px: boxes this close to the border count as cut (kept only as a fallback).
         max_overlap_iou: boxes overlapping another detection more than this count as occluded.
@@ -229,13 +298,8 @@ class TrackletBuilder:
         """
         cam = frame.cam_id
         h, w = frame.image_bgr.shape[:2]
-        quality = crop_quality(
-            detections,
-            w,
-            h,
-            min_crop_height_px=self.min_crop_height_px,
-            border_margin_px=self.border_margin_px,
-            max_overlap_iou=self.max_overlap_iou,
+        quality, good = _crop_scores(
+            detections, w, h, self.min_crop_height_px, self.border_margin_px, self.max_overlap_iou
         )
         for row in range(len(tracks)):
             key = (cam, int(tracks.track_id[row]))
@@ -249,7 +313,7 @@ class TrackletBuilder:
             tracklet.boxes_xyxy.append((x1, y1, x2, y2))
             tracklet.scores.append(float(detections.score[d]) if d >= 0 else None)
             if d >= 0 and quality[d] > 0:
-                self._offer_crop(tracklet, frame, detections.xyxy[d], float(quality[d]))
+                self._offer_crop(tracklet, frame, detections.xyxy[d], float(quality[d]), bool(good[d]))
         closed = []
         for track_id in deleted_ids:
             tracklet = self._open.pop((cam, int(track_id)), None)
@@ -266,6 +330,9 @@ class TrackletBuilder:
         kept = []
         for tracklet in tracklets:
             tracklet.trim_coasted_tail()
+            if tracklet.slots is not None:
+                tracklet.crops = tracklet.slots.select(self.max_crops)
+                tracklet.slots = None
             if not tracklet.frames or tracklet.duration_s < self.min_length_s:
                 self.dropped += 1
                 continue
@@ -273,16 +340,17 @@ class TrackletBuilder:
         self.closed += len(kept)
         return kept
 
-    def _offer_crop(self, tracklet: Tracklet, frame: Frame, xyxy: np.ndarray, quality: float) -> None:
-        crops = tracklet.crops
-        if len(crops) >= self.max_crops:
-            times = [c.time_s for c in crops] + [frame.time_s]
-            qualities = [c.quality for c in crops] + [quality]
-            drop = _drop_index(times, qualities)
-            if drop == len(crops):
-                return  # the new one is the least useful: no copy made
-            del crops[drop]
-        crops.append(Crop(frame.index, frame.time_s, quality, self._cut(frame.image_bgr, xyxy)))
+    def _offer_crop(
+        self, tracklet: Tracklet, frame: Frame, xyxy: np.ndarray, quality: float, good: bool
+    ) -> None:
+        if tracklet.slots is None:
+            tracklet.slots = CropSlots(2 * self.max_crops)
+        tracklet.slots.offer(
+            frame.time_s,
+            quality,
+            good,
+            lambda: Crop(frame.index, frame.time_s, quality, self._cut(frame.image_bgr, xyxy), good),
+        )
 
     def _cut(self, image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]

@@ -1,0 +1,141 @@
+"""pipeline.config: the YAML, the dataclasses and the constructors they feed stay in step."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import config as config_mod
+from pipeline.config import PipelineConfig, load_config, resolve_tracker_params
+from reid_core.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+YAML = ROOT / "configs" / "pipeline.yaml"
+
+# config section → the class its fields are passed to as keyword arguments (by pipeline.run)
+FED = {
+    "tracklets": "pipeline.tracklets:TrackletBuilder",
+    "association": "pipeline.identities:IdentityLinker",
+    "detector": "pipeline.detections:YoloDetector",
+}
+
+
+def _target(spec: str):
+    module, name = spec.split(":")
+    return getattr(__import__(module, fromlist=[name]), name)
+
+
+def test_shipped_yaml_equals_the_packaged_copy() -> None:
+    assert YAML.read_text(encoding="utf-8") == config_mod.default_config_text(), (
+        "configs/pipeline.yaml and pipeline/pipeline.yaml must be identical (copy one onto the other)"
+    )
+
+
+def test_yaml_has_every_field_and_no_other() -> None:
+    data = yaml.safe_load(YAML.read_text(encoding="utf-8"))
+    hints = typing.get_type_hints(PipelineConfig)
+    sections = {f.name for f in dataclasses.fields(PipelineConfig) if f.name != "source"}
+    assert set(data) == sections
+    for name in sections:
+        cls = hints[name]
+        assert set(data[name]) == {f.name for f in dataclasses.fields(cls)}, name
+
+
+def test_yaml_values_are_the_dataclass_defaults() -> None:
+    """The file documents the defaults; a run without --config behaves as the code says."""
+    cfg = load_config(YAML)
+    default = PipelineConfig()
+    for section in ("detector", "tracklets", "association", "reid", "runtime"):
+        assert getattr(cfg, section) == getattr(default, section), section
+    assert cfg.tracker.name == default.tracker.name
+
+
+def test_every_knob_names_its_unit_or_is_unitless() -> None:
+    """Durations end in _s, sizes in _px; the comment of each line in the YAML gives the unit/range."""
+    for line in YAML.read_text(encoding="utf-8").splitlines():
+        if ":" in line and not line.lstrip().startswith("#") and not line.rstrip().endswith(":"):
+            assert "#" in line, f"undocumented key: {line.strip()}"
+
+
+@pytest.mark.parametrize("section", sorted(FED))
+def test_sections_match_the_constructors_they_feed(section: str) -> None:
+    params = set(inspect.signature(_target(FED[section])).parameters)
+    hints = typing.get_type_hints(PipelineConfig)
+    fields = {f.name for f in dataclasses.fields(hints[section])}
+    assert fields <= params, fields - params
+
+
+def test_tracker_params_match_the_tracker_constructor() -> None:
+    from trackers import tracker_class
+
+    cfg = load_config(YAML)
+    params = resolve_tracker_params(cfg.tracker)
+    accepted = set(inspect.signature(tracker_class(cfg.tracker.name).__init__).parameters) - {"self", "fps"}
+    assert set(params) == accepted
+    assert set(cfg.tracker.params) <= accepted
+
+
+def test_default_config_loads_without_a_path() -> None:
+    cfg = load_config()
+    assert cfg.detector.classes == (0,) and cfg.tracker.name == "sort"
+    assert "shipped default" in cfg.source
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "my.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("detector:\n  conf_treshold: 0.3\n", "conf_treshold"),
+        ("detektor: {}\n", "detektor"),
+        ("association:\n  threshold: high\n", "association.threshold"),
+        ("association:\n  threshold: 1.5\n", "threshold"),
+        ("tracker:\n  name: sortt\n", "available: bytetrack, sort"),
+        ("tracker:\n  params:\n    max_age: 2\n", "max_age"),
+        ("runtime:\n  device: gpu\n", "runtime.device"),
+        ("source: x\n", "source"),
+        ("- a\n- b\n", "mapping"),
+        ("detector: [\n", "invalid YAML"),
+    ],
+)
+def test_bad_config_names_file_and_key(tmp_path: Path, text: str, needle: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message and needle in message
+
+
+def test_partial_config_keeps_other_defaults(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, "association:\n  threshold: 0.7\n"))
+    assert cfg.association.threshold == 0.7 and cfg.tracklets == PipelineConfig().tracklets
+
+
+def test_tracker_params_file_then_inline_overrides(tmp_path: Path) -> None:
+    (tmp_path / "trackers").mkdir()
+    (tmp_path / "trackers" / "bytetrack.yaml").write_text("max_age_s: 2.5\nmin_hits: 2\n", encoding="utf-8")
+    text = "tracker:\n  name: bytetrack\n  params_file: trackers/bytetrack.yaml\n  params:\n    min_hits: 4\n"
+    cfg = load_config(_write(tmp_path, text))
+    params = resolve_tracker_params(cfg.tracker)
+    assert params["max_age_s"] == 2.5 and params["min_hits"] == 4 and "high_score_threshold" in params
+
+
+def test_tracker_params_file_with_unknown_key(tmp_path: Path) -> None:
+    (tmp_path / "sort.yaml").write_text("max_age: 2.5\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"sort\.yaml.*max_age"):
+        load_config(_write(tmp_path, "tracker:\n  params_file: sort.yaml\n"))
+
+
+def test_config_is_frozen() -> None:
+    cfg = load_config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.detector.conf_threshold = 0.1  # type: ignore[misc]

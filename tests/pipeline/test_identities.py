@@ -1,0 +1,198 @@
+"""Cross-camera association with a fake matcher: P(same) = 0.9 for equal colour codes, else 0.1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.identities import IdentityLinker, aggregate_pair_scores
+from pipeline.tracklets import Crop, Tracklet
+
+
+def code_crop(code: int) -> np.ndarray:
+    """A 1×1 'crop' carrying a colour code directly (read back by the fake matcher)."""
+    return np.full((1, 1, 3), code, np.uint8)
+
+
+def tracklet(cam: str, track_id: int, t0: float, t1: float, code: int | None, n_crops: int = 3) -> Tracklet:
+    """A closed tracklet over ``[t0, t1]`` s at 10 fps whose crops all carry colour ``code``."""
+    times = list(np.round(np.arange(t0, t1 + 1e-9, 0.1), 6))
+    t = Tracklet(cam, track_id)
+    t.frames = [round(x * 10) for x in times]
+    t.times_s = [float(x) for x in times]
+    t.boxes_xyxy = [(0.0, 0.0, 10.0, 30.0)] * len(times)
+    t.scores = [0.9] * len(times)
+    if code is not None:
+        picks = np.linspace(0, len(times) - 1, n_crops).round().astype(int)
+        t.crops = [Crop(t.frames[i], t.times_s[i], 0.9, code_crop(code)) for i in picks]
+    return t
+
+
+def linker(matcher, **kwargs) -> IdentityLinker:
+    return IdentityLinker(matcher, **{"threshold": 0.5, "max_transition_s": 10.0, **kwargs})
+
+
+def test_same_person_across_cameras_is_linked(fake_matcher) -> None:
+    link = linker(fake_matcher)
+    [a] = link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    [b] = link.add([tracklet("b", 1, 3.0, 5.0, code=1)])
+    assert a.new_identity and not b.new_identity
+    assert b.global_id == a.global_id and b.score == pytest.approx(0.9)
+    assert link.identities() == {1: [("a", 1), ("b", 1)]}
+
+
+def test_different_people_get_different_identities(fake_matcher) -> None:
+    link = linker(fake_matcher)
+    link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    [b] = link.add([tracklet("b", 1, 3.0, 5.0, code=2)])
+    assert b.new_identity and b.global_id == 2
+
+
+def test_overlap_in_time_in_one_camera_is_never_linked(fake_matcher) -> None:
+    """Same look, same camera, overlapping times: two people (e.g. twins), whatever the score."""
+    link = linker(fake_matcher)
+    link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    [b] = link.add([tracklet("a", 2, 1.5, 3.0, code=1)])
+    assert b.new_identity
+
+
+def test_overlap_across_cameras_depends_on_overlapping_views(fake_matcher) -> None:
+    disjoint = linker(fake_matcher, overlapping_views=False)
+    disjoint.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    assert disjoint.add([tracklet("b", 1, 1.0, 3.0, code=1)])[0].new_identity
+
+    overlapping = linker(type(fake_matcher)(), overlapping_views=True)
+    overlapping.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    assert not overlapping.add([tracklet("b", 1, 1.0, 3.0, code=1)])[0].new_identity
+
+
+def test_max_transition_time(fake_matcher) -> None:
+    link = linker(fake_matcher, max_transition_s=5.0)
+    link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    assert link.add([tracklet("b", 1, 7.5, 9.0, code=1)])[0].new_identity  # 5.5 s gap
+    assert not link.add([tracklet("b", 2, 6.0, 7.0, code=1)])[0].new_identity  # 4 s gap
+
+
+def test_min_transition_time_between_cameras(fake_matcher) -> None:
+    link = linker(fake_matcher, min_transition_s=1.0)
+    link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    assert link.add([tracklet("b", 1, 2.5, 4.0, code=1)])[0].new_identity  # 0.5 s: too fast
+    assert not link.add([tracklet("c", 1, 3.5, 4.0, code=1)])[0].new_identity  # 1.5 s
+
+
+def test_reentry_into_the_same_camera(fake_matcher) -> None:
+    allowed = linker(fake_matcher, allow_reentry=True)
+    allowed.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    assert not allowed.add([tracklet("a", 2, 3.0, 4.0, code=1)])[0].new_identity  # fragment repaired
+
+    forbidden = linker(type(fake_matcher)(), allow_reentry=False)
+    forbidden.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    assert forbidden.add([tracklet("a", 2, 3.0, 4.0, code=1)])[0].new_identity
+
+
+def test_conflicting_members_never_merge_through_a_third(fake_matcher) -> None:
+    """a1 and a2 overlap in camera a (two people); b1 looks like both but may join only one."""
+    link = linker(fake_matcher)
+    first = link.add([tracklet("a", 1, 0.0, 2.0, code=1), tracklet("a", 2, 0.5, 2.5, code=1)])
+    assert {x.global_id for x in first} == {1, 2}
+    [b] = link.add([tracklet("b", 1, 3.0, 4.0, code=1)])
+    assert not b.new_identity
+    ids = link.identities()
+    for members in ids.values():
+        cams = [m for m in members if m[0] == "a"]
+        assert len(cams) <= 1, ids
+
+
+def test_batch_is_decided_globally(fake_matcher) -> None:
+    """Two tracklets closing together, two identities: each goes to its own look (Hungarian)."""
+    link = linker(fake_matcher)
+    link.add([tracklet("a", 1, 0.0, 2.0, code=1), tracklet("a", 2, 0.0, 2.0, code=2)])
+    out = link.add([tracklet("b", 1, 3.0, 4.0, code=2), tracklet("b", 2, 3.0, 4.0, code=1)])
+    by_track = {x.track_id: x.global_id for x in out}
+    assert by_track == {1: 2, 2: 1}
+
+
+def test_non_conflicting_tracklets_of_one_batch_can_share_a_new_identity(fake_matcher) -> None:
+    link = linker(fake_matcher)
+    out = link.add([tracklet("a", 1, 0.0, 1.0, code=3), tracklet("b", 1, 2.0, 3.0, code=3)])
+    assert out[0].new_identity and not out[1].new_identity and out[0].global_id == out[1].global_id
+
+
+def test_tracklet_without_crops_gets_its_own_identity(fake_matcher) -> None:
+    link = linker(fake_matcher)
+    link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    [b] = link.add([tracklet("b", 1, 3.0, 4.0, code=None)])
+    assert b.new_identity and b.score is None
+
+
+def test_disabled_gives_every_tracklet_a_new_identity() -> None:
+    link = IdentityLinker(None, enabled=False)
+    out = link.add([tracklet("a", 1, 0.0, 2.0, code=1), tracklet("b", 1, 3.0, 4.0, code=1)])
+    assert [x.global_id for x in out] == [1, 2]
+
+
+def test_crops_are_encoded_once_and_freed(fake_matcher) -> None:
+    link = linker(fake_matcher)
+    t = tracklet("a", 1, 0.0, 2.0, code=1, n_crops=5)
+    link.add([t])
+    assert fake_matcher.encoded_crops == 5 and t.crops == []
+    link.add([tracklet("b", 1, 3.0, 4.0, code=1, n_crops=5)])
+    assert fake_matcher.encoded_crops == 10  # the first tracklet was not encoded again
+
+
+def test_crop_pairs_are_limited(fake_matcher) -> None:
+    link = linker(fake_matcher, crops_per_pair=2)
+    link.add([tracklet("a", 1, 0.0, 2.0, code=1, n_crops=6)])
+    link.add([tracklet("b", 1, 3.0, 4.0, code=1, n_crops=6)])
+    assert fake_matcher.scored_pairs == 2 * (2 * 2)  # both orders of a 2 x 2 crop-pair matrix
+
+
+def test_shortlist_limits_pair_head_calls(fake_matcher) -> None:
+    link = linker(fake_matcher, shortlist_k=1, max_transition_s=100.0)
+    link.add([tracklet("a", i, 3.0 * i, 3.0 * i + 1.0, code=1 + i % 2) for i in range(4)])
+    before = fake_matcher.scored_pairs
+    link.add([tracklet("b", 1, 20.0, 21.0, code=2)])
+    assert fake_matcher.scored_pairs - before == 2 * 9  # one shortlisted tracklet, 3 x 3 crops, two orders
+
+
+def test_eviction_frees_old_encodings(fake_matcher) -> None:
+    link = linker(fake_matcher, max_transition_s=5.0)
+    link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    assert link.evict_before(6.0) == 0
+    assert link.evict_before(8.0) == 1
+    [b] = link.add([tracklet("b", 1, 8.0, 9.0, code=1)])
+    assert b.new_identity  # too late anyway, and its encodings are gone
+
+
+def test_global_ids_are_per_instance(fake_matcher) -> None:
+    one, two = linker(fake_matcher), linker(type(fake_matcher)())
+    one.add([tracklet("a", 1, 0.0, 1.0, code=1), tracklet("a", 2, 0.0, 1.0, code=2)])
+    assert two.add([tracklet("a", 1, 0.0, 1.0, code=1)])[0].global_id == 1
+
+
+def test_on_assign_streams_each_decision(fake_matcher) -> None:
+    seen = []
+    link = linker(fake_matcher, on_assign=seen.append)
+    link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    link.add([tracklet("b", 1, 3.0, 4.0, code=1)])
+    assert [(s.cam_id, s.global_id, s.new_identity) for s in seen] == [("a", 1, True), ("b", 1, False)]
+    assert seen[1].to_dict()["score"] == pytest.approx(0.9)
+
+
+def test_a_tracklet_is_linked_only_once(fake_matcher) -> None:
+    link = linker(fake_matcher)
+    link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    with pytest.raises(ValueError, match="already linked"):
+        link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+
+
+@pytest.mark.parametrize(
+    ("scores", "fraction", "expected"),
+    [([[0.9, 0.1], [0.7, 0.3]], 0.5, 0.8), ([[0.9, 0.1], [0.7, 0.3]], 1.0, 0.5), ([[0.2]], 0.1, 0.2)],
+)
+def test_aggregate_pair_scores(scores, fraction: float, expected: float) -> None:
+    assert aggregate_pair_scores(np.array(scores), fraction) == pytest.approx(expected)
+
+
+def test_aggregate_of_nothing_is_nan() -> None:
+    assert np.isnan(aggregate_pair_scores(np.zeros((0, 3))))
