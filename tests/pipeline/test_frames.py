@@ -154,8 +154,12 @@ def test_video_with_zero_frames(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("source", "expected"),
-    [("videos/cam_a.mp4", "cam_a"), ("0", "webcam0"), ("rtsp://host:554/live/door", "door"),
-     ("http://host/cam7.mjpg?x=1", "cam7")],
+    [
+        ("videos/cam_a.mp4", "cam_a"),
+        ("0", "webcam0"),
+        ("rtsp://host:554/live/door", "door"),
+        ("http://host/cam7.mjpg?x=1", "cam7"),
+    ],
 )
 def test_default_cam_id(source: str, expected: str) -> None:
     assert default_cam_id(source) == expected

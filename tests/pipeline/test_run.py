@@ -1,0 +1,177 @@
+"""End to end with replayed detections: synthetic two-camera scenes and the bundled sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import cli
+from pipeline.config import load_config
+from pipeline.export import read_tracks_json, validate_tracks_dict
+from pipeline.run import CameraSpec, RunOutputs, run
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "sample_videos"
+
+
+@pytest.fixture
+def fake_reid(monkeypatch: pytest.MonkeyPatch, fake_matcher):
+    """Make the run use the colour-code fake matcher instead of loading a network."""
+    import reid_core.inference
+
+    monkeypatch.setattr(reid_core.inference, "load_matcher", lambda weights=None, device="auto": fake_matcher)
+    return fake_matcher
+
+
+def _cams(scene: dict) -> list[CameraSpec]:
+    return [CameraSpec(str(path), cam) for cam, path in scene["videos"].items()]
+
+
+def test_two_cameras_link_the_person_seen_by_both(two_cam_scene: dict, fake_reid, tmp_path: Path) -> None:
+    out = tmp_path / "tracks.json"
+    events = tmp_path / "events.jsonl"
+    outputs = RunOutputs(out=out, mot_dir=tmp_path / "mot", events=events, save_video_dir=tmp_path / "vid")
+    summary = run(
+        _cams(two_cam_scene), outputs, load_config(), detections_dir=two_cam_scene["dets"], progress=False
+    )
+
+    data = json.loads(out.read_text(encoding="utf-8"))
+    validate_tracks_dict(data, source=out)
+    tracks = read_tracks_json(out)
+    assert [(c.cam_id, c.fps, c.width, c.height, c.num_frames) for c in tracks.cameras] == [
+        ("cam_a", 25.0, 160, 100, 50),
+        ("cam_b", 25.0, 160, 100, 50),
+    ]
+    cams_per_identity = sorted(sorted({t.cam_id for t in i.tracklets}) for i in tracks.identities)
+    assert cams_per_identity == [["cam_a"], ["cam_a", "cam_b"], ["cam_b"]]
+    assert summary.identities == 3 and summary.cross_camera_identities == 1
+    assert summary.frames == {"cam_a": 50, "cam_b": 50} and summary.skipped == {"cam_a": 0, "cam_b": 0}
+
+    # boxes: 0-based frames, pixels, times from the source, within the tracklet's span
+    linked = next(i for i in tracks.identities if len(i.tracklets) == 2)
+    first = linked.tracklets[0]
+    assert first.cam_id == "cam_a" and first.boxes[0].frame == first.start_frame
+    assert first.boxes[0].time_s == pytest.approx(first.start_frame / 25.0)
+    x1, y1, x2, y2 = first.boxes[0].xyxy
+    assert (x2 - x1, y2 - y1) == pytest.approx((24.0, 60.0))
+
+    # --mot-dir: global ids, 1-based frames
+    lines = (tmp_path / "mot" / "cam_b.txt").read_text(encoding="utf-8").splitlines()
+    assert {int(line.split(",")[1]) for line in lines} == {
+        i.global_id for i in tracks.identities if any(t.cam_id == "cam_b" for t in i.tracklets)
+    }
+    assert min(int(line.split(",")[0]) for line in lines) >= 1
+
+    # --events: one line per tracklet, the link has a score
+    records = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == summary.tracklets == 4
+    assert sum(not r["new_identity"] for r in records) == 1
+    assert all(r["score"] is None for r in records if r["new_identity"])
+
+    # --save-video: one readable video per camera, same frame count
+    import cv2
+
+    for cam in ("cam_a", "cam_b"):
+        cap = cv2.VideoCapture(str(tmp_path / "vid" / f"{cam}.mp4"))
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 50
+        cap.release()
+    assert not list(tmp_path.glob(".*")) and not list((tmp_path / "vid").glob(".*"))  # no temp files left
+
+
+def test_association_disabled_keeps_cameras_apart(two_cam_scene: dict, tmp_path: Path) -> None:
+    cfg = load_config()
+    cfg = cfg.replace(association=type(cfg.association)(enabled=False))
+    summary = run(
+        _cams(two_cam_scene),
+        RunOutputs(out=tmp_path / "t.json"),
+        cfg,
+        detections_dir=two_cam_scene["dets"],
+        progress=False,
+    )
+    assert summary.identities == summary.tracklets == 4 and summary.cross_camera_identities == 0
+
+
+def test_folder_source_and_cli_with_the_real_inference_path(
+    two_cam_scene: dict, tiny_reid_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """cam_b as a folder of frames; the real ``reid_core`` matcher with tiny untrained weights."""
+    import cv2
+
+    folder = tmp_path / "cam_b"
+    folder.mkdir()
+    for frame in (
+        __import__("pipeline.frames", fromlist=["open_source"])
+        .open_source(str(two_cam_scene["videos"]["cam_b"]))
+        .frames()
+    ):
+        cv2.imwrite(str(folder / f"{frame.index + 1:06d}.png"), frame.image_bgr)
+    out = tmp_path / "tracks.json"
+    code = cli.main(
+        [
+            "--cams",
+            str(two_cam_scene["videos"]["cam_a"]),
+            str(folder),
+            "--out",
+            str(out),
+            "--detections-dir",
+            str(two_cam_scene["dets"]),
+            "--reid-weights",
+            str(tiny_reid_weights),
+            "--device",
+            "cpu",
+            "--progress",
+            "off",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"wrote {out}" in captured.out and "identities:" in captured.out and "stage time" in captured.out
+    tracks = read_tracks_json(out)
+    assert [c.cam_id for c in tracks.cameras] == ["cam_a", "cam_b"]
+    assert sum(len(i.tracklets) for i in tracks.identities) == 4
+
+
+@pytest.mark.skipif(not (SAMPLE / "cam_a.mp4").is_file(), reason="sample_videos/ not in this checkout")
+def test_bundled_sample_with_ground_truth_as_detections(tiny_reid_weights: Path, tmp_path: Path) -> None:
+    """The README's sample, detections replayed from its ground truth, real inference path → valid JSON."""
+    dets = tmp_path / "dets"
+    dets.mkdir()
+    for cam in ("a", "b"):
+        (dets / f"cam_{cam}.txt").write_text((SAMPLE / f"gt_{cam}.txt").read_text(encoding="utf-8"), "utf-8")
+    out = tmp_path / "tracks.json"
+    code = cli.main(
+        [
+            "--cams",
+            str(SAMPLE / "cam_a.mp4"),
+            str(SAMPLE / "cam_b.mp4"),
+            "--out",
+            str(out),
+            "--detections-dir",
+            str(dets),
+            "--reid-weights",
+            str(tiny_reid_weights),
+            "--device",
+            "cpu",
+            "--progress",
+            "off",
+            "--mot-dir",
+            str(tmp_path / "mot"),
+        ]
+    )
+    assert code == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    validate_tracks_dict(data, source=out)
+    assert [(c["cam_id"], c["width"], c["height"], c["num_frames"], c["fps"]) for c in data["cameras"]] == [
+        ("cam_a", 360, 480, 179, 25.0),
+        ("cam_b", 240, 480, 179, 25.0),
+    ]
+    boxes = sum(len(t["boxes"]) for i in data["identities"] for t in i["tracklets"])
+    assert boxes > 0.8 * (381 + 718)  # most ground-truth boxes come back as tracked boxes
+    for identity in data["identities"]:  # never two boxes of one identity in one camera frame
+        seen = [(t["cam_id"], b["frame"]) for t in identity["tracklets"] for b in t["boxes"]]
+        assert len(seen) == len(set(seen))
+    mot = np.loadtxt(tmp_path / "mot" / "cam_a.txt", delimiter=",", ndmin=2)
+    assert mot[:, 0].min() >= 1 and mot[:, 0].max() <= 179
