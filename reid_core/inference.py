@@ -1,0 +1,255 @@
+"""Inference API of the Siamese correspondence network: encode crops once, score pairs fast.
+
+Example:
+    >>> from reid_core.inference import load_matcher  # doctest: +SKIP
+    >>> m = load_matcher()                    # shipped default weights, cuda if available
+    >>> q = m.encode([crop_bgr_1, crop_bgr_2])  # OpenCV BGR uint8 crops, any size
+    >>> g = m.encode_paths(["a.jpg", "b.jpg", "c.jpg"])
+    >>> m.score(q, g).shape                   # P(same person), decomposed pair head
+    (2, 3)
+    >>> top = np.argsort(-(m.embed(q) @ m.embed(g).T), axis=1)[:, :10]  # cheap shortlist
+
+How it is fast and still exact: the pair head's first conv is linear in the concatenation of
+the two maps, ``W·[X_A; X_B] + b = (W_A·X_A + b) + W_B·X_B``. :meth:`Matcher.encode` runs the
+trunk and both half-responses once per crop and keeps them in an :class:`Encoded`; scoring a
+pair then only adds two cached tensors and runs the rest of the head, batched over pairs.
+
+Colour: crops are **BGR** (OpenCV order). They are converted to RGB exactly once, inside
+:func:`reid_core.data.transforms.bgr_to_input`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from reid_core.data.loader import read_bgr
+from reid_core.data.transforms import bgr_to_input, stack_bgr
+from reid_core.device import resolve_device
+from reid_core.errors import WeightsError
+from reid_core.model import INPUT_SIZE_HW, ModelConfig, SiameseNet, build_model
+
+__all__ = ["Encoded", "Matcher", "load_matcher", "matcher_from_model"]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Cached per-crop results of :meth:`Matcher.encode`; row ``i`` is crop ``i``.
+
+    Attributes:
+        half_a: (N, C', 10, 5) float32 ``W_A·X + b``: the crop as the *first* image of a pair.
+        half_b: (N, C', 10, 5) float32 ``W_B·X``: the crop as the *second* image of a pair.
+        embedding: (N, D) float32, L2-normalised shortlist embedding.
+
+    Supports ``len(enc)``, ``enc[index_array]`` (int array, slice or bool mask → Encoded) and
+    :meth:`concat`.
+    """
+
+    half_a: torch.Tensor
+    half_b: torch.Tensor
+    embedding: torch.Tensor
+
+    def __post_init__(self) -> None:
+        n = self.half_a.shape[0]
+        if self.half_b.shape != self.half_a.shape or self.embedding.shape[0] != n:
+            raise ValueError(
+                f"Encoded: inconsistent rows: half_a {tuple(self.half_a.shape)}, "
+                f"half_b {tuple(self.half_b.shape)}, embedding {tuple(self.embedding.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.half_a.shape[0])
+
+    def __getitem__(self, index: Any) -> Encoded:
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        if not isinstance(index, slice):
+            arr = np.asarray(index)
+            if arr.dtype == bool:
+                if arr.shape != (len(self),):
+                    raise IndexError(f"boolean mask of shape {arr.shape} for {len(self)} rows")
+                arr = np.flatnonzero(arr)
+            index = torch.as_tensor(arr.astype(np.int64).reshape(-1), device=self.half_a.device)
+        return Encoded(self.half_a[index], self.half_b[index], self.embedding[index])
+
+    @staticmethod
+    def concat(parts: Sequence[Encoded]) -> Encoded:
+        """Rows of all ``parts`` in order (at least one part)."""
+        if len(parts) == 0:
+            raise ValueError("Encoded.concat needs at least one part")
+        return Encoded(
+            torch.cat([p.half_a for p in parts]),
+            torch.cat([p.half_b for p in parts]),
+            torch.cat([p.embedding for p in parts]),
+        )
+
+    def to(self, device: torch.device | str) -> Encoded:
+        """The same rows on another device."""
+        return Encoded(self.half_a.to(device), self.half_b.to(device), self.embedding.to(device))
+
+
+class Matcher:
+    """Scores crops with a trained :class:`~reid_core.model.SiameseNet` (eval mode, no grad).
+
+    Args:
+        model: the network (put in eval mode and moved to ``device``).
+        device: a torch device.
+        batch_size: crops per trunk batch in :meth:`encode`.
+        pair_batch_size: pairs per head batch in :meth:`score` / :meth:`score_pairs`.
+        meta: the weights description (model config, metrics), kept as :attr:`meta`.
+    """
+
+    def __init__(
+        self,
+        model: SiameseNet,
+        device: torch.device | str = "cpu",
+        *,
+        batch_size: int = 64,
+        pair_batch_size: int = 4096,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.batch_size = int(batch_size)
+        self.pair_batch_size = int(pair_batch_size)
+        self.meta: dict[str, Any] = dict(meta or {})
+        self.input_size_hw = INPUT_SIZE_HW
+
+    # -- encoding -------------------------------------------------------------------------
+    @torch.inference_mode()
+    def encode(self, crops_bgr: Sequence[np.ndarray]) -> Encoded:
+        """Run the trunk, the half-responses and the embedding for each crop.
+
+        Args:
+            crops_bgr: crops as (H, W, 3) uint8 **BGR** arrays (OpenCV), any size; each is
+                resized to 160 × 80 (H × W), converted to RGB and normalised inside.
+
+        Returns:
+            :class:`Encoded` with ``len == len(crops_bgr)`` (may be 0).
+        """
+        parts = []
+        for start in range(0, len(crops_bgr), self.batch_size):
+            batch = stack_bgr(crops_bgr[start : start + self.batch_size], self.input_size_hw)
+            parts.append(self._encode_batch(batch))
+        if not parts:
+            parts.append(self._encode_batch(np.zeros((0, *self.input_size_hw, 3), np.uint8)))
+        return Encoded.concat(parts)
+
+    def encode_paths(self, paths: Sequence[str | Path]) -> Encoded:
+        """:meth:`encode` for image files (read with OpenCV, BGR).
+
+        Raises:
+            DatasetError: a file that is missing or not an image (named).
+        """
+        parts = []
+        for start in range(0, len(paths), self.batch_size):
+            parts.append(self.encode([read_bgr(p) for p in paths[start : start + self.batch_size]]))
+        return Encoded.concat(parts) if parts else self.encode([])
+
+    def _encode_batch(self, batch_bgr: np.ndarray) -> Encoded:
+        x = bgr_to_input(batch_bgr, self.device)
+        maps = self.model.maps(x)
+        halves = self.model.head.halves(maps)
+        c = self.model.head.corr_channels
+        return Encoded(halves[:, :c].float(), halves[:, c:].float(), self.model.embed(maps).float())
+
+    # -- scoring --------------------------------------------------------------------------
+    def embed(self, enc: Encoded) -> np.ndarray:
+        """Shortlist embeddings: (N, D) float32, L2-normalised (cosine = dot product)."""
+        return enc.embedding.detach().cpu().numpy().astype(np.float32, copy=False)
+
+    @torch.inference_mode()
+    def score(self, enc_a: Encoded, enc_b: Encoded) -> np.ndarray:
+        """P(same person) for every pair (a_i, b_j): (Na, Nb) float32 in [0, 1].
+
+        ``a`` is the first image of each pair, ``b`` the second (the head is not symmetric;
+        average ``score(a, b)`` and ``score(b, a).T`` for a symmetric score).
+        """
+        na, nb = len(enc_a), len(enc_b)
+        out = np.empty((na, nb), np.float32)
+        if na == 0 or nb == 0:
+            return out
+        rows = max(1, self.pair_batch_size // nb)
+        hb = enc_b.half_b
+        for i in range(0, na, rows):
+            ha = enc_a.half_a[i : i + rows]
+            summed = (ha[:, None] + hb[None]).flatten(0, 1)
+            out[i : i + rows] = self._prob(summed).view(ha.shape[0], nb).cpu().numpy()
+        return out
+
+    @torch.inference_mode()
+    def score_pairs(
+        self,
+        enc_a: Encoded,
+        idx_a: np.ndarray | Sequence[int],
+        enc_b: Encoded,
+        idx_b: np.ndarray | Sequence[int],
+    ) -> np.ndarray:
+        """P(same person) for the pairs (enc_a[idx_a[p]], enc_b[idx_b[p]]): (P,) float32 in [0, 1]."""
+        ia = torch.as_tensor(np.asarray(idx_a, dtype=np.int64).reshape(-1), device=self.device)
+        ib = torch.as_tensor(np.asarray(idx_b, dtype=np.int64).reshape(-1), device=self.device)
+        if ia.shape != ib.shape:
+            raise ValueError(f"idx_a and idx_b differ in length: {ia.numel()} vs {ib.numel()}")
+        out = np.empty(ia.numel(), np.float32)
+        for s in range(0, ia.numel(), self.pair_batch_size):
+            summed = (
+                enc_a.half_a[ia[s : s + self.pair_batch_size]]
+                + enc_b.half_b[ib[s : s + self.pair_batch_size]]
+            )
+            out[s : s + summed.shape[0]] = self._prob(summed).cpu().numpy()
+        return out
+
+    def _prob(self, summed_halves: torch.Tensor) -> torch.Tensor:
+        logits = self.model.head.forward_summed(summed_halves)
+        return F.softmax(logits.float(), dim=1)[:, 1]
+
+    @torch.inference_mode()
+    def score_naive(self, crops_a_bgr: Sequence[np.ndarray], crops_b_bgr: Sequence[np.ndarray]) -> np.ndarray:
+        """Reference path: P(same) for pairs (a_i, b_i) through the head over the concatenated maps.
+
+        Slow (the correspondence conv runs per pair); for tests and benchmarks. Returns (N,) float32.
+        """
+        xa = bgr_to_input(stack_bgr(crops_a_bgr, self.input_size_hw), self.device)
+        xb = bgr_to_input(stack_bgr(crops_b_bgr, self.input_size_hw), self.device)
+        return F.softmax(self.model(xa, xb).float(), dim=1)[:, 1].cpu().numpy()
+
+
+def matcher_from_model(model: SiameseNet, device: str | torch.device = "auto", **kwargs: Any) -> Matcher:
+    """Wrap an in-memory model (e.g. during training) in a :class:`Matcher`."""
+    return Matcher(model, resolve_device(device), **kwargs)
+
+
+def load_matcher(weights: str | Path | None = None, device: str = "auto") -> Matcher:
+    """Load a trained network for inference.
+
+    Args:
+        weights: a ``.safetensors`` weights file (with its ``.json`` sidecar or embedded
+            description); ``None`` = the shipped default in ``reid_core/weights/``.
+        device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns:
+        A :class:`Matcher` in eval mode (deterministic).
+
+    Raises:
+        WeightsError: the file is missing, corrupt, or does not fit the architecture it describes.
+    """
+    from reid_core.config import parse_dataclass
+    from reid_core.errors import ConfigError
+    from reid_core.weights import DEFAULT_WEIGHTS, load_into, load_weights
+
+    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    tensors, meta = load_weights(path)
+    try:
+        cfg = parse_dataclass(ModelConfig, meta["model"], source=f"{path} (model description)")
+    except ConfigError as err:
+        raise WeightsError(str(err)) from None
+    model = build_model(cfg, load_imagenet=False)
+    model_tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")} or tensors
+    load_into(model, model_tensors, path)
+    return Matcher(model.float(), resolve_device(device), meta=meta)

@@ -1,0 +1,220 @@
+"""Training on a tiny data set the test builds itself: runs, checkpoints, resumes exactly; CLI errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from reid_core.config import parse_dataclass
+from reid_core.errors import DatasetError, WeightsError
+from reid_core.model import build_model
+from reid_core.train import SiameseTrainer, TrainConfig, load_train_data, poly_lr_factor, train
+from reid_core.train_cli import main as train_main
+
+
+def _make_folder_dataset(root: Path, num_ids: int = 8, per_cam: int = 2) -> Path:
+    """``PID_CAMID_N.jpg`` crops: each identity a colour (plus noise), two cameras."""
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    for pid in range(num_ids):
+        colour = rng.integers(0, 256, 3)
+        for cam in range(2):
+            for n in range(per_cam):
+                img = np.clip(colour + rng.normal(0, 20, (40, 20, 3)), 0, 255).astype(np.uint8)
+                cv2.imwrite(str(root / f"{pid:03d}_{cam}_{n}.jpg"), img)
+    return root
+
+
+def _config_dict(root: Path, out: Path, **run: Any) -> dict[str, Any]:
+    return {
+        "data": {"train": [{"name": "folder", "root": str(root)}], "eval": ["folder"], "shortlist_k": 2},
+        "model": {
+            "trunk": "mobilenet_v2",
+            "pretrained": False,
+            "corr_channels": 8,
+            "fc_dims": [16, 8],
+            "embed_dim": 8,
+        },
+        "sampler": {"identities_per_batch": 3},
+        "mining": {
+            "start_step": 2,
+            "round_every_steps": 2,
+            "candidates_per_batch": 8,
+            "hard_identity_fraction": 0.4,
+        },
+        "optim": {"warmup_steps": 1},
+        "run": {
+            "steps": 6,
+            "checkpoint_every_steps": 2,
+            "eval_every_steps": 3,
+            "log_every_steps": 1,
+            "device": "cpu",
+            "out_dir": str(out),
+            **run,
+        },
+    }
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> tuple[Path, TrainConfig]:
+    root = _make_folder_dataset(tmp_path / "data")
+    cfg = parse_dataclass(TrainConfig, _config_dict(root, tmp_path / "run"))
+    return root, cfg
+
+
+def _trainer(cfg: TrainConfig, out: Path) -> SiameseTrainer:
+    torch.manual_seed(cfg.run.seed)
+    return SiameseTrainer(cfg, build_model(cfg.model), load_train_data(cfg.data), out)
+
+
+def test_tiny_run_trains_evaluates_and_writes_files(tiny: tuple[Path, TrainConfig], tmp_path: Path) -> None:
+    _, cfg = tiny
+    final = train(cfg, out_dir=tmp_path / "run")
+    assert final["step"] == 6 and 0.0 <= final["folder_r1"] <= 100.0
+    out = tmp_path / "run"
+    for name in (
+        "last.safetensors",
+        "last.json",
+        "best.safetensors",
+        "eval_step_000003.safetensors",
+        "eval_step_000006.safetensors",
+        "metrics.jsonl",
+        "config.yaml",
+    ):
+        assert (out / name).is_file(), name
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == [3, 6]
+    from reid_core.inference import load_matcher
+
+    m = load_matcher(out / "best.safetensors", device="cpu")
+    assert m.score(
+        m.encode_paths([next(tiny[0].glob("*.jpg"))]), m.encode([np.zeros((9, 9, 3), np.uint8)])
+    ).shape == (1, 1)
+
+
+def test_loss_decreases_on_a_fixed_batch(tiny: tuple[Path, TrainConfig], tmp_path: Path) -> None:
+    _, cfg = tiny
+    cfg = dataclasses.replace(
+        cfg,
+        mining=dataclasses.replace(cfg.mining, start_step=100),
+        augment=dataclasses.replace(
+            cfg.augment, flip_prob=0.0, max_rotation_deg=0.0, max_translate_frac=0.0, scale_range=(1.0, 1.0)
+        ),
+        model=dataclasses.replace(cfg.model, dropout=0.0),
+        optim=dataclasses.replace(cfg.optim, lr_head=3e-3, lr_trunk=1e-3, warmup_steps=0),
+        run=dataclasses.replace(cfg.run, steps=1000),
+    )
+    tr = _trainer(cfg, tmp_path / "fixed")
+    losses = [tr.training_step(0)["loss"] for _ in range(12)]  # the same batch 12 times
+    assert losses[-1] < losses[0]
+
+
+def test_resume_continues_exactly(tiny: tuple[Path, TrainConfig], tmp_path: Path) -> None:
+    _, cfg = tiny
+    straight = _trainer(cfg, tmp_path / "a")
+    straight.run()
+
+    killed = _trainer(cfg, tmp_path / "b")
+    killed.run(until=3)  # past the first mining round (step 2), checkpoint at step 3
+    assert killed.sampler.neighbours is not None
+    resumed = _trainer(cfg, tmp_path / "b")
+    resumed.load_checkpoint(tmp_path / "b" / "last.safetensors")
+    assert resumed.step == 3
+    np.testing.assert_array_equal(resumed.sampler.neighbours, killed.sampler.neighbours)
+    resumed.run()
+
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    sa, sb = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    for i in sa:
+        for k in sa[i]:
+            assert torch.equal(torch.as_tensor(sa[i][k]), torch.as_tensor(sb[i][k])), (i, k)
+    assert [h["folder_r1"] for h in straight.history] == [h["folder_r1"] for h in resumed.history]
+
+
+@pytest.mark.parametrize(
+    ("step", "total", "power", "warmup", "expected"),
+    [
+        (0, 100, 0.9, 0, 1.0),
+        (50, 100, 1.0, 0, 0.5),
+        (100, 100, 0.9, 0, 0.0),
+        (0, 100, 1.0, 10, 0.1),
+        (4, 100, 1.0, 10, 0.5 * 0.96),
+    ],
+)
+def test_poly_lr(step: int, total: int, power: float, warmup: int, expected: float) -> None:
+    assert poly_lr_factor(step, total, power, warmup) == pytest.approx(expected)
+
+
+def test_empty_dataset_is_dataset_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cfg = parse_dataclass(TrainConfig, _config_dict(empty, tmp_path / "run"))
+    with pytest.raises(DatasetError, match="empty"):
+        load_train_data(cfg.data)
+
+
+def test_resume_without_checkpoint(tiny: tuple[Path, TrainConfig], tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="no checkpoint to resume from"):
+        train(tiny[1], out_dir=tmp_path / "nothing", resume=True)
+
+
+# -- CLI ------------------------------------------------------------------------------------
+def _write_cfg(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda d: d["optim"].update(lr=0.1), "unknown key(s) 'lr'"),
+        (lambda d: d["model"].update(trunk="resnet50"), "available: googlenet, mobilenet_v2"),
+        (lambda d: d["optim"].update(name="adam"), "available: adamw, sgd"),
+        (lambda d: d["run"].update(steps="many"), "'run.steps' should be int"),
+        (lambda d: d["data"].update(eval=["cuhk01"]), "is not one of data.train"),
+        (lambda d: d["data"]["train"][0].update(root="/nonexistent/reid"), "/nonexistent/reid"),
+    ],
+)
+def test_cli_user_errors_are_one_line_exit_2(
+    tiny: tuple[Path, TrainConfig],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mutate: Any,
+    match: str,
+) -> None:
+    d = _config_dict(tiny[0], tmp_path / "run")
+    mutate(d)
+    cfg = _write_cfg(tmp_path / "bad.yaml", d)
+    assert train_main(["--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert match in err
+
+
+def test_cli_missing_config_and_resume(
+    tmp_path: Path, tiny: tuple[Path, TrainConfig], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert train_main(["--config", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml: config file not found" in capsys.readouterr().err
+    cfg = _write_cfg(tmp_path / "ok.yaml", _config_dict(tiny[0], tmp_path / "run"))
+    assert train_main(["--config", str(cfg), "--resume", "--out", str(tmp_path / "fresh")]) == 2
+    assert "no checkpoint to resume from" in capsys.readouterr().err
+
+
+def test_shipped_configs_parse() -> None:
+    from reid_core.train import load_train_config
+
+    for path in sorted(Path(__file__).resolve().parents[2].glob("configs/reid/*.yaml")):
+        cfg = load_train_config(path)
+        assert cfg.run.steps > 0, path
