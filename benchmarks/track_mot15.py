@@ -268,7 +268,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         speed[tracker] = (total_frames / total_s, ms20)
         print(f"{tracker}: IDF1 {results[tracker][COMBINED]['IDF1']:.1f}", file=sys.stderr)
     print(format_results(results, speed, args.markdown))
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nmachine: {_cpu_model()}, {os.cpu_count()} logical CPUs; load average (1/5/15 min) at the end: "
+          f"{load}; seed {args.seed}, drop {args.drop}, jitter {args.jitter}, fp {args.fp}")
     return 0
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
