@@ -74,9 +74,8 @@ class ByteTracker(SortTracker):
 
     def _associate(self, tracks: list[_Track], predicted_xyxy: np.ndarray,
                    detections: Detections) -> Matching:
-        states = np.array([t.state.value for t in tracks], dtype=object)
-        tentative = states == TrackState.TENTATIVE.value
-        established = ~tentative  # confirmed or lost
+        tentative = np.array([t.state is TrackState.TENTATIVE for t in tracks], dtype=bool)
+        confirmed = np.array([t.state is TrackState.CONFIRMED for t in tracks], dtype=bool)
         high = detections.score >= self.high_score_threshold
         low = (detections.score >= self.low_score_threshold) & ~high
         cost = self._cost_matrix(predicted_xyxy, detections)
@@ -84,14 +83,18 @@ class ByteTracker(SortTracker):
 
         def stage(rows: np.ndarray, cols: np.ndarray, max_cost: float) -> tuple[np.ndarray, np.ndarray]:
             """Match the given track rows to detection columns; return what is left of each."""
+            if len(rows) == 0 or len(cols) == 0:
+                return rows, cols
             m = min_cost_matching(cost[np.ix_(rows, cols)], max_cost)
             pairs.append(np.stack([rows[m.matches[:, 0]], cols[m.matches[:, 1]]], axis=1))
             return rows[m.unmatched_rows], cols[m.unmatched_cols]
 
-        track_rows, high_cols = stage(np.flatnonzero(established), np.flatnonzero(high),
+        # 1: confirmed and lost tracks <-> high-score detections
+        track_rows, high_cols = stage(np.flatnonzero(~tentative), np.flatnonzero(high),
                                       1.0 - self.iou_threshold)
-        recent = track_rows[states[track_rows] == TrackState.CONFIRMED.value]
-        stage(recent, np.flatnonzero(low), 1.0 - self.low_iou_threshold)
+        # 2: confirmed (matched last frame) tracks still free <-> low-score detections
+        stage(track_rows[confirmed[track_rows]], np.flatnonzero(low), 1.0 - self.low_iou_threshold)
+        # 3: tentative tracks <-> high-score detections still free
         stage(np.flatnonzero(tentative), high_cols, 1.0 - self.iou_threshold)
 
         matches = np.concatenate(pairs).astype(np.int64) if pairs else np.zeros((0, 2), np.int64)
