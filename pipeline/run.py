@@ -226,6 +226,7 @@ def run(
             before anything is written.
     """
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     wall_start = time.perf_counter()
     summary = RunSummary()
@@ -329,6 +330,8 @@ def run(
     next_log = time.perf_counter() + config.runtime.log_interval_s
     log_counts = dict(counts)
     log_start = time.perf_counter()
+    redirect = logging_redirect_tqdm()  # log lines above the progress bars, not through them
+    redirect.__enter__()
     try:
         if events is not None:
             events.open()
@@ -383,6 +386,7 @@ def run(
             reader.close()
         for bar in bars.values():
             bar.close()
+        redirect.__exit__(None, None, None)
         if events is not None:
             events.close()
     for cam_id, reader in readers.items():
