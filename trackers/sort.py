@@ -5,11 +5,11 @@ lifecycle of deep_sort (explicit states, per-instance IDs) and durations in seco
 
 Lifecycle of a track::
 
-    new detection ──► TENTATIVE ──(min_hits matches in a row)──► CONFIRMED ◄──(matched)── LOST
-                          │ missed                                  │ missed               │ missed for
-                          ▼                                         └──────────► LOST ──────┘ > max_age_s
-                       DELETED                                                              ▼
-                                                                                         DELETED
+                      matched in min_hits frames in a row
+    new detection ──► TENTATIVE ──────────────────────────► CONFIRMED ◄───┐
+                         │ missed once                         │ missed    │ matched again
+                         ▼                                     ▼           │
+                      DELETED ◄──── missed for > max_age_s ── LOST ────────┘
 
 A track gets its ID when it is confirmed, so tentative tracks that die never use an ID.
 """
@@ -82,7 +82,8 @@ class SortTracker:
     """SORT with explicit track states, per-instance IDs and durations in seconds.
 
     Call :meth:`update` once per frame, **including frames without detections**
-    (``Detections.empty()``); the Kalman filter counts time in calls.
+    (``Detections.empty()``); the Kalman filter counts time in calls. Matching ignores
+    ``class_id``: keep only the classes to track (persons) before calling it.
 
     Args:
         max_age_s: how long a confirmed track that lost its detections is kept (state LOST) and
