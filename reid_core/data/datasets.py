@@ -193,7 +193,7 @@ def _read_cuhk01(root: Path) -> list[ReIDItem]:
         folder,
         _CUHK01,
         lambda m: (int(m[1]), 0 if int(m[2]) <= 2 else 1),
-        "NNNNMMM.png with MMM 001-004",
+        "NNNNMMM.png with MMM 001-004 (in campus/ or directly)",
     )
 
 
