@@ -215,7 +215,7 @@ def run_pipeline(cams: Sequence[Path], out: Path, log: Path, extra: Sequence[str
     """
     cmd = [
         sys.executable, "-c", "import sys; from pipeline.cli import main; sys.exit(main())",
-        "--cams", *map(str, cams), "--out", str(out), "--overwrite", *extra,
+        "--cams", *map(str, cams), "--out", str(out), "--overwrite", "--progress", "off", *extra,
     ]  # fmt: skip
     start = time.perf_counter()
     with log.open("w", encoding="utf-8") as handle:
@@ -269,6 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", type=Path, default=ROOT / "runs" / "bench", help="output folder (git-ignored)"
     )
     parser.add_argument("--reuse", action="store_true", help="reuse existing pipeline tracks.json files")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="pipeline config (default: the shipped one)"
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args(argv)
 
@@ -287,8 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             info: dict[str, Any] = {}
             if method in ("pipeline", "pipeline-nolink"):
                 if not linked_json.is_file() or (method == "pipeline" and not args.reuse):
+                    extra = [] if args.config is None else ["--config", str(args.config)]
                     info = run_pipeline([folder / "cam_a.mp4", folder / "cam_b.mp4"], linked_json,
-                                        work / "pipeline.log")  # fmt: skip
+                                        work / "pipeline.log", extra)  # fmt: skip
                     print(
                         f"{name}: pipeline exit {info['returncode']} in {info['wall_s']:.1f} s",
                         file=sys.stderr,
