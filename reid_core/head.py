@@ -18,11 +18,13 @@ textbook form over the concatenation; both give the same logits within float tol
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["CorrespondenceHead"]
+__all__ = ["CorrespondenceHead", "FusedPairHead"]
 
 
 def _bn2d(channels: int, on: bool) -> nn.Module:
@@ -117,3 +119,64 @@ class CorrespondenceHead(nn.Module):
     def forward(self, maps_a: torch.Tensor, maps_b: torch.Tensor) -> torch.Tensor:
         """Same as :meth:`forward_naive`."""
         return self.forward_naive(maps_a, maps_b)
+
+
+class FusedPairHead(nn.Module):
+    """Inference copy of a :class:`CorrespondenceHead` with every BatchNorm folded into its layer.
+
+    The BatchNorm after the correspondence conv is affine per channel, so it folds into *both*
+    halves: ``BN(W_A·X_A + b + W_B·X_B) = (s·W_A·X_A + s·b + t) + s·W_B·X_B``; scoring a pair is
+    then a sum of two cached tensors, a ReLU and the rest of the (fused) head. Same maths as
+    ``head.eval()``, fewer passes over memory. Built from a snapshot: later changes to ``head``
+    are not seen.
+    """
+
+    def __init__(self, head: CorrespondenceHead) -> None:
+        super().__init__()
+        from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+
+        head = copy.deepcopy(head).eval()
+        c = head.in_channels
+        self.corr_channels = head.corr_channels
+        w, b = head.corr.weight.detach(), head.corr.bias.detach()
+        scale, shift = torch.ones_like(b), torch.zeros_like(b)
+        bn = head.corr_post[0]
+        if isinstance(bn, nn.BatchNorm2d):
+            scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+            shift = bn.bias.detach() - scale * bn.running_mean
+        w_ab = torch.cat([w[:, :c], w[:, c:]], dim=0) * torch.cat([scale, scale]).view(-1, 1, 1, 1)
+        b_ab = torch.cat([scale * b + shift, torch.zeros_like(b)])
+        self.register_buffer("halves_weight", w_ab.contiguous())
+        self.register_buffer("halves_bias", b_ab.contiguous())
+
+        def fold(seq: nn.Sequential) -> nn.Sequential:
+            layers: list[nn.Module] = []
+            mods = list(seq)
+            i = 0
+            while i < len(mods):
+                m = mods[i]
+                nxt = mods[i + 1] if i + 1 < len(mods) else None
+                if isinstance(m, nn.Conv2d) and isinstance(nxt, nn.BatchNorm2d):
+                    layers.append(fuse_conv_bn_eval(m, nxt))
+                    i += 2
+                elif isinstance(m, nn.Linear) and isinstance(nxt, nn.BatchNorm1d):
+                    layers.append(fuse_linear_bn_eval(m, nxt))
+                    i += 2
+                elif isinstance(m, (nn.Dropout, nn.Identity)):
+                    i += 1
+                else:
+                    layers.append(m)
+                    i += 1
+            return nn.Sequential(*layers)
+
+        self.relation = fold(head.relation)
+        self.metric = fold(head.metric)
+        self.eval()
+
+    def halves(self, maps: torch.Tensor) -> torch.Tensor:
+        """(N, 2C', h, w) BN-folded half-responses: ``[:C']`` first-image, ``[C':]`` second-image half."""
+        return F.conv2d(maps, self.halves_weight, self.halves_bias, padding=1)
+
+    def forward_summed(self, summed: torch.Tensor) -> torch.Tensor:
+        """Logits (P, 2) from ``half_a + half_b`` (P, C', h, w) of :meth:`halves`."""
+        return self.metric(self.relation(F.relu(summed)))

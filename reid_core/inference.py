@@ -33,6 +33,7 @@ from reid_core.data.loader import read_bgr
 from reid_core.data.transforms import bgr_to_input, stack_bgr
 from reid_core.device import resolve_device
 from reid_core.errors import WeightsError
+from reid_core.head import CorrespondenceHead, FusedPairHead
 from reid_core.model import INPUT_SIZE_HW, ModelConfig, SiameseNet, build_model
 
 __all__ = ["Encoded", "Matcher", "load_matcher", "matcher_from_model"]
@@ -43,8 +44,11 @@ class Encoded:
     """Cached per-crop results of :meth:`Matcher.encode`; row ``i`` is crop ``i``.
 
     Attributes:
-        half_a: (N, C', 10, 5) float32 ``W_A·X + b``: the crop as the *first* image of a pair.
-        half_b: (N, C', 10, 5) float32 ``W_B·X``: the crop as the *second* image of a pair.
+        half_a: (N, C', 10, 5) float32 ``W_A·X + b`` (BatchNorm folded in): the crop as the
+            *first* image of a pair.
+        half_b: (N, C', 10, 5) float32 ``W_B·X`` (BatchNorm scale folded in): the crop as the
+            *second* image of a pair. ``half_a[i] + half_b[j]`` is the correspondence layer's
+            output for the pair (i, j).
         embedding: (N, D) float32, L2-normalised shortlist embedding.
 
     Supports ``len(enc)``, ``enc[index_array]`` (int array, slice or bool mask → Encoded) and
@@ -103,6 +107,9 @@ class Matcher:
         batch_size: crops per trunk batch in :meth:`encode`.
         pair_batch_size: pairs per head batch in :meth:`score` / :meth:`score_pairs`.
         meta: the weights description (model config, metrics), kept as :attr:`meta`.
+        fuse: fold every BatchNorm into the layer before it (trunk and head) for speed; same
+            maths, float rounding aside. The Matcher then works on a snapshot of ``model``'s
+            weights taken here.
     """
 
     def __init__(
@@ -113,9 +120,14 @@ class Matcher:
         batch_size: int = 64,
         pair_batch_size: int = 4096,
         meta: dict[str, Any] | None = None,
+        fuse: bool = True,
     ) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        self._trunk: torch.nn.Module = _fused_trunk(self.model.trunk) if fuse else self.model.trunk
+        self._head: FusedPairHead | CorrespondenceHead = (
+            FusedPairHead(self.model.head) if fuse else self.model.head
+        )
         self.batch_size = int(batch_size)
         self.pair_batch_size = int(pair_batch_size)
         self.meta: dict[str, Any] = dict(meta or {})
@@ -154,8 +166,8 @@ class Matcher:
 
     def _encode_batch(self, batch_bgr: np.ndarray) -> Encoded:
         x = bgr_to_input(batch_bgr, self.device)
-        maps = self.model.maps(x)
-        halves = self.model.head.halves(maps)
+        maps = self._trunk(x)
+        halves = self._head.halves(maps)
         c = self.model.head.corr_channels
         return Encoded(halves[:, :c].float(), halves[:, c:].float(), self.model.embed(maps).float())
 
@@ -206,7 +218,7 @@ class Matcher:
         return out
 
     def _prob(self, summed_halves: torch.Tensor) -> torch.Tensor:
-        logits = self.model.head.forward_summed(summed_halves)
+        logits = self._head.forward_summed(summed_halves)
         return F.softmax(logits.float(), dim=1)[:, 1]
 
     @torch.inference_mode()
@@ -218,6 +230,19 @@ class Matcher:
         xa = bgr_to_input(stack_bgr(crops_a_bgr, self.input_size_hw), self.device)
         xb = bgr_to_input(stack_bgr(crops_b_bgr, self.input_size_hw), self.device)
         return F.softmax(self.model(xa, xb).float(), dim=1)[:, 1].cpu().numpy()
+
+
+def _fused_trunk(trunk: torch.nn.Module) -> torch.nn.Module:
+    """An eval-mode copy of ``trunk`` with Conv+BatchNorm pairs fused (torch.fx); unfused if fx fails."""
+    import copy
+
+    body = copy.deepcopy(trunk).eval()
+    try:
+        from torch.fx.experimental.optimization import fuse
+
+        return fuse(body)
+    except Exception:  # tracing is an optimisation only
+        return body
 
 
 def matcher_from_model(model: SiameseNet, device: str | torch.device = "auto", **kwargs: Any) -> Matcher:

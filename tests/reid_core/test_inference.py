@@ -120,6 +120,17 @@ def test_score_decomposed_equals_naive(matcher: Matcher) -> None:
     np.testing.assert_allclose(s.reshape(-1), naive, rtol=1e-4, atol=1e-5)
 
 
+def test_fused_and_plain_matchers_agree(matcher: Matcher) -> None:
+    plain = Matcher(matcher.model, "cpu", fuse=False)
+    crops = _crops(4, seed=7)
+    np.testing.assert_allclose(
+        plain.score(plain.encode(crops), plain.encode(crops)),
+        matcher.score(matcher.encode(crops), matcher.encode(crops)),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
 def test_score_pairs_matches_score_and_is_deterministic(matcher: Matcher) -> None:
     ea, eb = matcher.encode(_crops(3)), matcher.encode(_crops(4, seed=5))
     full = matcher.score(ea, eb)

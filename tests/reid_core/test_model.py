@@ -9,7 +9,7 @@ import torch
 
 from reid_core.backbones import available_trunks, build_trunk
 from reid_core.errors import WeightsError
-from reid_core.head import CorrespondenceHead
+from reid_core.head import CorrespondenceHead, FusedPairHead
 from reid_core.model import ModelConfig, build_model
 
 
@@ -105,8 +105,11 @@ def test_decomposed_equals_naive(in_ch: int, corr: int, batchnorm: bool) -> None
         naive = head.forward_naive(xa, xb)
         ha, hb = head.halves(xa)[:, :corr], head.halves(xb)[:, corr:]
         fast = head.forward_halves(ha, hb)
+        fused = FusedPairHead(head)
+        fused_logits = fused.forward_summed(fused.halves(xa)[:, :corr] + fused.halves(xb)[:, corr:])
     assert naive.shape == (5, 2)
     torch.testing.assert_close(fast, naive, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fused_logits, naive, rtol=1e-4, atol=1e-5)
 
 
 def test_model_widths_from_config() -> None:
