@@ -18,7 +18,8 @@ give its ``track_buffer`` (30) the meaning it had with ``frame_rate`` (``track_b
 30`` frames, i.e. 1 s), it is scaled here by the seqinfo fps. Scores come from TrackEval
 (``pipeline.evaluation.mot``). Speed: updates per second over all sequences, and the mean time of
 one ``update`` on a synthetic scene with 20 detections per frame, single thread (the detection
-objects are built outside the timed region for every tracker).
+objects are built outside the timed region for every tracker). Times are CPU time of the calling
+thread (``time.thread_time``), so other processes on a shared machine do not inflate them.
 
 Usage (from the repo root)::
 
@@ -143,15 +144,15 @@ def make_tracker(name: str, fps: float) -> tuple[Callable[[Detections], Any], Ca
 
 
 def run_sequence(name: str, fps: float, dets: FrameDets) -> tuple[MotRows, float]:
-    """Track all frames; returns the MOT rows and the seconds spent inside ``update``."""
+    """Track all frames; returns the MOT rows and the CPU seconds (this thread) spent in ``update``."""
     prepare, step = make_tracker(name, fps)
     inputs = [(frame, prepare(dets[frame])) for frame in sorted(dets)]
     parts = []
     spent = 0.0
     for frame, item in inputs:
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         xyxy, ids, scores = step(item)
-        spent += time.perf_counter() - t0
+        spent += time.thread_time() - t0
         xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
         tlwh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
         parts.append(MotRows(np.full(len(ids), frame), ids, tlwh, scores))
@@ -174,9 +175,10 @@ def synthetic_scene(n_people: int, n_frames: int, seed: int) -> list[Detections]
 
 
 def time_per_frame_ms(name: str, n_dets: int = 20, n_frames: int = 320, repeats: int = 5) -> float:
-    """Best of ``repeats`` runs of the mean ``update`` time (ms) at ``n_dets`` detections per frame.
+    """Best of ``repeats`` runs of the mean ``update`` CPU time (ms) at ``n_dets`` detections per frame.
 
-    The best run is the one least disturbed by other processes on a shared machine.
+    CPU time of this thread (``time.thread_time``), best run: the figures least disturbed by other
+    processes on a shared machine.
     """
     scene = synthetic_scene(n_dets, n_frames, seed=1)
     results = []
@@ -185,10 +187,10 @@ def time_per_frame_ms(name: str, n_dets: int = 20, n_frames: int = 320, repeats:
         inputs = [prepare(d) for d in scene]
         for item in inputs[:20]:  # warm-up: tracks get confirmed
             step(item)
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         for item in inputs[20:]:
             step(item)
-        results.append((time.perf_counter() - t0) / (len(inputs) - 20) * 1e3)
+        results.append((time.thread_time() - t0) / (len(inputs) - 20) * 1e3)
     return float(np.min(results))
 
 
