@@ -201,6 +201,14 @@ def _write_mot(
         write_mot(folder / f"{cam_id}.txt", rows, overwrite=overwrite)
 
 
+def _default_reid_weights_exist() -> bool:
+    try:
+        from reid_core.weights import DEFAULT_WEIGHTS
+    except ImportError:
+        return False
+    return Path(DEFAULT_WEIGHTS).is_file()
+
+
 def run(
     cams: Sequence[CameraSpec],
     outputs: RunOutputs,
@@ -261,7 +269,15 @@ def run(
         summary.device = detector.device
     assoc = config.association
     matcher = None
-    if assoc.enabled:
+    link_enabled = assoc.enabled
+    if link_enabled and config.reid.weights is None and not _default_reid_weights_exist():
+        # A checkout without the shipped re-ID weights: say so loudly, track per camera only.
+        log.warning(
+            "re-ID default weights are not installed (reid_core/weights/): cross-camera linking is "
+            "off; pass --reid-weights PATH to link identities across cameras"
+        )
+        link_enabled = False
+    if link_enabled:
         from reid_core.inference import load_matcher
 
         matcher = load_matcher(config.reid.weights, device=config.runtime.device)
@@ -284,7 +300,7 @@ def run(
     events = EventWriter(outputs.events) if outputs.events is not None else None
     linker = IdentityLinker(
         matcher,
-        enabled=assoc.enabled,
+        enabled=link_enabled,
         threshold=assoc.threshold,
         overlapping_views=assoc.overlapping_views,
         max_transition_s=assoc.max_transition_s,

@@ -175,3 +175,20 @@ def test_bundled_sample_with_ground_truth_as_detections(tiny_reid_weights: Path,
         assert len(seen) == len(set(seen))
     mot = np.loadtxt(tmp_path / "mot" / "cam_a.txt", delimiter=",", ndmin=2)
     assert mot[:, 0].min() >= 1 and mot[:, 0].max() <= 179
+
+
+def test_missing_shipped_reid_weights_warn_and_track_per_camera(
+    two_cam_scene: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import reid_core.weights
+
+    monkeypatch.setattr(reid_core.weights, "DEFAULT_WEIGHTS", tmp_path / "not-shipped.safetensors")
+    summary = run(
+        _cams(two_cam_scene),
+        RunOutputs(out=tmp_path / "t.json"),
+        load_config(),
+        detections_dir=two_cam_scene["dets"],
+        progress=False,
+    )
+    assert summary.identities == summary.tracklets and summary.cross_camera_identities == 0
+    assert "cross-camera linking is off" in caplog.text
