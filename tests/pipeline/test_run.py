@@ -20,8 +20,10 @@ SAMPLE = ROOT / "sample_videos"
 @pytest.fixture
 def fake_reid(monkeypatch: pytest.MonkeyPatch, fake_matcher):
     """Make the run use the colour-code fake matcher instead of loading a network."""
+    import pipeline.run
     import reid_core.inference
 
+    monkeypatch.setattr(pipeline.run, "_default_reid_weights_exist", lambda: True)
     monkeypatch.setattr(reid_core.inference, "load_matcher", lambda weights=None, device="auto": fake_matcher)
     return fake_matcher
 
