@@ -110,6 +110,8 @@ class Member:
 class _Identity:
     global_id: int
     members: list[Member] = field(default_factory=list)
+    t_start_s: float = math.inf  # hull of the members' spans, for a cheap transition-time pre-check
+    t_end_s: float = -math.inf
 
 
 def aggregate_pair_scores(scores: np.ndarray, top_fraction: float = 0.5) -> float:
@@ -222,15 +224,17 @@ class IdentityLinker:
             return [self._assign(m, None, None) for m in members]
 
         # Global decision against the identities that existed before this batch.
-        existing = sorted(self._identities)
-        scores = np.full((len(members), len(existing)), -np.inf)
-        for i, member in enumerate(members):
-            for j, score in self._identity_scores(member, existing).items():
-                scores[i, existing.index(j)] = score
+        per_member = [self._identity_scores(m, sorted(self._identities)) for m in members]
+        columns = sorted({gid for scores in per_member for gid in scores})
+        col = {gid: j for j, gid in enumerate(columns)}
+        scores = np.full((len(members), len(columns)), -np.inf)
+        for i, member_scores in enumerate(per_member):
+            for gid, score in member_scores.items():
+                scores[i, col[gid]] = score
         cost = np.where(np.isfinite(scores), 1.0 - scores, np.inf)
         matching = min_cost_matching(cost, max_cost=1.0 - self.threshold)
         chosen: dict[int, tuple[int, float]] = {
-            int(i): (existing[int(j)], float(scores[i, j])) for i, j in matching.matches.tolist()
+            int(i): (columns[int(j)], float(scores[i, j])) for i, j in matching.matches.tolist()
         }
         decisions: list[Assignment] = []
         for i, member in enumerate(members):
@@ -297,6 +301,10 @@ class IdentityLinker:
 
     def _feasible(self, member: Member, identity: _Identity) -> bool:
         """Whether ``member`` may join ``identity`` under every constraint."""
+        if self.max_transition_s is not None and identity.members:
+            hull_gap = _gap_s(member.t_start_s, member.t_end_s, identity.t_start_s, identity.t_end_s)
+            if hull_gap > self.max_transition_s:
+                return False  # every member is further away than that
         nearest = math.inf
         for other in identity.members:
             gap = _gap_s(member.t_start_s, member.t_end_s, other.t_start_s, other.t_end_s)
@@ -355,7 +363,10 @@ class IdentityLinker:
             self._next_id += 1
             self._identities[gid] = _Identity(gid)
         member.global_id = gid
-        self._identities[gid].members.append(member)
+        identity = self._identities[gid]
+        identity.members.append(member)
+        identity.t_start_s = min(identity.t_start_s, member.t_start_s)
+        identity.t_end_s = max(identity.t_end_s, member.t_end_s)
         self._members[member.key] = member
         assignment = Assignment(
             member.cam_id, member.track_id, gid, new, score, member.t_start_s, member.t_end_s

@@ -196,3 +196,18 @@ def test_aggregate_pair_scores(scores, fraction: float, expected: float) -> None
 
 def test_aggregate_of_nothing_is_nan() -> None:
     assert np.isnan(aggregate_pair_scores(np.zeros((0, 3))))
+
+
+def test_long_streams_stay_cheap(fake_matcher) -> None:
+    """1,000 tracklets over ~45 minutes: old identities are skipped by the transition-time check,
+    and old encodings are freed, so each link costs about the same as the first ones."""
+    import time
+
+    link = linker(fake_matcher, max_transition_s=10.0)
+    start = time.perf_counter()
+    for i in range(1000):
+        t0 = 2.7 * i
+        link.add([tracklet("a" if i % 2 else "b", i, t0, t0 + 1.0, code=1 + i % 5)])
+        link.evict_before(t0)
+    assert time.perf_counter() - start < 15.0
+    assert sum(m.encoded is not None for m in link._members.values()) <= 6
