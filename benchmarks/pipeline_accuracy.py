@@ -24,6 +24,11 @@ over both cameras, IoU ≥ 0.5) and per-camera HOTA/MOTA/IDF1 (TrackEval):
 - ``ground truth, not linked`` (reference): the ground truth itself with each (camera, person)
   its own identity: the best MTMC IDF1 any method without cross-camera linking can reach.
 
+Besides the identity measures, cross-camera links are counted at tracklet level: each tracklet
+gets the ground-truth person most of its boxes overlap (IoU ≥ 0.5); a *link* is a pair of
+tracklets in different cameras with the same predicted identity, *correct* when both have the
+same person, and *possible* counts the pairs a perfect linker would make.
+
 Usage (from the repo root)::
 
     python benchmarks/pipeline_accuracy.py [--splits sample campus-320-360] [--methods ...] [--markdown]
@@ -223,10 +228,61 @@ def run_pipeline(cams: Sequence[Path], out: Path, log: Path, extra: Sequence[str
     return {"returncode": proc.returncode, "wall_s": time.perf_counter() - start, "log": str(log)}
 
 
+def tracklet_person(tracklet: TrackletRecord, gt: MotRows, iou_threshold: float = 0.5) -> int | None:
+    """The ground-truth person most of the tracklet's boxes overlap (IoU ≥ threshold), or None."""
+    import numpy as np
+
+    from pipeline.evaluation.mtmc import json_frame_to_mot
+
+    votes: dict[int, int] = {}
+    for box in tracklet.boxes:
+        rows = gt[gt.frame == json_frame_to_mot(box.frame)]
+        if not len(rows):
+            continue
+        g = rows.to_xyxy()
+        b = np.asarray(box.xyxy, dtype=np.float64)
+        inter_w = np.clip(np.minimum(g[:, 2], b[2]) - np.maximum(g[:, 0], b[0]), 0, None)
+        inter_h = np.clip(np.minimum(g[:, 3], b[3]) - np.maximum(g[:, 1], b[1]), 0, None)
+        inter = inter_w * inter_h
+        union = (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+        iou = inter / np.maximum(union, 1e-9)
+        best = int(np.argmax(iou))
+        if iou[best] >= iou_threshold:
+            person = int(rows.track_id[best])
+            votes[person] = votes.get(person, 0) + 1
+    return max(votes, key=lambda k: votes[k]) if votes else None
+
+
+def link_counts(tracks: TracksFile, gt: dict[str, MotRows]) -> dict[str, int]:
+    """Cross-camera links at tracklet level.
+
+    Each tracklet is labelled with its majority ground-truth person. ``links``: pairs of tracklets
+    in different cameras that share a predicted identity; ``ok``/``correct``: those whose two tracklets
+    have the same (known) person; ``possible``: pairs of tracklets in different cameras that have
+    the same person (what a perfect linker would join).
+    """
+    labelled = [
+        (identity.global_id, t.cam_id, tracklet_person(t, gt[t.cam_id]) if t.cam_id in gt else None)
+        for identity in tracks.identities
+        for t in identity.tracklets
+    ]
+    links = correct = possible = 0
+    for i, (gid_i, cam_i, person_i) in enumerate(labelled):
+        for gid_j, cam_j, person_j in labelled[i + 1 :]:
+            if cam_i == cam_j:
+                continue
+            same_person = person_i is not None and person_i == person_j
+            possible += same_person
+            if gid_i == gid_j:
+                links += 1
+                correct += same_person
+    return {"links": links, "correct": correct, "possible": possible}
+
+
 def score(tracks: TracksFile, gt: dict[str, MotRows]) -> dict[str, Any]:
-    """MTMC and per-camera figures of ``tracks`` as a plain dict (fractions)."""
+    """MTMC and per-camera figures of ``tracks`` as a plain dict (fractions), plus link counts."""
     result: MtmcResult = evaluate_mtmc(tracks, gt)
-    return result.to_dict()
+    return {**result.to_dict(), "cross_camera_links": link_counts(tracks, gt)}
 
 
 def _pct(value: float) -> str:
@@ -235,8 +291,8 @@ def _pct(value: float) -> str:
 
 def format_rows(rows: Sequence[dict[str, Any]], markdown: bool) -> str:
     """The result table: one row per (split, method)."""
-    head = ["split", "method", "MTMC IDF1", "IDP", "IDR", "pred ids / gt ids", "IDF1 a / b", "HOTA a / b",
-            "MOTA a / b"]  # fmt: skip
+    head = ["split", "method", "MTMC IDF1", "IDP", "IDR", "pred ids / gt ids", "links ok/made/possible",
+            "IDF1 a / b", "HOTA a / b", "MOTA a / b"]  # fmt: skip
     lines = []
     for row in rows:
         r = row["result"]
@@ -244,6 +300,7 @@ def format_rows(rows: Sequence[dict[str, Any]], markdown: bool) -> str:
         lines.append([
             row["split"], LABELS[row["method"]], _pct(r["idf1"]), _pct(r["idp"]), _pct(r["idr"]),
             f"{r['num_pred_ids']} / {r['num_gt_ids']}",
+            "{correct} / {links} / {possible}".format(**r["cross_camera_links"]),
             " / ".join(_pct(pc[c]["IDF1"]) for c in CAMS),
             " / ".join(_pct(pc[c]["HOTA"]) for c in CAMS),
             " / ".join(_pct(pc[c]["MOTA"]) for c in CAMS),
