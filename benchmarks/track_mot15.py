@@ -203,7 +203,7 @@ def format_results(results: dict[str, dict[str, dict[str, float]]], speed: dict[
             ups, ms = speed[tracker] if seq == COMBINED else ("", "")
             rows.append([tracker, seq, f"{m['HOTA']:.1f}", f"{m['MOTA']:.1f}", f"{m['IDF1']:.1f}",
                          f"{int(m['IDSW'])}", f"{ups:.0f}" if ups != "" else "",
-                         f"{ms:.3f}" if ms != "" else ""])
+                         "" if ms == "" else ("n/a" if ms != ms else f"{ms:.3f}")])
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(f"**{c}**" if r[1] == COMBINED and c else c for c in r) + " |"
