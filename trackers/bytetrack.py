@@ -33,6 +33,7 @@ class ByteTracker(SortTracker):
         max_age_s: see :class:`SortTracker`.
         min_hits: see :class:`SortTracker`; 2 as in ByteTrack (confirmed on the second match).
         iou_threshold: smallest IoU for a match in stages 1 and 3 (high-score detections).
+        fps: see :class:`SortTracker`.
         coast_output_s: see :class:`SortTracker`.
         high_score_threshold: detections at or above this score are matched first and may start
             tracks. Higher trusts fewer detections in the first stage.
@@ -43,7 +44,6 @@ class ByteTracker(SortTracker):
             this score. Higher means fewer false tracks, later starts.
         low_iou_threshold: smallest IoU for a low-score detection to continue a track (stage 2).
             Higher makes the second stage stricter.
-        fps: see :class:`SortTracker`.
     """
 
     def __init__(
@@ -51,15 +51,16 @@ class ByteTracker(SortTracker):
         max_age_s: float = 1.0,
         min_hits: int = 2,
         iou_threshold: float = 0.3,
+        fps: float = 25.0,
+        *,
         coast_output_s: float = 0.1,
         high_score_threshold: float = 0.25,
         low_score_threshold: float = 0.1,
         new_track_threshold: float = 0.25,
         low_iou_threshold: float = 0.5,
-        fps: float = 25.0,
     ) -> None:
-        super().__init__(max_age_s=max_age_s, min_hits=min_hits, iou_threshold=iou_threshold,
-                         coast_output_s=coast_output_s, fps=fps)
+        super().__init__(max_age_s=max_age_s, min_hits=min_hits, iou_threshold=iou_threshold, fps=fps,
+                         coast_output_s=coast_output_s)
         if not 0.0 <= low_score_threshold <= high_score_threshold:
             raise ValueError(
                 "need 0 <= low_score_threshold <= high_score_threshold, got "

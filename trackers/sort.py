@@ -94,11 +94,11 @@ class SortTracker:
             as in SORT). Higher suppresses false positives, delays new tracks.
         iou_threshold: smallest IoU between a predicted track box and a detection for a match,
             in [0, 1]. Lower tolerates fast motion, raises the risk of swaps in crowds.
+        fps: the stream's real frame rate (float, e.g. 29.97), used to turn seconds into frames.
         coast_output_s: also report a LOST track's Kalman prediction (``det_index == -1``) for up
             to this many seconds after its last detection (rounded to frames; 0.1 s = 2–3 frames
             at 25–30 fps); 0 reports matched tracks only. Higher bridges missed detections, but
-            reports boxes for people who have left.
-        fps: the stream's real frame rate (float, e.g. 29.97), used to turn seconds into frames.
+            reports boxes for people who have left. Keyword-only, as are the knobs of variants.
 
     Example:
         >>> tracker = SortTracker(fps=25.0)
@@ -112,8 +112,9 @@ class SortTracker:
         max_age_s: float = 1.0,
         min_hits: int = 3,
         iou_threshold: float = 0.3,
-        coast_output_s: float = 0.1,
         fps: float = 25.0,
+        *,
+        coast_output_s: float = 0.1,
     ) -> None:
         if not (math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a positive number of frames per second, got {fps!r}")
