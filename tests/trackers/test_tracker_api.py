@@ -176,3 +176,12 @@ def test_box_conversions_round_trip() -> None:
     np.testing.assert_allclose(xyxy_to_xysr(xyxy[0]).ravel(), [30, 70, 4000, 0.4])
     np.testing.assert_allclose(xysr_to_xyxy(xyxy_to_xysr(xyxy[0])), xyxy[0])
     np.testing.assert_allclose(xysr_to_xyxy(np.array([5.0, 5.0, -1.0, 0.5])), [5, 5, 5, 5])
+
+
+def test_first_four_parameters_are_positional_the_rest_keyword_only() -> None:
+    tracker = SortTracker(2.0, 3, 0.3, 29.97)  # (max_age_s, min_hits, iou_threshold, fps)
+    assert (tracker.max_age_frames, tracker.fps) == (60, 29.97)
+    with pytest.raises(TypeError):
+        SortTracker(2.0, 3, 0.3, 29.97, 0.1)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        ByteTracker(1.0, 2, 0.3, 25.0, 0.1)  # type: ignore[misc]
