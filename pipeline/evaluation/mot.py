@@ -21,12 +21,14 @@ import argparse
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.motchallenge import MotRows, read_mot, read_seqinfo
 from reid_core.errors import UserError
+
+if TYPE_CHECKING:  # imported where used, so `reid-eval --help` stays fast
+    from pipeline.motchallenge import MotRows
 
 __all__ = ["COMBINED", "add_arguments", "evaluate_mot", "evaluate_mot_sequences", "format_table", "run"]
 
@@ -178,6 +180,8 @@ def _sequence_name(gt_path: Path) -> str:
 
 
 def _num_frames(gt_path: Path) -> int | None:
+    from pipeline.motchallenge import read_seqinfo
+
     if gt_path.parent.name == "gt" and (gt_path.parent.parent / "seqinfo.ini").is_file():
         return read_seqinfo(gt_path.parent.parent / "seqinfo.ini").num_frames
     return None
@@ -208,6 +212,8 @@ def _resolve_pairs(args: argparse.Namespace) -> list[tuple[str, Path, Path]]:
 
 
 def _load_unique(path: Path) -> MotRows:
+    from pipeline.motchallenge import read_mot
+
     rows = read_mot(path)
     if len(rows):
         pairs = np.stack([rows.frame, rows.track_id], axis=1)
