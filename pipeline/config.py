@@ -119,7 +119,7 @@ class TrackletConfig:
     border_margin_px: int = 4
     max_overlap_iou: float = 0.3
     crop_max_height_px: int = 256
-    min_length_s: float = 0.4
+    min_length_s: float = 0.3
 
     def __post_init__(self) -> None:
         _check(self.max_crops >= 1, f"tracklets.max_crops must be >= 1, got {self.max_crops}")

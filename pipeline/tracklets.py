@@ -262,7 +262,7 @@ class TrackletBuilder:
         border_margin_px: int = 4,
         max_overlap_iou: float = 0.3,
         crop_max_height_px: int = 256,
-        min_length_s: float = 0.4,
+        min_length_s: float = 0.3,
     ) -> None:
         self.max_crops = int(max_crops)
         self.min_crop_height_px = int(min_crop_height_px)
