@@ -13,9 +13,10 @@ identity or starts a new one, at once (so ``--events`` can stream the decision):
    forbids two tracklets of one identity in one camera.
 3. **Shortlist** the ``shortlist_k`` feasible closed tracklets nearest by embedding cosine.
 4. **Score** each shortlisted pair with the pair head on up to ``crops_per_pair²`` crop pairs
-   (both orders averaged, the head is not symmetric) and aggregate: mean of the top
-   ``top_pairs_fraction`` of crop-pair probabilities. An identity's score is the best score of
-   its shortlisted tracklets.
+   (both orders averaged, the head is not symmetric) and aggregate: the mean log-odds of the top
+   ``top_pairs_fraction`` of crop-pair probabilities, mapped back to a probability (it still
+   ranks pairs whose crop scores are all near 1). An identity's score is the best score of its
+   shortlisted tracklets.
 5. **Decide globally** for the tracklets closing together: Hungarian assignment
    (``trackers.min_cost_matching``) over the tracklet × identity matrix of ``1 − score``, refusing
    pairs below ``threshold``; a tracklet left over then joins the best feasible identity formed
@@ -114,18 +115,29 @@ class _Identity:
     t_end_s: float = -math.inf
 
 
+_P_CLIP = 1e-7  # probabilities are float32 from the model: log-odds stay finite (|logit| <= 16.1)
+
+
 def aggregate_pair_scores(scores: np.ndarray, top_fraction: float = 0.5) -> float:
-    """Mean of the top ``top_fraction`` (at least one) of crop-pair scores; ``nan`` if empty.
+    """Aggregate crop-pair P(same) into one tracklet-pair probability; ``nan`` if empty.
+
+    The mean is taken in log-odds over the best ``top_fraction`` (at least one) of the pairs and
+    mapped back to a probability: unlike a plain mean of probabilities it still ranks pairs whose
+    crop scores are all close to 1 (a head that is confident on most pairs).
 
     Example:
-        >>> aggregate_pair_scores(np.array([[0.9, 0.1], [0.7, 0.3]]), 0.5)
-        0.8
+        >>> round(aggregate_pair_scores(np.array([[0.9, 0.1], [0.7, 0.3]]), 0.5), 4)
+        0.8209
+        >>> round(aggregate_pair_scores(np.array([[0.9, 0.9]]), 1.0), 4)
+        0.9
     """
     flat = np.sort(np.asarray(scores, np.float64).ravel())[::-1]
     if flat.size == 0:
         return math.nan
     k = max(1, math.ceil(top_fraction * flat.size))
-    return round(float(flat[:k].mean()), 6)
+    p = np.clip(flat[:k], _P_CLIP, 1.0 - _P_CLIP)
+    mean_logit = float(np.mean(np.log(p) - np.log1p(-p)))
+    return 1.0 / (1.0 + math.exp(-mean_logit))
 
 
 def _gap_s(a_start: float, a_end: float, b_start: float, b_end: float) -> float:

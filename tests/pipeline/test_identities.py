@@ -188,10 +188,16 @@ def test_a_tracklet_is_linked_only_once(fake_matcher) -> None:
 
 @pytest.mark.parametrize(
     ("scores", "fraction", "expected"),
-    [([[0.9, 0.1], [0.7, 0.3]], 0.5, 0.8), ([[0.9, 0.1], [0.7, 0.3]], 1.0, 0.5), ([[0.2]], 0.1, 0.2)],
+    [
+        ([[0.9, 0.1], [0.7, 0.3]], 0.5, 0.820871),  # sigmoid of the mean log-odds of 0.9 and 0.7
+        ([[0.9, 0.1], [0.7, 0.3]], 1.0, 0.5),
+        ([[0.2]], 0.1, 0.2),
+        ([[0.99999, 0.9999]], 1.0, 0.999968),  # saturated scores still rank
+        ([[1.0, 0.0]], 1.0, 0.5),  # clipped, finite
+    ],
 )
 def test_aggregate_pair_scores(scores, fraction: float, expected: float) -> None:
-    assert aggregate_pair_scores(np.array(scores), fraction) == pytest.approx(expected)
+    assert aggregate_pair_scores(np.array(scores), fraction) == pytest.approx(expected, abs=1e-6)
 
 
 def test_aggregate_of_nothing_is_nan() -> None:
