@@ -325,16 +325,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "runs" / "bench", help="output folder (git-ignored)"
     )
-    parser.add_argument("--reuse", action="store_true", help="reuse existing pipeline tracks.json files")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="re-score existing tracks files of earlier runs instead of re-running",
+    )
     parser.add_argument(
         "--config", type=Path, default=None, help="pipeline config (default: the shipped one)"
     )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="only print the table of the selected splits/methods from accuracy.json",
+    )
     args = parser.parse_args(argv)
 
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "accuracy.json"
     previous = json.loads(results_path.read_text(encoding="utf-8")) if results_path.is_file() else {}
+    if args.report:
+        keys = [f"{s}/{m}" for s in args.splits for m in args.methods]
+        print(format_rows([previous[k] for k in keys if k in previous], args.markdown))
+        return 0
     rows: list[dict[str, Any]] = []
     failed = False
     for name in args.splits:
@@ -362,10 +375,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     tracks = unlink(tracks)
                     write_tracks_json(work / "tracks_nolink.json", tracks)
             elif method.startswith("ultralytics"):
-                tracker = "bytetrack.yaml" if method.endswith("bytetrack") else "botsort.yaml"
-                tracks, info = ultralytics_track(folder, tracker)
-                write_tracks_json(work / f"tracks_{method}.json", tracks)
-                print(f"{name}: {method} {info['frames']} frames in {info['seconds']:.1f} s", file=sys.stderr)
+                saved = work / f"tracks_{method}.json"
+                if args.reuse and saved.is_file():
+                    tracks = read_tracks_json(saved)
+                    info = previous.get(f"{name}/{method}", {}).get("run", {})
+                else:
+                    tracker = "bytetrack.yaml" if method.endswith("bytetrack") else "botsort.yaml"
+                    tracks, info = ultralytics_track(folder, tracker)
+                    write_tracks_json(saved, tracks)
+                    print(
+                        f"{name}: {method} {info['frames']} frames in {info['seconds']:.1f} s",
+                        file=sys.stderr,
+                    )
             else:
                 tracks = gt_tracks(folder, link=False)
             row = {"split": name, "method": method, "result": score(tracks, gt), "run": info}
