@@ -212,6 +212,18 @@ def test_cli_missing_config_and_resume(
     assert "no checkpoint to resume from" in capsys.readouterr().err
 
 
+def test_cli_trains_and_resumes(
+    tmp_path: Path, tiny: tuple[Path, TrainConfig], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _write_cfg(tmp_path / "ok.yaml", _config_dict(tiny[0], tmp_path / "run"))
+    out = tmp_path / "cli_run"
+    assert train_main(["--config", str(cfg), "--out", str(out), "--steps", "2"]) == 0
+    assert "step=2 folder_r1=" in capsys.readouterr().out
+    assert train_main(["--config", str(cfg), "--out", str(out), "--steps", "3", "--resume"]) == 0
+    assert "resumed from" in capsys.readouterr().err
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [2, 3]
+
+
 def test_shipped_configs_parse() -> None:
     from reid_core.train import load_train_config
 
