@@ -621,7 +621,12 @@ class SiameseTrainer(Trainer):
         step: int,
         rng: np.random.Generator,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(u, v, label) over the 2P crops (0..P-1 camera 'a', P..2P-1 camera 'b')."""
+        """Pairs of the step as crop indices ``u`` (first image), ``v`` (second) and labels (1 = same).
+
+        Crops 0..P-1 are the batch's camera-'a' crops, P..2P-1 its camera-'b' crops. Hard negatives
+        are scored by the head in eval mode (running BatchNorm statistics, no dropout) on detached
+        half-responses, so picking them changes no state.
+        """
         p = len(batch.pids)
         ar = np.arange(p)
         pos_u, pos_v = [ar], [ar + p]
@@ -671,13 +676,13 @@ class SiameseTrainer(Trainer):
         x = bgr_to_input(self._images[idx], self.device)
         a = cfg.augment
         x = random_affine(
-            x.cpu(),
+            x,
             gen,
             max_rotation_deg=a.max_rotation_deg,
             scale_range=tuple(a.scale_range),  # type: ignore[arg-type]
             max_translate_frac=a.max_translate_frac,
             flip_prob=a.flip_prob,
-        ).to(self.device)
+        )
         self.model.train()
         with torch.autocast(self.device.type, enabled=self.use_amp):
             maps = self.model.maps(x)
