@@ -140,6 +140,9 @@ class AssociationConfig:
         enabled: false gives every tracklet its own identity (per-camera tracking only).
         threshold: smallest aggregated P(same person) to link a tracklet to an identity, in [0, 1].
             Higher: fewer wrong merges, more split identities.
+        min_margin_logodds: a link also needs the best identity to beat the second-best scored
+            identity by this many log-odds (natural log; 1.0 = 2.7 times the odds); 0 = off.
+            Higher: fewer wrong links between look-alikes, more split identities.
         overlapping_views: whether the cameras' views overlap; false (default) means one person
             cannot be in two cameras at the same time.
         max_transition_s: longest gap, in seconds, between a tracklet and an identity's nearest
@@ -153,12 +156,13 @@ class AssociationConfig:
             embedding cosine. Higher is more thorough and slower.
         crops_per_pair: crops per tracklet used when scoring a pair of tracklets (so up to
             ``crops_per_pair**2`` crop pairs).
-        top_pairs_fraction: the tracklet score is the mean of this top fraction of its crop-pair
-            scores, in (0, 1]. Lower trusts the best-looking views; higher averages all.
+        top_pairs_fraction: the tracklet score is the mean log-odds of this top fraction of its
+            crop-pair scores, in (0, 1]. Lower trusts the best-looking views; higher averages all.
     """
 
     enabled: bool = True
     threshold: float = 0.5
+    min_margin_logodds: float = 1.0
     overlapping_views: bool = False
     max_transition_s: float | None = 60.0
     min_transition_s: float = 0.0
@@ -169,6 +173,7 @@ class AssociationConfig:
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.threshold <= 1.0, f"association.threshold must be in [0, 1], got {self.threshold}")
+        _check(self.min_margin_logodds >= 0, "association.min_margin_logodds must be >= 0")
         _check(
             self.max_transition_s is None or self.max_transition_s >= 0,
             "association.max_transition_s must be >= 0 seconds or null",

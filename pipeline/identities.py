@@ -19,8 +19,10 @@ identity or starts a new one, at once (so ``--events`` can stream the decision):
    shortlisted tracklets.
 5. **Decide globally** for the tracklets closing together: Hungarian assignment
    (``trackers.min_cost_matching``) over the tracklet × identity matrix of ``1 − score``, refusing
-   pairs below ``threshold``; a tracklet left over then joins the best feasible identity formed
-   meanwhile (e.g. by another tracklet of the same batch) or starts a new identity. Every
+   pairs below ``threshold``, and refusing every link of a tracklet whose best identity does not
+   beat its second best by ``min_margin_logodds`` (ambiguous: two candidates look alike); a
+   tracklet left over then joins the best feasible identity formed meanwhile (e.g. by another
+   tracklet of the same batch), under the same two rules, or starts a new identity. Every
    decision is re-checked against the constraints with the identity's current members, so
    identities whose tracklets conflict are never merged.
 
@@ -140,6 +142,11 @@ def aggregate_pair_scores(scores: np.ndarray, top_fraction: float = 0.5) -> floa
     return 1.0 / (1.0 + math.exp(-mean_logit))
 
 
+def _logodds(p: float) -> float:
+    p = min(max(p, _P_CLIP), 1.0 - _P_CLIP)
+    return math.log(p) - math.log1p(-p)
+
+
 def _gap_s(a_start: float, a_end: float, b_start: float, b_end: float) -> float:
     """Seconds between two intervals; negative when they overlap."""
     return max(a_start - b_end, b_start - a_end)
@@ -153,6 +160,8 @@ class IdentityLinker:
             ``embed``, ``score``); may be ``None`` when ``enabled`` is false.
         enabled: false gives every tracklet a new identity.
         threshold: smallest aggregated P(same person) for a link, in [0, 1].
+        min_margin_logodds: a link also needs the best identity to beat the second-best scored
+            one by this many log-odds (natural log); 0 = off.
         overlapping_views: whether one person can be in two cameras at the same time.
         max_transition_s: longest gap (seconds) to the identity's nearest tracklet; ``None`` = no limit.
         min_transition_s: shortest gap (seconds) between one identity's tracklets in two cameras.
@@ -169,6 +178,7 @@ class IdentityLinker:
         *,
         enabled: bool = True,
         threshold: float = 0.5,
+        min_margin_logodds: float = 1.0,
         overlapping_views: bool = False,
         max_transition_s: float | None = 60.0,
         min_transition_s: float = 0.0,
@@ -183,6 +193,7 @@ class IdentityLinker:
         self.matcher = matcher
         self.enabled = bool(enabled)
         self.threshold = float(threshold)
+        self.min_margin_logodds = float(min_margin_logodds)
         self.overlapping_views = bool(overlapping_views)
         self.max_transition_s = None if max_transition_s is None else float(max_transition_s)
         self.min_transition_s = float(min_transition_s)
@@ -236,7 +247,7 @@ class IdentityLinker:
             return [self._assign(m, None, None) for m in members]
 
         # Global decision against the identities that existed before this batch.
-        per_member = [self._identity_scores(m, sorted(self._identities)) for m in members]
+        per_member = [self._unambiguous(self._identity_scores(m, sorted(self._identities))) for m in members]
         columns = sorted({gid for scores in per_member for gid in scores})
         col = {gid: j for j, gid in enumerate(columns)}
         scores = np.full((len(members), len(columns)), -np.inf)
@@ -255,7 +266,7 @@ class IdentityLinker:
                 decisions.append(self._assign(member, gid, score))
                 continue
             # Left over: the best feasible identity as it stands now (incl. this batch's), or a new one.
-            best = self._identity_scores(member, sorted(self._identities))
+            best = self._unambiguous(self._identity_scores(member, sorted(self._identities)))
             best = {g: s for g, s in best.items() if s >= self.threshold}
             if best:
                 gid = max(best, key=lambda g: (best[g], -g))
@@ -354,6 +365,14 @@ class IdentityLinker:
                 continue
             result[other.global_id] = max(result.get(other.global_id, -math.inf), score)
         return result
+
+    def _unambiguous(self, scores: dict[int, float]) -> dict[int, float]:
+        """``scores`` unchanged, or ``{}`` when the best identity does not beat the second best by
+        ``min_margin_logodds`` (two candidates that look alike: no link is safer than a coin toss)."""
+        if self.min_margin_logodds <= 0 or len(scores) < 2:
+            return scores
+        first, second = sorted(scores.values(), reverse=True)[:2]
+        return scores if _logodds(first) - _logodds(second) >= self.min_margin_logodds else {}
 
     def _pair_score(self, a: Member, b: Member) -> float:
         key = (a.key, b.key) if a.key <= b.key else (b.key, a.key)

@@ -302,6 +302,7 @@ def run(
         matcher,
         enabled=link_enabled,
         threshold=assoc.threshold,
+        min_margin_logodds=assoc.min_margin_logodds,
         overlapping_views=assoc.overlapping_views,
         max_transition_s=assoc.max_transition_s,
         min_transition_s=assoc.min_transition_s,

@@ -29,7 +29,10 @@ def tracklet(cam: str, track_id: int, t0: float, t1: float, code: int | None, n_
 
 
 def linker(matcher, **kwargs) -> IdentityLinker:
-    return IdentityLinker(matcher, **{"threshold": 0.5, "max_transition_s": 10.0, **kwargs})
+    """A linker for rule tests: the look-alike margin is off unless a test turns it on."""
+    return IdentityLinker(
+        matcher, **{"threshold": 0.5, "max_transition_s": 10.0, "min_margin_logodds": 0.0, **kwargs}
+    )
 
 
 def test_same_person_across_cameras_is_linked(fake_matcher) -> None:
@@ -217,3 +220,21 @@ def test_long_streams_stay_cheap(fake_matcher) -> None:
         link.evict_before(t0)
     assert time.perf_counter() - start < 15.0
     assert sum(m.encoded is not None for m in link._members.values()) <= 6
+
+
+def test_ambiguous_look_alikes_are_not_linked(fake_matcher) -> None:
+    """Two earlier people look the same as the new tracklet: with a margin, no coin toss."""
+    strict = linker(fake_matcher, min_margin_logodds=1.0)
+    strict.add([tracklet("a", 1, 0.0, 1.0, code=1), tracklet("a", 2, 0.0, 1.0, code=1)])
+    assert strict.add([tracklet("b", 1, 2.0, 3.0, code=1)])[0].new_identity
+
+    lenient = linker(type(fake_matcher)(), min_margin_logodds=0.0)
+    lenient.add([tracklet("a", 1, 0.0, 1.0, code=1), tracklet("a", 2, 0.0, 1.0, code=1)])
+    assert not lenient.add([tracklet("b", 1, 2.0, 3.0, code=1)])[0].new_identity
+
+
+def test_a_clear_winner_passes_the_margin(fake_matcher) -> None:
+    link = linker(fake_matcher, min_margin_logodds=1.0)  # 0.9 vs 0.1: 4.4 log-odds apart
+    link.add([tracklet("a", 1, 0.0, 1.0, code=1), tracklet("a", 2, 0.0, 1.0, code=2)])
+    [b] = link.add([tracklet("b", 1, 2.0, 3.0, code=1)])
+    assert not b.new_identity and b.global_id == 1
