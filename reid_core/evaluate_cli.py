@@ -34,7 +34,7 @@ from reid_core.errors import DatasetError, UserError
 if TYPE_CHECKING:
     from reid_core.evaluate import CMCResult, Matcher
 
-__all__ = ["RANKS", "add_arguments", "format_result", "run"]
+__all__ = ["RANKS", "add_arguments", "format_result", "run", "training_overlap_warning"]
 
 #: The CMC ranks printed, 1-based.
 RANKS = (1, 5, 10, 20)
@@ -108,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
         source = f"{args.dataset} at {args.root}"
 
     matcher = _load_matcher(args.weights, args.device)
+    if args.split_file is None:
+        warning = training_overlap_warning(getattr(matcher, "meta", {}), args.dataset, args.root, splits)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     start = time.perf_counter()
     results = [_evaluate(matcher, split, args.shortlist_k, source) for split in splits]
     elapsed = time.perf_counter() - start
@@ -133,6 +137,43 @@ def format_result(results: list[CMCResult]) -> str:
     lines = [f"rank-{k:<3d} {cmc[k - 1]:5.1f}" for k in RANKS]
     lines.append(" ".join(f"rank{k}={cmc[k - 1]:.1f}" for k in RANKS) + f" mAP={m_ap:.1f}")
     return "\n".join(lines)
+
+
+def training_overlap_warning(meta: Any, dataset: str, root: Path, splits: list[Any]) -> str | None:
+    """A warning if the test identities of ``splits`` were training identities of the weights.
+
+    The weights description (``meta``) names its training data (``train_data``: name + root)
+    and ``split_seed``. When ``dataset`` at ``root`` is one of them, the training split is
+    redrawn (``load_split(dataset, root, seed=split_seed)``) and its train identities compared
+    with the test identities evaluated here, e.g. CUHK01 with another ``--seed``/``--trials``.
+
+    Returns:
+        The warning text, or ``None`` (no overlap, or the weights do not say how they were trained).
+    """
+    from reid_core.data.splits import load_split
+
+    if not isinstance(meta, dict) or not isinstance(meta.get("train_data"), list):
+        return None
+    here = Path(root).resolve()
+    trained = any(
+        isinstance(d, dict) and d.get("name") == dataset and Path(str(d.get("root", ""))).resolve() == here
+        for d in meta["train_data"]
+    )
+    if not trained:
+        return None
+    seed = int(meta.get("split_seed", 0))
+    try:
+        train_ids = {it.person_id for it in load_split(dataset, root, seed=seed).train}
+    except UserError:  # e.g. a data set too small for the default protocol: nothing to compare
+        return None
+    test_ids = {it.person_id for split in splits for it in split.query}
+    overlap = len(test_ids & train_ids)
+    if not overlap:
+        return None
+    return (
+        f"{overlap} of the {len(test_ids)} test identities evaluated were training identities of these "
+        f"weights ({dataset} split seed {seed}): the figures are optimistic; use --seed {seed} --trials 1"
+    )
 
 
 def _load_matcher(weights: Path | None, device: str) -> Matcher:

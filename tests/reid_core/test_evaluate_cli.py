@@ -200,3 +200,25 @@ def test_end_to_end_with_a_tiny_untrained_model(tmp_path: Path, capsys) -> None:
         == 2
     )
     assert "weights file not found" in capsys.readouterr().err
+
+
+def test_training_overlap_warning(folder_root: Path, tmp_path: Path) -> None:
+    meta = {"train_data": [{"name": "folder", "root": str(folder_root)}], "split_seed": 0}
+    same = [load_split("folder", folder_root, seed=0)]
+    assert evaluate_cli.training_overlap_warning(meta, "folder", folder_root, same) is None
+    others = [load_split("folder", folder_root, seed=s) for s in range(1, 6)]
+    warning = evaluate_cli.training_overlap_warning(meta, "folder", folder_root, others)
+    assert warning is not None and "training identities of these weights (folder split seed 0)" in warning
+    assert evaluate_cli.training_overlap_warning({}, "folder", folder_root, others) is None
+    assert evaluate_cli.training_overlap_warning(meta, "folder", tmp_path, others) is None  # other data
+    assert evaluate_cli.training_overlap_warning(meta, "cuhk01", folder_root, others) is None
+
+
+def test_cmc_prints_the_overlap_warning(folder_root: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    matcher = PidMatcher()
+    matcher.meta = {"train_data": [{"name": "folder", "root": str(folder_root)}], "split_seed": 0}
+    monkeypatch.setattr(evaluate_cli, "_load_matcher", lambda w, d: matcher)
+    assert cmc_main(["--dataset", "folder", "--root", str(folder_root), "--trials", "4"]) == 0
+    assert "warning: " in capsys.readouterr().err
+    assert cmc_main(["--dataset", "folder", "--root", str(folder_root)]) == 0
+    assert "warning: " not in capsys.readouterr().err
