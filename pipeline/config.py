@@ -139,7 +139,9 @@ class AssociationConfig:
     Attributes:
         enabled: false gives every tracklet its own identity (per-camera tracking only).
         threshold: smallest aggregated P(same person) to link a tracklet to an identity, in [0, 1].
-            Higher: fewer wrong merges, more split identities.
+            Higher: fewer wrong merges, more split identities. The shipped head is confident on
+            most pairs (its scores crowd near 1), hence the high default; re-tune it with new
+            weights (docs/pipeline.md, "Tuning").
         min_margin_logodds: a link also needs the best identity to beat the second-best scored
             identity by this many log-odds (natural log; 1.0 = 2.7 times the odds); 0 = off.
             Higher: fewer wrong links between look-alikes, more split identities.
@@ -161,7 +163,7 @@ class AssociationConfig:
     """
 
     enabled: bool = True
-    threshold: float = 0.5
+    threshold: float = 0.9
     min_margin_logodds: float = 1.0
     overlapping_views: bool = False
     max_transition_s: float | None = 60.0
