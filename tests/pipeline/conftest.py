@@ -98,7 +98,7 @@ class FakeEncoded:
 
 
 class FakeMatcher:
-    """A matcher whose P(same) is 0.9 for crops of the same colour code and 0.1 otherwise.
+    """A matcher whose P(same) is 0.95 for crops of the same colour code and 0.05 otherwise.
 
     ``encode`` reads the colour at the crop's centre and maps it to the nearest palette code;
     crops can also be given as ``np.full((h, w, 3), code)`` tiny arrays via :func:`code_crop`.
@@ -128,7 +128,7 @@ class FakeMatcher:
     def score(self, enc_a: FakeEncoded, enc_b: FakeEncoded) -> np.ndarray:
         self.scored_pairs += len(enc_a) * len(enc_b)
         same = enc_a.codes[:, None] == enc_b.codes[None, :]
-        return np.where(same, 0.9, 0.1).astype(np.float32)
+        return np.where(same, 0.95, 0.05).astype(np.float32)
 
 
 def code_crop(code: int) -> np.ndarray:

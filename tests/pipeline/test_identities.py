@@ -1,4 +1,4 @@
-"""Cross-camera association with a fake matcher: P(same) = 0.9 for equal colour codes, else 0.1."""
+"""Cross-camera association with a fake matcher: P(same) = 0.95 for equal colour codes, else 0.05."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_same_person_across_cameras_is_linked(fake_matcher) -> None:
     [a] = link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
     [b] = link.add([tracklet("b", 1, 3.0, 5.0, code=1)])
     assert a.new_identity and not b.new_identity
-    assert b.global_id == a.global_id and b.score == pytest.approx(0.9)
+    assert b.global_id == a.global_id and b.score == pytest.approx(0.95)
     assert link.identities() == {1: [("a", 1), ("b", 1)]}
 
 
@@ -179,7 +179,7 @@ def test_on_assign_streams_each_decision(fake_matcher) -> None:
     link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
     link.add([tracklet("b", 1, 3.0, 4.0, code=1)])
     assert [(s.cam_id, s.global_id, s.new_identity) for s in seen] == [("a", 1, True), ("b", 1, False)]
-    assert seen[1].to_dict()["score"] == pytest.approx(0.9)
+    assert seen[1].to_dict()["score"] == pytest.approx(0.95)
 
 
 def test_a_tracklet_is_linked_only_once(fake_matcher) -> None:
@@ -234,7 +234,7 @@ def test_ambiguous_look_alikes_are_not_linked(fake_matcher) -> None:
 
 
 def test_a_clear_winner_passes_the_margin(fake_matcher) -> None:
-    link = linker(fake_matcher, min_margin_logodds=1.0)  # 0.9 vs 0.1: 4.4 log-odds apart
+    link = linker(fake_matcher, min_margin_logodds=1.0)  # 0.95 vs 0.05: 5.9 log-odds apart
     link.add([tracklet("a", 1, 0.0, 1.0, code=1), tracklet("a", 2, 0.0, 1.0, code=2)])
     [b] = link.add([tracklet("b", 1, 2.0, 3.0, code=1)])
     assert not b.new_identity and b.global_id == 1
