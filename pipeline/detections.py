@@ -85,10 +85,18 @@ class YoloDetector:
         self.device = resolve_device(device) if is_torch or path.suffix in (".engine", ".onnx") else "cpu"
         try:
             from ultralytics import YOLO
+            from ultralytics.utils import LOGGER as ULTRALYTICS_LOG
 
-            self._model = YOLO(str(path), task="detect")
-            # One warm-up call: loads the backend now (a bad file fails here, named), not at frame 1.
-            self._predict([np.zeros((self.imgsz_px, self.imgsz_px, 3), np.uint8)])
+            # ultralytics logs "Loading … for … inference" to stdout: keep stdout for results.
+            level = ULTRALYTICS_LOG.level
+            ULTRALYTICS_LOG.setLevel(logging.WARNING)
+            try:
+                self._model = YOLO(str(path), task="detect")
+                # One warm-up call: loads the backend now (a bad file fails here, named), not at frame 1.
+                self._predict([np.zeros((self.imgsz_px, self.imgsz_px, 3), np.uint8)])
+            finally:
+                ULTRALYTICS_LOG.setLevel(level)
+            log.info("detector: %s on %s", path, self.device)
         except UserError:
             raise
         except Exception as err:  # ultralytics raises many types for a bad file
