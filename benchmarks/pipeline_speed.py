@@ -332,6 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--config", type=Path, default=None, help="pipeline config (default: the shipped one)"
     )
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--pool",
+        nargs="+",
+        type=Path,
+        metavar="SPEED_JSON",
+        help="only print the summary of the rounds of these earlier speed.json files together",
+    )
     parser.add_argument("--worker", choices=[m for m in MODES if m != "pipeline"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -341,6 +348,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             res = _worker_track(args.videos, args.worker.split("-", 1)[1] + ".yaml")
         print(json.dumps(res))
+        return 0
+
+    if args.pool:
+        pooled: dict[str, list[dict[str, Any]]] = {}
+        for path in args.pool:
+            for mode, results in json.loads(path.read_text(encoding="utf-8"))["runs"].items():
+                pooled.setdefault(mode, []).extend(results)
+        print(format_summary(summarise(pooled), args.markdown))
         return 0
 
     work = args.out / "speed"
