@@ -21,29 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.frames import Frame
+from reid_core.device import resolve_device
 from reid_core.errors import UserError, WeightsError
 from trackers import Detections
 
-__all__ = ["ReplayDetector", "YoloDetector", "resolve_device"]
+__all__ = ["ReplayDetector", "YoloDetector"]
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"`` → ``"cuda:0"`` when torch sees a GPU, else ``"cpu"``; other values unchanged.
-
-    Raises:
-        UserError: a CUDA device is asked for but there is none.
-    """
-    if device == "cpu":
-        return device
-    import torch
-
-    if device == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: no CUDA device available (use cpu or auto)")
-    return device
 
 
 class YoloDetector:
@@ -82,7 +66,8 @@ class YoloDetector:
         self.imgsz_px = int(imgsz_px)
         self.batch_frames = max(1, int(batch_frames))
         is_torch = path.suffix in (".pt", ".pth")
-        self.device = resolve_device(device) if is_torch or path.suffix in (".engine", ".onnx") else "cpu"
+        on_torch_device = is_torch or path.suffix in (".engine", ".onnx")
+        self.device = str(resolve_device(device)) if on_torch_device else "cpu"
         try:
             from ultralytics import YOLO
             from ultralytics.utils import LOGGER as ULTRALYTICS_LOG

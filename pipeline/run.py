@@ -26,13 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import PipelineConfig, resolve_tracker_params
-from pipeline.detections import ReplayDetector, YoloDetector, resolve_device
+from pipeline.detections import ReplayDetector, YoloDetector
 from pipeline.events import EventWriter
 from pipeline.export import CameraRecord, IdentityRecord, TracksFile, write_tracks_json
 from pipeline.frames import FrameReader, FrameSource, open_source
 from pipeline.identities import IdentityLinker
 from pipeline.tracklets import Tracklet, TrackletBuilder
 from pipeline.tracks import CameraTrackers
+from reid_core.device import resolve_device
 from reid_core.errors import UserError
 from reid_core.fileio import check_writable
 
@@ -256,7 +257,7 @@ def run(
         detector: ReplayDetector | YoloDetector = ReplayDetector(
             detections_dir, cam_ids, det_cfg.conf_threshold
         )
-        summary.device = resolve_device(config.runtime.device)
+        summary.device = str(resolve_device(config.runtime.device))
     else:
         detector = YoloDetector(
             det_cfg.weights,

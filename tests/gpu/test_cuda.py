@@ -11,7 +11,9 @@ from reid_core.model import ModelConfig, build_model
 
 pytestmark = [
     pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine (GPU-only test)"),
+    pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="no CUDA device on this machine (GPU-only test)"
+    ),
 ]
 
 
@@ -20,7 +22,8 @@ def test_matcher_scores_on_cuda_equal_cpu(trunk: str) -> None:
     torch.manual_seed(0)
     model = build_model(ModelConfig(trunk=trunk, pretrained=False, fc_dims=(64, 32), embed_dim=16))
     rng = np.random.default_rng(0)
-    crops = [rng.integers(0, 256, size=(int(rng.integers(60, 200)), 50, 3), dtype=np.uint8) for _ in range(12)]
+    heights = rng.integers(60, 200, size=12)
+    crops = [rng.integers(0, 256, size=(int(h), 50, 3), dtype=np.uint8) for h in heights]
 
     results = {}
     for device in ("cpu", "cuda"):

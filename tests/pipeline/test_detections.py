@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.detections import ReplayDetector, YoloDetector, resolve_device
+from pipeline.detections import ReplayDetector, YoloDetector
 from pipeline.frames import Frame, open_source
+from reid_core.device import DeviceError, resolve_device
 from reid_core.errors import UserError, WeightsError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,9 +46,18 @@ def test_replay_malformed_file_names_file_and_line(tmp_path: Path) -> None:
         ReplayDetector(tmp_path, ["a"])
 
 
-def test_resolve_device() -> None:
-    assert resolve_device("cpu") == "cpu"
-    assert resolve_device("auto") in ("cpu", "cuda:0")
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("cpu", {"cpu"}), ("auto", {"cpu", "cuda:0"}), (" CPU ", {"cpu"})],
+)
+def test_resolve_device(name: str, expected: set[str]) -> None:
+    assert str(resolve_device(name)) in expected
+
+
+@pytest.mark.parametrize("name", ["tpu", "gpu0", ""])
+def test_resolve_device_rejects_unknown_names_as_user_errors(name: str) -> None:
+    with pytest.raises(DeviceError, match="unknown device"):
+        resolve_device(name)
 
 
 @pytest.mark.parametrize("content", [None, b"garbage", b"x" * 10])
