@@ -27,7 +27,9 @@ _COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reid-eval", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="reid-eval", description="Evaluate tracking (mot, mtmc) and re-identification (cmc) results."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(_COMMANDS) + "}")
     for name, (module_name, help_text) in _COMMANDS.items():
         module = importlib.import_module(module_name)
