@@ -92,7 +92,7 @@ class TrackerConfig:
             ``max_age_s``, ``iou_threshold``…); applied on top of ``params_file``.
     """
 
-    name: str = "sort"
+    name: str = "bytetrack"
     params_file: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
 

@@ -93,7 +93,7 @@ def test_tracker_params_match_the_tracker_constructor() -> None:
 
 def test_default_config_loads_without_a_path() -> None:
     cfg = load_config()
-    assert cfg.detector.classes == (0,) and cfg.tracker.name == "sort"
+    assert cfg.detector.classes == (0,) and cfg.tracker.name == "bytetrack"
     assert "shipped default" in cfg.source
 
 
