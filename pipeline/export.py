@@ -220,4 +220,28 @@ def read_tracks_json(path: str | Path) -> TracksFile:
     if not isinstance(data, dict):
         raise UserError(f"{path}: top level must be a JSON object")
     validate_tracks_dict(data, source=path)
-    return TracksFile.from_dict(data)
+    tracks = TracksFile.from_dict(data)
+    _check_consistency(tracks, source=path)
+    return tracks
+
+
+def _check_consistency(tracks: TracksFile, source: str | Path) -> None:
+    """What the schema cannot say: known cameras, ordered frames, unique ids."""
+    cam_ids = [c.cam_id for c in tracks.cameras]
+    if len(set(cam_ids)) != len(cam_ids):
+        raise UserError(f"{source}: duplicate cam_id in cameras")
+    global_ids: set[int] = set()
+    tracklet_keys: set[tuple[str, int]] = set()
+    for identity in tracks.identities:
+        if identity.global_id in global_ids:
+            raise UserError(f"{source}: global_id {identity.global_id} appears twice")
+        global_ids.add(identity.global_id)
+        for t in identity.tracklets:
+            where = f"tracklet ({t.cam_id}, {t.track_id}) of global_id {identity.global_id}"
+            if t.cam_id not in cam_ids:
+                raise UserError(f"{source}: {where} names a camera not in 'cameras'")
+            if (t.cam_id, t.track_id) in tracklet_keys:
+                raise UserError(f"{source}: {where} appears twice")
+            tracklet_keys.add((t.cam_id, t.track_id))
+            if t.start_frame > t.end_frame or t.t_start_s > t.t_end_s:
+                raise UserError(f"{source}: {where} ends before it starts")

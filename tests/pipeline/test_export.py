@@ -39,7 +39,10 @@ def _tracks() -> TracksFile:
             CameraRecord("cam_a", "sample_videos/cam_a.mp4", 25.0, 360, 480, 179),
             CameraRecord("cam_b", "rtsp://host/stream", None, None, None, None),
         ),
-        identities=(IdentityRecord(1, (tracklet_a, tracklet_b)), IdentityRecord(2, (tracklet_a,))),
+        identities=(
+            IdentityRecord(1, (tracklet_a, tracklet_b)),
+            IdentityRecord(2, (TrackletRecord("cam_a", 4, 10, 11, 0.4, 0.44, boxes),)),
+        ),
     )
 
 
@@ -180,6 +183,27 @@ def test_read_errors_name_the_file(tmp_path: Path, content: str | bytes | None, 
         read_tracks_json(path)
     assert str(info.value).startswith(f"{path}: ")
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["identities"][0]["tracklets"][0].update(cam_id="cam_z"), "camera not in 'cameras'"),
+        (lambda d: d["identities"][1].update(global_id=1), "global_id 1 appears twice"),
+        (lambda d: d["identities"][1]["tracklets"][0].update(track_id=3), "appears twice"),
+        (lambda d: d["identities"][0]["tracklets"][0].update(start_frame=12), "ends before it starts"),
+        (lambda d: d["identities"][0]["tracklets"][0].update(t_end_s=0.1), "ends before it starts"),
+        (lambda d: d["cameras"][1].update(cam_id="cam_a"), "duplicate cam_id"),
+    ],
+)
+def test_read_rejects_inconsistent_files(tmp_path: Path, edit: Any, message: str) -> None:
+    doc = _doc()
+    edit(doc)
+    path = tmp_path / "tracks.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(UserError, match=message) as info:
+        read_tracks_json(path)
+    assert str(info.value).startswith(f"{path}: ")
 
 
 def test_atomic_write_leaves_no_file_on_failure(tmp_path: Path) -> None:
