@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -166,6 +167,10 @@ def _cam_specs(cams: Sequence[str], cam_ids: str | None) -> list:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if args.log_level != "debug":
+        # FFmpeg (inside OpenCV) prints its own lines for unreadable files ("moov atom not found");
+        # we report those ourselves in one line. Must be set before cv2 opens its first video.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     logging.basicConfig(
         level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
