@@ -162,12 +162,24 @@ def test_missing_replay_file_and_bad_device(scene: dict, capsys) -> None:
     assert _listing(scene["out"].parent) == set()
 
 
-def test_subprocess_prints_one_line_and_exits_2(scene: dict) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("missing.mp4", None, "no such file or folder"),
+        ("corrupt.mp4", b"not a video at all", "not a readable video"),  # FFmpeg's own lines silenced
+    ],
+)
+def test_subprocess_prints_one_line_and_exits_2(
+    scene: dict, name: str, content: bytes | None, problem: str
+) -> None:
     """The installed-style entry point: no traceback, one line, exit code 2."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    missing = str(scene["root"] / "missing.mp4")
+    env.pop("OPENCV_FFMPEG_LOGLEVEL", None)
+    video = scene["root"] / name
+    if content is not None:
+        video.write_bytes(content)
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--cams", missing, "--out", str(scene["out"])],
+        [sys.executable, "-m", "pipeline.cli", "--cams", str(video), "--out", str(scene["out"])],
         capture_output=True,
         text=True,
         env=env,
@@ -176,7 +188,7 @@ def test_subprocess_prints_one_line_and_exits_2(scene: dict) -> None:
         timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: {missing}: no such file or folder"]
+    assert result.stderr.strip().splitlines() == [f"error: {video}: {problem}"]
     assert not scene["out"].exists()
 
 
