@@ -17,6 +17,7 @@ checked, and every model loaded, before any output is written.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -289,29 +290,11 @@ def run(
         )
     except (TypeError, ValueError) as err:
         raise UserError(f"{config.source}: tracker {config.tracker.name!r}: {err}") from None
-    tl = config.tracklets
-    builder = TrackletBuilder(
-        max_crops=tl.max_crops,
-        min_crop_height_px=tl.min_crop_height_px,
-        border_margin_px=tl.border_margin_px,
-        max_overlap_iou=tl.max_overlap_iou,
-        crop_max_height_px=tl.crop_max_height_px,
-        min_length_s=tl.min_length_s,
-    )
+    # config sections mirror the constructors' parameters (kept equal by tests/pipeline/test_config.py)
+    builder = TrackletBuilder(**dataclasses.asdict(config.tracklets))
     events = EventWriter(outputs.events) if outputs.events is not None else None
     linker = IdentityLinker(
-        matcher,
-        enabled=link_enabled,
-        threshold=assoc.threshold,
-        min_margin_logodds=assoc.min_margin_logodds,
-        overlapping_views=assoc.overlapping_views,
-        max_transition_s=assoc.max_transition_s,
-        min_transition_s=assoc.min_transition_s,
-        allow_reentry=assoc.allow_reentry,
-        shortlist_k=assoc.shortlist_k,
-        crops_per_pair=assoc.crops_per_pair,
-        top_pairs_fraction=assoc.top_pairs_fraction,
-        on_assign=events,
+        matcher, **{**dataclasses.asdict(assoc), "enabled": link_enabled}, on_assign=events
     )
     for cam_id, src in sources.items():
         i = src.info
