@@ -20,7 +20,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +45,8 @@ __all__ = ["CameraSpec", "RunOutputs", "RunSummary", "check_outputs", "run"]
 log = logging.getLogger("pipeline")
 
 STAGES = ("decode", "detect", "track", "tracklets", "reid", "export")
+# batches of closed tracklets that may wait for the linking thread before the main loop waits too
+_MAX_PENDING_LINK_BATCHES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +337,18 @@ def run(
     log_start = time.perf_counter()
     redirect = logging_redirect_tqdm()  # log lines above the progress bars, not through them
     redirect.__enter__()
+    # Cross-camera linking runs on one worker thread, in submission order (so decisions are the
+    # same as inline), overlapping detection: the bundled TFLite detector uses one core.
+    link_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reid-link")
+    pending: deque[Future[float]] = deque()
+
+    def link(batch: list[Tracklet], oldest_open_s: float | None) -> float:
+        t0 = time.perf_counter()
+        linker.add(batch)
+        if oldest_open_s is not None:
+            linker.evict_before(oldest_open_s)
+        return time.perf_counter() - t0
+
     try:
         if events is not None:
             events.open()
@@ -364,13 +380,11 @@ def run(
                     bars[frame.cam_id].update(frame.index + 1 - bars[frame.cam_id].n)
                     heads[frame.cam_id] = readers[frame.cam_id].get()
             if closed:
-                t0 = time.perf_counter()
-                linker.add(closed)
-                oldest = builder.earliest_open_start_s()
-                if oldest is not None:
-                    linker.evict_before(oldest)
-                stage["reid"] += time.perf_counter() - t0
+                pending.append(link_worker.submit(link, closed, builder.earliest_open_start_s()))
                 finished.update((t.key, t) for t in closed)
+            # collect finished linking (re-raising its errors); wait when too far behind (memory bound)
+            while pending and (pending[0].done() or len(pending) > _MAX_PENDING_LINK_BATCHES):
+                stage["reid"] += pending.popleft().result()
             if not heads and builder.num_open == 0:
                 break
             now = time.perf_counter()
@@ -382,7 +396,10 @@ def run(
                     + f" | open tracklets {builder.num_open}, identities {linker.num_identities}"
                 )
                 log_counts, log_start, next_log = dict(counts), now, now + config.runtime.log_interval_s
+        while pending:
+            stage["reid"] += pending.popleft().result()
     finally:
+        link_worker.shutdown(wait=True, cancel_futures=True)
         for reader in readers.values():
             reader.close()
         for bar in bars.values():
