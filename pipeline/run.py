@@ -257,22 +257,7 @@ def run(
                     f"not a live {src.info.kind}"
                 )
     tracker_params = resolve_tracker_params(config.tracker, source=config.source)
-    det_cfg = config.detector
-    if detections_dir is not None:
-        detector: ReplayDetector | YoloDetector = ReplayDetector(
-            detections_dir, cam_ids, det_cfg.conf_threshold
-        )
-        summary.device = str(resolve_device(config.runtime.device))
-    else:
-        detector = YoloDetector(
-            det_cfg.weights,
-            conf_threshold=det_cfg.conf_threshold,
-            classes=det_cfg.classes,
-            imgsz_px=det_cfg.imgsz_px,
-            device=config.runtime.device,
-            batch_frames=det_cfg.batch_frames,
-        )
-        summary.device = detector.device
+    # the re-ID weights first: a bad file is reported before the detector loads (and logs)
     assoc = config.association
     matcher = None
     link_enabled = assoc.enabled
@@ -287,7 +272,24 @@ def run(
         from reid_core.inference import load_matcher
 
         matcher = load_matcher(config.reid.weights, device=config.runtime.device)
-        summary.device = str(getattr(matcher, "device", summary.device))
+    det_cfg = config.detector
+    if detections_dir is not None:
+        detector: ReplayDetector | YoloDetector = ReplayDetector(
+            detections_dir, cam_ids, det_cfg.conf_threshold
+        )
+    else:
+        detector = YoloDetector(
+            det_cfg.weights,
+            conf_threshold=det_cfg.conf_threshold,
+            classes=det_cfg.classes,
+            imgsz_px=det_cfg.imgsz_px,
+            device=config.runtime.device,
+            batch_frames=det_cfg.batch_frames,
+        )
+    summary.device = (
+        detector.device if isinstance(detector, YoloDetector) else str(resolve_device(config.runtime.device))
+    )
+    summary.device = str(getattr(matcher, "device", summary.device))  # re-ID's device when it runs
     try:
         trackers = CameraTrackers(
             {c: s.info.fps for c, s in sources.items()}, config.tracker.name, tracker_params

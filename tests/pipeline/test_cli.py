@@ -167,6 +167,7 @@ def test_missing_replay_file_and_bad_device(scene: dict, capsys) -> None:
     [
         ("missing.mp4", None, "no such file or folder"),
         ("corrupt.mp4", b"not a video at all", "not a readable video"),  # FFmpeg's own lines silenced
+        ("bad.safetensors", b"not weights", "not a readable safetensors file"),  # before the detector logs
     ],
 )
 def test_subprocess_prints_one_line_and_exits_2(
@@ -178,8 +179,11 @@ def test_subprocess_prints_one_line_and_exits_2(
     video = scene["root"] / name
     if content is not None:
         video.write_bytes(content)
+    args = ["--cams", str(video)]
+    if name.endswith(".safetensors"):
+        args = ["--cams", str(scene["a"]), "--reid-weights", str(video)]
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--cams", str(video), "--out", str(scene["out"])],
+        [sys.executable, "-m", "pipeline.cli", *args, "--out", str(scene["out"])],
         capture_output=True,
         text=True,
         env=env,
@@ -188,7 +192,8 @@ def test_subprocess_prints_one_line_and_exits_2(
         timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: {video}: {problem}"]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {video}: {problem}"), lines
     assert not scene["out"].exists()
 
 
