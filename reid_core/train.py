@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ from reid_core.data.sampler import CrossCameraBatch, CrossCameraSampler
 from reid_core.data.transforms import bgr_to_input, random_affine
 from reid_core.data.types import ReIDItem, Split
 from reid_core.device import resolve_device
-from reid_core.errors import ConfigError, DatasetError, WeightsError
+from reid_core.errors import ConfigError, DatasetError, UserError, WeightsError
 from reid_core.model import INPUT_SIZE_HW, ModelConfig, SiameseNet, build_model
 
 __all__ = [
@@ -787,11 +788,16 @@ def train(cfg: TrainConfig, *, out_dir: str | Path | None = None, resume: bool =
     ckpt = out / "last.safetensors"
     if resume and not ckpt.is_file():
         raise WeightsError(f"{ckpt}: no checkpoint to resume from")
+    try:  # the run folder before any data is read or model built
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"{out}: cannot create the run folder ({err.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise UserError(f"{out}: run folder is not writable")
     torch.manual_seed(cfg.run.seed)
     data = load_train_data(cfg.data)
     model = build_model(cfg.model, load_imagenet=None if not resume else False)
     trainer = SiameseTrainer(cfg, model, data, out)
-    out.mkdir(parents=True, exist_ok=True)
     if resume:
         trainer.load_checkpoint(ckpt)
         print(f"resumed from {ckpt} at step {trainer.step}", file=sys.stderr, flush=True)

@@ -210,6 +210,11 @@ def test_cli_missing_config_and_resume(
     cfg = _write_cfg(tmp_path / "ok.yaml", _config_dict(tiny[0], tmp_path / "run"))
     assert train_main(["--config", str(cfg), "--resume", "--out", str(tmp_path / "fresh")]) == 2
     assert "no checkpoint to resume from" in capsys.readouterr().err
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    assert train_main(["--config", str(cfg), "--out", str(blocker / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{blocker / 'run'}: cannot create the run folder" in err
 
 
 def test_cli_trains_and_resumes(
