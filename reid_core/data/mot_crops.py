@@ -159,7 +159,10 @@ def build_crops(
         raise DatasetError(f"{video}: video file not found")
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"{out}: cannot create the output folder ({err.strerror})") from None
 
     def name(box: GtBox) -> str:
         return f"{box.track_id + id_offset}_{cam_id}_{box.frame:06d}.jpg"

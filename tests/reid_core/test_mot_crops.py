@@ -109,6 +109,13 @@ def test_errors(video: Path, tmp_path: Path, rows, kwargs, error, message) -> No
         build_crops(video, gt, tmp_path / "c", **kwargs)
 
 
+def test_uncreatable_output_folder(video: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(UserError, match="cannot create the output folder"):
+        build_crops(video, _gt(tmp_path, MOT15), blocker / "crops")
+
+
 def test_existing_crops_need_overwrite(video: Path, tmp_path: Path) -> None:
     gt = _gt(tmp_path, MOT15[:2])
     build_crops(video, gt, tmp_path / "c")
