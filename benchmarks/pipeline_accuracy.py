@@ -52,6 +52,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from infra.motchallenge import MotRows, read_mot  # noqa: E402
 from pipeline.evaluation.mtmc import MtmcResult, evaluate_mtmc  # noqa: E402
 from pipeline.export import (  # noqa: E402
     BoxRecord,
@@ -62,7 +63,6 @@ from pipeline.export import (  # noqa: E402
     read_tracks_json,
     write_tracks_json,
 )
-from pipeline.motchallenge import MotRows, read_mot  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 DEFAULT_WEIGHTS = ROOT / "pipeline" / "weights" / "yolov8n_int8.tflite"

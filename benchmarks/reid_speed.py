@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pairs", type=int, default=1024, help="pairs per head batch (googlenet: a quarter)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = p.parse_args(argv)
-    from reid_core.device import resolve_device
+    from infra.device import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

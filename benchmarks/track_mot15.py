@@ -46,8 +46,8 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from infra.motchallenge import MotRows, SeqInfo, read_mot, read_seqinfo  # noqa: E402
 from pipeline.evaluation.mot import COMBINED, evaluate_mot_sequences  # noqa: E402
-from pipeline.motchallenge import MotRows, SeqInfo, read_mot, read_seqinfo  # noqa: E402
 from trackers import Detections, create_tracker  # noqa: E402
 
 OURS = ("sort", "bytetrack")
@@ -59,8 +59,9 @@ DEFAULT_TRACKERS = ("sort", "bytetrack", "sort:coast_output_s=0", "bytetrack:coa
 FrameDets = dict[int, Detections]  # 1-based frame -> detections
 
 
-def make_detections(gt: MotRows, info: SeqInfo, rng: np.random.Generator, drop: float, jitter: float,
-                    fp: float) -> FrameDets:
+def make_detections(
+    gt: MotRows, info: SeqInfo, rng: np.random.Generator, drop: float, jitter: float, fp: float
+) -> FrameDets:
     """Noisy detections for frames ``1..info.num_frames`` from the valid ground-truth rows."""
     valid = gt[gt.score != 0]
     sizes = valid.tlwh[:, 2:]
@@ -83,9 +84,11 @@ def make_detections(gt: MotRows, info: SeqInfo, rng: np.random.Generator, drop: 
         xyxy[:, 2] = np.maximum(xyxy[:, 2], xyxy[:, 0] + 1.0)
         xyxy[:, 3] = np.maximum(xyxy[:, 3], xyxy[:, 1] + 1.0)
         order = rng.permutation(len(xyxy))  # detectors give no order; do not leak the GT order
-        out[frame] = Detections(xyxy[order].astype(np.float32),
-                                rng.uniform(0.3, 1.0, len(xyxy)).astype(np.float32),
-                                np.zeros(len(xyxy), np.int64))
+        out[frame] = Detections(
+            xyxy[order].astype(np.float32),
+            rng.uniform(0.3, 1.0, len(xyxy)).astype(np.float32),
+            np.zeros(len(xyxy), np.int64),
+        )
     return out
 
 
@@ -169,8 +172,13 @@ def synthetic_scene(n_people: int, n_frames: int, seed: int) -> list[Detections]
     for t in range(n_frames):
         tl = start + velocity * t + rng.normal(0, 0.02, size=(n_people, 2)) * wh
         xyxy = np.concatenate([tl, tl + wh], axis=1)
-        frames.append(Detections(xyxy.astype(np.float32), rng.uniform(0.3, 1.0, n_people).astype(np.float32),
-                                 np.zeros(n_people, np.int64)))
+        frames.append(
+            Detections(
+                xyxy.astype(np.float32),
+                rng.uniform(0.3, 1.0, n_people).astype(np.float32),
+                np.zeros(n_people, np.int64),
+            )
+        )
     return frames
 
 
@@ -194,20 +202,31 @@ def time_per_frame_ms(name: str, n_dets: int = 20, n_frames: int = 320, repeats:
     return float(np.min(results))
 
 
-def format_results(results: dict[str, dict[str, dict[str, float]]], speed: dict[str, tuple[float, float]],
-                   markdown: bool) -> str:
+def format_results(
+    results: dict[str, dict[str, dict[str, float]]], speed: dict[str, tuple[float, float]], markdown: bool
+) -> str:
     header = ["tracker", "sequence", "HOTA", "MOTA", "IDF1", "IDsw", "updates/s", "ms/frame @20 dets"]
     rows = []
     for tracker, per_seq in results.items():
         for seq, m in per_seq.items():
             ups, ms = speed[tracker] if seq == COMBINED else ("", "")
-            rows.append([tracker, seq, f"{m['HOTA']:.1f}", f"{m['MOTA']:.1f}", f"{m['IDF1']:.1f}",
-                         f"{int(m['IDSW'])}", f"{ups:.0f}" if ups != "" else "",
-                         "" if ms == "" else ("n/a" if ms != ms else f"{ms:.3f}")])
+            rows.append(
+                [
+                    tracker,
+                    seq,
+                    f"{m['HOTA']:.1f}",
+                    f"{m['MOTA']:.1f}",
+                    f"{m['IDF1']:.1f}",
+                    f"{int(m['IDSW'])}",
+                    f"{ups:.0f}" if ups != "" else "",
+                    "" if ms == "" else ("n/a" if ms != ms else f"{ms:.3f}"),
+                ]
+            )
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(f"**{c}**" if r[1] == COMBINED and c else c for c in r) + " |"
-                  for r in rows]
+        lines += [
+            "| " + " | ".join(f"**{c}**" if r[1] == COMBINED and c else c for c in r) + " |" for r in rows
+        ]
         return "\n".join(lines)
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     return "\n".join("  ".join(f"{c:>{w}}" for c, w in zip(r, widths, strict=True)) for r in [header, *rows])
@@ -215,18 +234,32 @@ def format_results(results: dict[str, dict[str, dict[str, float]]], speed: dict[
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data" / "mot15",
-                        help="folder of MOT15 sequences <seq>/gt/gt.txt + seqinfo.ini (default: %(default)s)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "mot15",
+        help="folder of MOT15 sequences <seq>/gt/gt.txt + seqinfo.ini (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
-    parser.add_argument("--drop", type=float, default=0.15,
-                        help="box drop probability (default: %(default)s)")
-    parser.add_argument("--jitter", type=float, default=0.05,
-                        help="box edge noise sigma, fraction of box size (default: %(default)s)")
-    parser.add_argument("--fp", type=float, default=0.05,
-                        help="false positives per true detection (default: %(default)s)")
-    parser.add_argument("--trackers", nargs="+", default=list(DEFAULT_TRACKERS),
-                        help="ours: sort, bytetrack, optionally with knobs as name:key=value,key=value; "
-                        f"{', '.join(ULTRALYTICS)} (default: %(default)s)")
+    parser.add_argument(
+        "--drop", type=float, default=0.15, help="box drop probability (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--jitter",
+        type=float,
+        default=0.05,
+        help="box edge noise sigma, fraction of box size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fp", type=float, default=0.05, help="false positives per true detection (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--trackers",
+        nargs="+",
+        default=list(DEFAULT_TRACKERS),
+        help="ours: sort, bytetrack, optionally with knobs as name:key=value,key=value; "
+        f"{', '.join(ULTRALYTICS)} (default: %(default)s)",
+    )
     parser.add_argument("--sequences", nargs="*", help="sequence names (default: all in --data-dir)")
     parser.add_argument("--no-timing", action="store_true", help="skip the 20-detection timing")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
@@ -271,8 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{tracker}: IDF1 {results[tracker][COMBINED]['IDF1']:.1f}", file=sys.stderr)
     print(format_results(results, speed, args.markdown))
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\nmachine: {_cpu_model()}, {os.cpu_count()} logical CPUs; load average (1/5/15 min) at the end: "
-          f"{load}; seed {args.seed}, drop {args.drop}, jitter {args.jitter}, fp {args.fp}")
+    print(
+        f"\nmachine: {_cpu_model()}, {os.cpu_count()} logical CPUs; load average (1/5/15 min) at the end: "
+        f"{load}; seed {args.seed}, drop {args.drop}, jitter {args.jitter}, fp {args.fp}"
+    )
     return 0
 
 

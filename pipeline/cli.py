@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from reid_core.errors import UserError, cli_entry
+from infra.errors import UserError, cli_entry
 
 __all__ = ["build_parser", "main"]
 

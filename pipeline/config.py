@@ -1,8 +1,8 @@
 """Every knob of a run, as frozen dataclasses loaded once from ``configs/pipeline.yaml``.
 
 The YAML file is the one place where a run is configured; the CLI's flags only override a few
-values (device, weights). Unknown keys and wrong types are :class:`~reid_core.errors.ConfigError`
-naming the file and the key (strict loading by :mod:`reid_core.config`). Library classes never
+values (device, weights). Unknown keys and wrong types are :class:`~infra.errors.ConfigError`
+naming the file and the key (strict loading by :mod:`infra.yaml_config`). Library classes never
 take these objects: :mod:`pipeline.run` unpacks them into plain keyword arguments.
 
 The default config ships twice with identical text: ``configs/pipeline.yaml`` (what users read
@@ -23,8 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from reid_core.config import load_yaml_mapping, parse_dataclass
-from reid_core.errors import ConfigError
+from infra.errors import ConfigError
+from infra.yaml_config import load_yaml_mapping, parse_dataclass
 
 __all__ = [
     "AssociationConfig",

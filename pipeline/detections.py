@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from infra.device import resolve_device
+from infra.errors import UserError, WeightsError
+from infra.motchallenge import MotRows, read_mot
 from pipeline.frames import Frame
-from reid_core.device import resolve_device
-from reid_core.errors import UserError, WeightsError
 from trackers import Detections
 
-__all__ = ["ReplayDetector", "YoloDetector"]
+__all__ = ["ReplayDetector", "YoloDetector", "rows_to_detections"]
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,13 @@ class YoloDetector:
         return out
 
 
+def rows_to_detections(rows: MotRows) -> Detections:
+    """MOTChallenge rows (tlwh pixels, ``conf`` as score) as person :class:`trackers.Detections` (xyxy)."""
+    return Detections(
+        rows.to_xyxy().astype(np.float32), rows.score.astype(np.float32), np.zeros(len(rows), np.int64)
+    )
+
+
 class ReplayDetector:
     """Saved detections replayed as if a detector produced them.
 
@@ -140,8 +148,6 @@ class ReplayDetector:
     """
 
     def __init__(self, folder: str | Path, cam_ids: Sequence[str], conf_threshold: float = 0.0) -> None:
-        from pipeline.motchallenge import read_mot
-
         folder = Path(folder)
         if not folder.is_dir():
             raise UserError(f"{folder}: --detections-dir is not a folder")
@@ -153,7 +159,7 @@ class ReplayDetector:
                 raise UserError(f"{path}: no saved detections for camera {cam_id!r} (expected <cam_id>.txt)")
             rows = read_mot(path)
             rows = rows[rows.score >= conf_threshold]
-            self._by_cam[cam_id] = {frame: part.to_detections() for frame, part in rows.by_frame()}
+            self._by_cam[cam_id] = {frame: rows_to_detections(part) for frame, part in rows.by_frame()}
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
         """The saved detections of each frame (``Detections.empty()`` where there are none)."""

@@ -24,8 +24,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from reid_core.errors import UserError
-from reid_core.fileio import atomic_write_text
+from infra.errors import UserError
+from infra.fileio import atomic_write_text
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reid_core.errors import UserError
+from infra.errors import UserError
 
 __all__ = [
     "IMAGE_SUFFIXES",

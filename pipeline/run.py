@@ -28,6 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from infra.device import resolve_device
+from infra.errors import UserError
+from infra.fileio import check_writable
 from pipeline.config import PipelineConfig, resolve_tracker_params
 from pipeline.detections import ReplayDetector, YoloDetector
 from pipeline.events import EventWriter
@@ -36,9 +39,6 @@ from pipeline.frames import FrameReader, FrameSource, open_source
 from pipeline.identities import IdentityLinker
 from pipeline.tracklets import Tracklet, TrackletBuilder
 from pipeline.tracks import CameraTrackers
-from reid_core.device import resolve_device
-from reid_core.errors import UserError
-from reid_core.fileio import check_writable
 
 __all__ = ["CameraSpec", "RunOutputs", "RunSummary", "check_outputs", "run"]
 
@@ -183,7 +183,7 @@ def _identity_records(
 def _write_mot(
     folder: Path, identities: Sequence[IdentityRecord], cam_ids: Sequence[str], overwrite: bool
 ) -> None:
-    from pipeline.motchallenge import MotRows, write_mot
+    from infra.motchallenge import MotRows, write_mot
 
     folder.mkdir(parents=False, exist_ok=True)
     for cam_id in cam_ids:

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from infra.boxes import iou_matrix
 from pipeline.export import BoxRecord, TrackletRecord
 from pipeline.frames import Frame
 from trackers import Detections, Tracks
-from trackers.boxes import iou_matrix
 
 __all__ = ["Crop", "Tracklet", "TrackletBuilder", "crop_quality"]
 

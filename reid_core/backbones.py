@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from reid_core.errors import WeightsError
+from infra.errors import WeightsError
 
 __all__ = ["TRUNKS", "Trunk", "TrunkSpec", "available_trunks", "build_trunk"]
 

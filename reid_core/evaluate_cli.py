@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reid_core.errors import DatasetError, UserError
+from infra.errors import DatasetError, UserError
 
 if TYPE_CHECKING:
     from reid_core.evaluate import CMCResult, Matcher

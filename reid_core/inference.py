@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from infra.device import resolve_device
+from infra.errors import WeightsError
 from reid_core.data.loader import read_bgr
 from reid_core.data.transforms import bgr_to_input, stack_bgr
-from reid_core.device import resolve_device
-from reid_core.errors import WeightsError
 from reid_core.head import CorrespondenceHead, FusedPairHead
 from reid_core.model import INPUT_SIZE_HW, ModelConfig, SiameseNet, build_model
 
@@ -264,8 +264,8 @@ def load_matcher(weights: str | Path | None = None, device: str = "auto") -> Mat
     Raises:
         WeightsError: the file is missing, corrupt, or does not fit the architecture it describes.
     """
-    from reid_core.config import parse_dataclass
-    from reid_core.errors import ConfigError
+    from infra.errors import ConfigError
+    from infra.yaml_config import parse_dataclass
     from reid_core.weights import DEFAULT_WEIGHTS, load_into, load_weights
 
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS

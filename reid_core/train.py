@@ -48,11 +48,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from infra.device import resolve_device
+from infra.errors import ConfigError, DatasetError, UserError, WeightsError
 from reid_core.data.sampler import CrossCameraBatch, CrossCameraSampler
 from reid_core.data.transforms import bgr_to_input, random_affine
 from reid_core.data.types import ReIDItem, Split
-from reid_core.device import resolve_device
-from reid_core.errors import ConfigError, DatasetError, UserError, WeightsError
 from reid_core.model import INPUT_SIZE_HW, ModelConfig, SiameseNet, build_model
 
 __all__ = [
@@ -75,7 +75,7 @@ CHECKPOINT_FORMAT = "reid-siamese-checkpoint"
 
 
 # ------------------------------------------------------------------------------------------
-# Config (YAML → frozen dataclasses through reid_core.config.load_dataclass)
+# Config (YAML → frozen dataclasses through infra.yaml_config.load_dataclass)
 # ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -257,7 +257,7 @@ def load_train_config(path: str | Path) -> TrainConfig:
     Raises:
         ConfigError: unknown key, wrong type or bad value (names the file and key).
     """
-    from reid_core.config import load_dataclass
+    from infra.yaml_config import load_dataclass
 
     return load_dataclass(TrainConfig, path)
 
@@ -780,7 +780,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path | None = None, resume: bool =
         DatasetError: empty or broken training data (names the path).
         WeightsError: ``resume`` without a readable checkpoint.
     """
-    from reid_core.fileio import atomic_write_text
+    from infra.fileio import atomic_write_text
 
     out = Path(out_dir or cfg.run.out_dir)
     if cfg.run.num_threads:

@@ -14,7 +14,7 @@ import argparse
 import os
 from collections.abc import Sequence
 
-from reid_core.errors import cli_entry
+from infra.errors import cli_entry
 
 __all__ = ["main"]
 
@@ -44,7 +44,7 @@ def _main(argv: Sequence[str] | None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import dataclasses
 
-    from reid_core.errors import ConfigError
+    from infra.errors import ConfigError
     from reid_core.train import load_train_config, train
 
     cfg = load_train_config(args.config)

@@ -51,8 +51,9 @@ def min_cost_matching(cost: np.ndarray, max_cost: float) -> Matching:
     n_rows, n_cols = cost.shape
     allowed = np.isfinite(cost) & (cost <= max_cost)
     if n_rows == 0 or n_cols == 0 or not allowed.any():
-        return Matching(np.zeros((0, 2), np.int64), np.arange(n_rows, dtype=np.int64),
-                        np.arange(n_cols, dtype=np.int64))
+        return Matching(
+            np.zeros((0, 2), np.int64), np.arange(n_rows, dtype=np.int64), np.arange(n_cols, dtype=np.int64)
+        )
     gated = np.where(allowed, cost, _GATED_COST)
     rows, cols = linear_sum_assignment(gated)
     keep = allowed[rows, cols]

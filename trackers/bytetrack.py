@@ -59,8 +59,13 @@ class ByteTracker(SortTracker):
         new_track_threshold: float = 0.25,
         low_iou_threshold: float = 0.5,
     ) -> None:
-        super().__init__(max_age_s=max_age_s, min_hits=min_hits, iou_threshold=iou_threshold, fps=fps,
-                         coast_output_s=coast_output_s)
+        super().__init__(
+            max_age_s=max_age_s,
+            min_hits=min_hits,
+            iou_threshold=iou_threshold,
+            fps=fps,
+            coast_output_s=coast_output_s,
+        )
         if not 0.0 <= low_score_threshold <= high_score_threshold:
             raise ValueError(
                 "need 0 <= low_score_threshold <= high_score_threshold, got "
@@ -73,8 +78,9 @@ class ByteTracker(SortTracker):
         self.new_track_threshold = float(new_track_threshold)
         self.low_iou_threshold = float(low_iou_threshold)
 
-    def _associate(self, tracks: list[_Track], predicted_xyxy: np.ndarray,
-                   detections: Detections) -> Matching:
+    def _associate(
+        self, tracks: list[_Track], predicted_xyxy: np.ndarray, detections: Detections
+    ) -> Matching:
         tentative = np.array([t.state is TrackState.TENTATIVE for t in tracks], dtype=bool)
         confirmed = np.array([t.state is TrackState.CONFIRMED for t in tracks], dtype=bool)
         high = detections.score >= self.high_score_threshold
@@ -91,8 +97,9 @@ class ByteTracker(SortTracker):
             return rows[m.unmatched_rows], cols[m.unmatched_cols]
 
         # 1: confirmed and lost tracks <-> high-score detections
-        track_rows, high_cols = stage(np.flatnonzero(~tentative), np.flatnonzero(high),
-                                      1.0 - self.iou_threshold)
+        track_rows, high_cols = stage(
+            np.flatnonzero(~tentative), np.flatnonzero(high), 1.0 - self.iou_threshold
+        )
         # 2: confirmed (matched last frame) tracks still free <-> low-score detections
         stage(track_rows[confirmed[track_rows]], np.flatnonzero(low), 1.0 - self.low_iou_threshold)
         # 3: tentative tracks <-> high-score detections still free
@@ -104,8 +111,9 @@ class ByteTracker(SortTracker):
         track_free[matches[:, 0]] = False
         det_free = high.copy()  # low-score leftovers never start tracks
         det_free[matches[:, 1]] = False
-        return Matching(matches, np.flatnonzero(track_free).astype(np.int64),
-                        np.flatnonzero(det_free).astype(np.int64))
+        return Matching(
+            matches, np.flatnonzero(track_free).astype(np.int64), np.flatnonzero(det_free).astype(np.int64)
+        )
 
     def _can_start_track(self, score: float) -> bool:
         return score >= self.new_track_threshold

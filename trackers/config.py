@@ -1,7 +1,7 @@
 """Frozen dataclasses mirroring the tracker constructors, one per ``configs/trackers/<name>.yaml``.
 
 Plain dataclasses, no YAML here (trackers/ depends on nothing of ours): the application loads a
-YAML file into one of these (``reid_core.config.load_dataclass(SortConfig, path)``) and unpacks
+YAML file into one of these (``infra.yaml_config.load_dataclass(SortConfig, path)``) and unpacks
 it, ``create_tracker("sort", fps=fps, **dataclasses.asdict(cfg))``. The fields are the
 constructor's parameters except ``fps``, which belongs to the video, not the config; a test keeps
 them in step.

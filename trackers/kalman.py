@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from filterpy.kalman import KalmanFilter
 
-from trackers.boxes import xysr_to_xyxy, xyxy_to_xysr
+from infra.boxes import xysr_to_xyxy, xyxy_to_xysr
 
 __all__ = ["make_box_filter", "predict_xyxy", "state_xyxy", "update_xyxy"]
 

@@ -41,9 +41,7 @@ def tracker_class(name: str) -> type[SortTracker]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(
-            f"unknown tracker {name!r}; available: {', '.join(available_trackers())}"
-        ) from None
+        raise ValueError(f"unknown tracker {name!r}; available: {', '.join(available_trackers())}") from None
 
 
 def create_tracker(name: str, fps: float = 25.0, **kwargs: Any) -> SortTracker:

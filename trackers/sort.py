@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from filterpy.kalman import KalmanFilter
 
+from infra.boxes import iou_matrix
 from trackers.assignment import Matching, min_cost_matching
-from trackers.boxes import iou_matrix
 from trackers.kalman import make_box_filter, predict_xyxy, state_xyxy, update_xyxy
 from trackers.types import Detections, Tracks
 
@@ -178,8 +178,7 @@ class SortTracker:
         for track in self._tracks:
             track.predicted_xyxy = predict_xyxy(track.kf)
             track.det_index = -1
-        predicted = (np.stack([t.predicted_xyxy for t in self._tracks]) if self._tracks
-                     else np.zeros((0, 4)))
+        predicted = np.stack([t.predicted_xyxy for t in self._tracks]) if self._tracks else np.zeros((0, 4))
 
         matching = self._associate(self._tracks, predicted, detections)
 
@@ -204,8 +203,9 @@ class SortTracker:
         """``(T, D)`` cost of matching each predicted track box to each detection: ``1 - IoU``."""
         return 1.0 - iou_matrix(predicted_xyxy, detections.xyxy)
 
-    def _associate(self, tracks: list[_Track], predicted_xyxy: np.ndarray,
-                   detections: Detections) -> Matching:
+    def _associate(
+        self, tracks: list[_Track], predicted_xyxy: np.ndarray, detections: Detections
+    ) -> Matching:
         """Match tracks (rows) to detections (columns); SORT: one IoU-gated Hungarian step."""
         return min_cost_matching(self._cost_matrix(predicted_xyxy, detections), 1.0 - self.iou_threshold)
 
@@ -252,7 +252,8 @@ class SortTracker:
 
     def _output(self) -> Tracks:
         rows = [
-            t for t in self._tracks
+            t
+            for t in self._tracks
             if (t.state is TrackState.CONFIRMED and t.frames_since_update == 0)
             or (t.state is TrackState.LOST and t.frames_since_update <= self.coast_output_frames)
         ]

@@ -143,8 +143,12 @@ class Tracks:
     @classmethod
     def empty(cls) -> Tracks:
         """No tracks."""
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32),
-                   np.zeros(0, np.int64))
+        return cls(
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int64),
+        )
 
     def __len__(self) -> int:
         return len(self.xyxy)

@@ -14,7 +14,7 @@ import argparse
 import importlib
 from collections.abc import Sequence
 
-from reid_core.errors import cli_entry
+from infra.errors import cli_entry
 
 __all__ = ["build_parser", "main"]
 

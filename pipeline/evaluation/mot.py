@@ -25,18 +25,32 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from reid_core.errors import UserError
+from infra.errors import UserError
 
 if TYPE_CHECKING:  # imported where used, so `reid-eval --help` stays fast
-    from pipeline.motchallenge import MotRows
+    from infra.motchallenge import MotRows
 
 __all__ = ["COMBINED", "add_arguments", "evaluate_mot", "evaluate_mot_sequences", "format_table", "run"]
 
 COMBINED = "COMBINED"
 """Key of the all-sequences row in :func:`evaluate_mot_sequences` results."""
 
-SUMMARY_KEYS = ("HOTA", "DetA", "AssA", "MOTA", "MOTP", "IDF1", "IDP", "IDR", "IDSW", "FP", "FN", "Frag",
-                "GT_IDs", "IDs")
+SUMMARY_KEYS = (
+    "HOTA",
+    "DetA",
+    "AssA",
+    "MOTA",
+    "MOTP",
+    "IDF1",
+    "IDP",
+    "IDR",
+    "IDSW",
+    "FP",
+    "FN",
+    "Frag",
+    "GT_IDs",
+    "IDs",
+)
 _TRACKEVAL_NAME = {"FP": "CLR_FP", "FN": "CLR_FN"}
 _PERCENT = {"HOTA", "DetA", "AssA", "MOTA", "MOTP", "IDF1", "IDP", "IDR"}
 
@@ -51,18 +65,28 @@ def _trackeval_data(gt: MotRows, pred: MotRows, num_frames: int | None) -> dict[
             key = rows.frame * (int(rows.track_id.max()) - int(rows.track_id.min()) + 1) + rows.track_id
             if len(np.unique(key)) != len(key):
                 raise ValueError(f"{name}: an id occurs more than once in one frame")
-    last = max([int(gt.frame.max()) if len(gt) else 0, int(pred.frame.max()) if len(pred) else 0,
-                num_frames or 0])
+    last = max(
+        [int(gt.frame.max()) if len(gt) else 0, int(pred.frame.max()) if len(pred) else 0, num_frames or 0]
+    )
     gt_ids_u, gt_idx = np.unique(gt.track_id, return_inverse=True)
     pr_ids_u, pr_idx = np.unique(pred.track_id, return_inverse=True)
-    data: dict[str, Any] = {k: [] for k in ("gt_ids", "tracker_ids", "gt_dets", "tracker_dets",
-                                            "tracker_confidences", "similarity_scores")}
+    data: dict[str, Any] = {
+        k: []
+        for k in (
+            "gt_ids",
+            "tracker_ids",
+            "gt_dets",
+            "tracker_dets",
+            "tracker_confidences",
+            "similarity_scores",
+        )
+    }
     gt_order, pr_order = np.argsort(gt.frame, kind="stable"), np.argsort(pred.frame, kind="stable")
     gt_bounds = np.searchsorted(gt.frame[gt_order], np.arange(1, last + 2))
     pr_bounds = np.searchsorted(pred.frame[pr_order], np.arange(1, last + 2))
     for t in range(last):
-        g = gt_order[gt_bounds[t]:gt_bounds[t + 1]]
-        p = pr_order[pr_bounds[t]:pr_bounds[t + 1]]
+        g = gt_order[gt_bounds[t] : gt_bounds[t + 1]]
+        p = pr_order[pr_bounds[t] : pr_bounds[t + 1]]
         data["gt_ids"].append(gt_idx[g].astype(int))
         data["tracker_ids"].append(pr_idx[p].astype(int))
         data["gt_dets"].append(gt.tlwh[g])
@@ -71,8 +95,14 @@ def _trackeval_data(gt: MotRows, pred: MotRows, num_frames: int | None) -> dict[
         data["similarity_scores"].append(
             _BaseDataset._calculate_box_ious(gt.tlwh[g], pred.tlwh[p], box_format="xywh")
         )
-    data.update(num_timesteps=last, num_gt_ids=len(gt_ids_u), num_tracker_ids=len(pr_ids_u),
-                num_gt_dets=len(gt), num_tracker_dets=len(pred), seq="seq")
+    data.update(
+        num_timesteps=last,
+        num_gt_ids=len(gt_ids_u),
+        num_tracker_ids=len(pr_ids_u),
+        num_gt_dets=len(gt),
+        num_tracker_dets=len(pred),
+        seq="seq",
+    )
     return data
 
 
@@ -147,8 +177,10 @@ def evaluate_mot_sequences(
     return out
 
 
-def format_table(results: Mapping[str, Mapping[str, float]], columns: tuple[str, ...] = (
-        "HOTA", "MOTA", "IDF1", "IDSW", "FP", "FN")) -> str:
+def format_table(
+    results: Mapping[str, Mapping[str, float]],
+    columns: tuple[str, ...] = ("HOTA", "MOTA", "IDF1", "IDSW", "FP", "FN"),
+) -> str:
     """A plain-text table, one row per sequence (percent scores with 1 decimal, counts as integers)."""
     width = max([len("sequence"), *(len(k) for k in results)])
     lines = ["  ".join([f"{'sequence':<{width}}", *(f"{c:>7}" for c in columns)])]
@@ -164,10 +196,20 @@ def format_table(results: Mapping[str, Mapping[str, float]], columns: tuple[str,
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``reid-eval mot`` options to ``parser``."""
     pairs = parser.add_argument_group("file pairs (in order)")
-    pairs.add_argument("--gt", nargs="+", type=Path, metavar="GT",
-                       help="ground-truth MOT files (e.g. SEQ/gt/gt.txt; conf 0 rows are ignored)")
-    pairs.add_argument("--pred", nargs="+", type=Path, metavar="PRED",
-                       help="tracker output MOT files, one per --gt file, same order")
+    pairs.add_argument(
+        "--gt",
+        nargs="+",
+        type=Path,
+        metavar="GT",
+        help="ground-truth MOT files (e.g. SEQ/gt/gt.txt; conf 0 rows are ignored)",
+    )
+    pairs.add_argument(
+        "--pred",
+        nargs="+",
+        type=Path,
+        metavar="PRED",
+        help="tracker output MOT files, one per --gt file, same order",
+    )
     dirs = parser.add_argument_group("folders (MOTChallenge layout)")
     dirs.add_argument("--gt-dir", type=Path, help="folder with <seq>/gt/gt.txt (and <seq>/seqinfo.ini)")
     dirs.add_argument("--pred-dir", type=Path, help="folder with <seq>.txt for every <seq> of --gt-dir")
@@ -180,7 +222,7 @@ def _sequence_name(gt_path: Path) -> str:
 
 
 def _num_frames(gt_path: Path) -> int | None:
-    from pipeline.motchallenge import read_seqinfo
+    from infra.motchallenge import read_seqinfo
 
     if gt_path.parent.name == "gt" and (gt_path.parent.parent / "seqinfo.ini").is_file():
         return read_seqinfo(gt_path.parent.parent / "seqinfo.ini").num_frames
@@ -212,7 +254,7 @@ def _resolve_pairs(args: argparse.Namespace) -> list[tuple[str, Path, Path]]:
 
 
 def _load_unique(path: Path) -> MotRows:
-    from pipeline.motchallenge import read_mot
+    from infra.motchallenge import read_mot
 
     rows = read_mot(path)
     if len(rows):

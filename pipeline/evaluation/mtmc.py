@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from infra.errors import UserError
+from infra.motchallenge import MotRows
 from pipeline.export import TracksFile
-from pipeline.motchallenge import MotRows
-from reid_core.errors import UserError
 
 __all__ = [
     "MtmcResult",
@@ -320,9 +320,9 @@ def format_result(result: MtmcResult) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``reid-eval mtmc``; returns the exit code (UserError → 2 via ``cli_entry``)."""
+    from infra.fileio import atomic_write_text, check_writable
+    from infra.motchallenge import read_mot
     from pipeline.export import read_tracks_json
-    from pipeline.motchallenge import read_mot
-    from reid_core.fileio import atomic_write_text, check_writable
 
     if not 0.0 < args.iou <= 1.0:
         raise UserError(f"--iou {args.iou}: must be in (0, 1]")

@@ -33,7 +33,7 @@ Registered names and layouts (``root`` is the folder given to :func:`load_items`
 Files that are not images (by extension) and hidden files are ignored. Image files whose
 name does not match the scheme are skipped and reported by one ``logging`` warning per
 folder (count and an example). A missing root, a missing expected sub-folder, or a
-folder with no matching image is a :class:`~reid_core.errors.DatasetError` naming the
+folder with no matching image is a :class:`~infra.errors.DatasetError` naming the
 path and what was expected.
 
 Example:
@@ -50,8 +50,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
 
+from infra.errors import DatasetError, UserError
 from reid_core.data.types import ReIDItem
-from reid_core.errors import DatasetError, UserError
 
 __all__ = [
     "IMAGE_EXTENSIONS",

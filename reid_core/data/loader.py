@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from infra.errors import DatasetError
 from reid_core.data.transforms import resize_bgr
-from reid_core.errors import DatasetError
 
 __all__ = ["read_bgr", "read_crops_bgr"]
 

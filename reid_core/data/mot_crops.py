@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reid_core.errors import DatasetError, UserError, cli_entry
+from infra.errors import DatasetError, UserError, cli_entry
 
 __all__ = ["CropSummary", "GtBox", "build_crops", "main", "read_gt"]
 
@@ -141,7 +141,7 @@ def build_crops(
     """
     import cv2
 
-    from reid_core.fileio import atomic_write_bytes
+    from infra.fileio import atomic_write_bytes
 
     if stride < 1 or cam_id < 0 or not 0 <= jpeg_quality <= 100 or not 0.0 <= min_visibility <= 1.0:
         raise UserError(

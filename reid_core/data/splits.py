@@ -49,10 +49,10 @@ from typing import Any
 
 import numpy as np
 
+from infra.errors import DatasetError, UserError
+from infra.fileio import atomic_write_text
 from reid_core.data.datasets import load_items
 from reid_core.data.types import ReIDItem, Split
-from reid_core.errors import DatasetError, UserError
-from reid_core.fileio import atomic_write_text
 
 __all__ = [
     "SPLIT_SCHEMA_VERSION",

@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from reid_core.errors import WeightsError
-from reid_core.fileio import atomic_path, atomic_write_text
+from infra.errors import WeightsError
+from infra.fileio import atomic_path, atomic_write_text
 
 __all__ = [
     "DEFAULT_WEIGHTS",

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.errors import ConfigError
 from pipeline import config as config_mod
 from pipeline.config import PipelineConfig, load_config, resolve_tracker_params
-from reid_core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 YAML = ROOT / "configs" / "pipeline.yaml"

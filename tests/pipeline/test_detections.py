@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from infra.device import DeviceError, resolve_device
+from infra.errors import UserError, WeightsError
 from pipeline.detections import ReplayDetector, YoloDetector
 from pipeline.frames import Frame, open_source
-from reid_core.device import DeviceError, resolve_device
-from reid_core.errors import UserError, WeightsError
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_videos" / "cam_a.mp4"
@@ -86,3 +86,15 @@ def test_bundled_detector_finds_people_in_a_batch_of_frames() -> None:
         assert len(det) >= 2 and set(det.class_id.tolist()) == {0}
         assert det.xyxy.dtype == np.float32 and (det.score >= 0.25).all()
         assert (det.xyxy[:, 2] <= 360 + 1).all()  # pixels of the original 360-wide frame
+
+
+def test_rows_to_detections() -> None:
+    from infra.motchallenge import MotRows
+    from pipeline.detections import rows_to_detections
+
+    rows = MotRows(
+        np.array([1, 1]), np.array([-1, -1]), np.array([[10, 20, 30, 60], [0, 0, 2, 4]]), np.array([0.9, 0.5])
+    )
+    dets = rows_to_detections(rows)
+    np.testing.assert_allclose(dets.xyxy, [[10, 20, 40, 80], [0, 0, 2, 4]])
+    assert dets.score.tolist() == pytest.approx([0.9, 0.5]) and dets.class_id.tolist() == [0, 0]

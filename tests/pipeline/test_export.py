@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from infra.errors import UserError
 from pipeline import export
 from pipeline.export import (
     BoxRecord,
@@ -22,7 +23,6 @@ from pipeline.export import (
     validate_tracks_dict,
     write_tracks_json,
 )
-from reid_core.errors import UserError
 
 
 def _tracks() -> TracksFile:

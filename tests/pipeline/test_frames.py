@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+from infra.errors import UserError
 from pipeline import frames as frames_mod
 from pipeline.frames import FrameReader, default_cam_id, open_source
-from reid_core.errors import UserError
 
 
 def _images(n: int, size_wh: tuple[int, int] = (64, 48)) -> list[np.ndarray]:

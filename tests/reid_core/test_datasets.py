@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.errors import DatasetError, UserError
 from reid_core.data.datasets import UnknownDatasetError, available_datasets, load_items, register_dataset
 from reid_core.data.types import ReIDItem
-from reid_core.errors import DatasetError, UserError
 
 
 def test_registry_lists_the_five_readers() -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from infra.errors import cli_entry
 from reid_core import evaluate_cli
 from reid_core.data.splits import load_split, save_split
-from reid_core.errors import cli_entry
 from reid_core.evaluate import CMCResult
 
 FINAL = re.compile(r"rank1=(\d+\.\d) rank5=(\d+\.\d) rank10=(\d+\.\d) rank20=(\d+\.\d) mAP=(\d+\.\d)")

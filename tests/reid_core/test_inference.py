@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from infra.errors import DatasetError, WeightsError
 from reid_core.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, bgr_to_input
-from reid_core.errors import DatasetError, WeightsError
 from reid_core.inference import Encoded, Matcher, load_matcher
 from reid_core.model import ModelConfig, build_model
 from reid_core.train import config_to_dict

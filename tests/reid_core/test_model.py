@@ -7,8 +7,8 @@ import warnings
 import pytest
 import torch
 
+from infra.errors import WeightsError
 from reid_core.backbones import available_trunks, build_trunk
-from reid_core.errors import WeightsError
 from reid_core.head import CorrespondenceHead, FusedPairHead
 from reid_core.model import ModelConfig, build_model
 

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from infra.errors import DatasetError, UserError
 from reid_core.data.datasets import load_items
 from reid_core.data.mot_crops import GtBox, build_crops, main, read_gt
-from reid_core.errors import DatasetError, UserError
 
 W, H, FRAMES = 96, 64, 10
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.errors import DatasetError, UserError
 from reid_core.data.splits import load_split, merge_train, read_split, save_split
 from reid_core.data.types import ReIDItem
-from reid_core.errors import DatasetError, UserError
 
 
 def _pids(items: tuple[ReIDItem, ...]) -> set[int]:

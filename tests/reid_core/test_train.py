@@ -13,8 +13,8 @@ import pytest
 import torch
 import yaml
 
-from reid_core.config import parse_dataclass
-from reid_core.errors import DatasetError, WeightsError
+from infra.errors import DatasetError, WeightsError
+from infra.yaml_config import parse_dataclass
 from reid_core.model import build_model
 from reid_core.train import SiameseTrainer, TrainConfig, load_train_data, poly_lr_factor, train
 from reid_core.train_cli import main as train_main

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reid_core.errors import WeightsError
+from infra.errors import WeightsError
 from reid_core.weights import load_into, load_weights, read_meta, save_weights, sidecar_path
 
 META = {"format": "reid-siamese", "version": 1, "model": {"trunk": "mobilenet_v2"}, "step": 7}

@@ -25,8 +25,8 @@ def load_benchmark():
 @pytest.mark.parametrize(("tracker", "min_idf1"), [("sort", 85.0), ("bytetrack", 85.0)])
 def test_idf1_on_short_mot15_sequences(tracker: str, min_idf1: float) -> None:
     bench = load_benchmark()
+    from infra.motchallenge import read_mot, read_seqinfo
     from pipeline.evaluation.mot import COMBINED, evaluate_mot_sequences
-    from pipeline.motchallenge import read_mot, read_seqinfo
 
     seqs = {}
     for name in ("TUD-Campus", "KITTI-17"):

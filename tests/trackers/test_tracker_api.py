@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from infra.boxes import iou_matrix, tlwh_to_xyxy, xysr_to_xyxy, xyxy_to_tlwh, xyxy_to_xysr
 from trackers import (
     ByteTracker,
     Detections,
@@ -18,7 +19,6 @@ from trackers import (
     min_cost_matching,
     register_tracker,
 )
-from trackers.boxes import iou_matrix, tlwh_to_xyxy, xysr_to_xyxy, xyxy_to_tlwh, xyxy_to_xysr
 
 ok = contextlib.nullcontext
 raises = pytest.raises
@@ -106,8 +106,11 @@ def test_registry_lists_the_trackers() -> None:
         ("sort", {"min_hits": 0}, pytest.raises(ValueError, match="min_hits")),
         ("sort", {"iou_threshold": 1.5}, pytest.raises(ValueError, match="iou_threshold")),
         ("sort", {"coast_output_s": -0.1}, pytest.raises(ValueError, match="coast_output_s")),
-        ("bytetrack", {"low_score_threshold": 0.6, "high_score_threshold": 0.5},
-         pytest.raises(ValueError, match="low_score_threshold <= high_score_threshold")),
+        (
+            "bytetrack",
+            {"low_score_threshold": 0.6, "high_score_threshold": 0.5},
+            pytest.raises(ValueError, match="low_score_threshold <= high_score_threshold"),
+        ),
         ("bytetrack", {"low_iou_threshold": -0.1}, pytest.raises(ValueError, match="low_iou_threshold")),
     ],
 )
@@ -137,8 +140,9 @@ def test_register_tracker_refuses_a_duplicate_name() -> None:
         ([[0.5]], 0.5, [[0, 0]], [], []),  # max_cost itself is allowed
     ],
 )
-def test_min_cost_matching(cost: Any, max_cost: float, matches: list, unmatched_rows: list,
-                           unmatched_cols: list) -> None:
+def test_min_cost_matching(
+    cost: Any, max_cost: float, matches: list, unmatched_rows: list, unmatched_cols: list
+) -> None:
     m = min_cost_matching(np.asarray(cost, dtype=float), max_cost)
     assert m.matches.dtype == np.int64 and m.matches.shape == (len(matches), 2)
     assert m.matches.tolist() == matches

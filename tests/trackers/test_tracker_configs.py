@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reid_core.config import load_dataclass
-from reid_core.errors import ConfigError
+from infra.errors import ConfigError
+from infra.yaml_config import load_dataclass
 from trackers import TRACKER_CONFIGS, available_trackers, create_tracker, tracker_class
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "trackers"

@@ -157,8 +157,9 @@ def test_det_index_joins_output_rows_to_input_rows(name: str) -> None:
 
 
 def test_bytetrack_low_score_detections_continue_tracks_but_never_start_them() -> None:
-    tracker = create_tracker("bytetrack", fps=25.0, high_score_threshold=0.5, low_score_threshold=0.1,
-                             new_track_threshold=0.6)
+    tracker = create_tracker(
+        "bytetrack", fps=25.0, high_score_threshold=0.5, low_score_threshold=0.1, new_track_threshold=0.6
+    )
     first = tracker.update(dets(box(0, 0), score=0.9))
     (track_id,) = first.track_id.tolist()
     # the person becomes hard to see (score 0.2): stage 2 keeps the track; a lone low box starts nothing

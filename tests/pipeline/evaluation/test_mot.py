@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from infra.motchallenge import MotRows, read_mot, write_mot
 from pipeline.evaluation.cli import main
 from pipeline.evaluation.mot import COMBINED, evaluate_mot, evaluate_mot_sequences
-from pipeline.motchallenge import MotRows, read_mot, write_mot
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "mot15"
 
@@ -123,8 +123,12 @@ def test_cli_bad_input_is_one_line_and_exit_2(
     gt_path = write(tmp_path / "g.txt", two_people())
     (tmp_path / "bad.txt").write_text("1,1,10,20,30,40,1\n1,2,3\n")
     (tmp_path / "dup.txt").write_text("1,1,10,20,30,40,1\n1,1,10,20,30,40,1\n")
-    fill = {"gt": str(gt_path), "tmp": str(tmp_path), "bad": str(tmp_path / "bad.txt"),
-            "dup": str(tmp_path / "dup.txt")}
+    fill = {
+        "gt": str(gt_path),
+        "tmp": str(tmp_path),
+        "bad": str(tmp_path / "bad.txt"),
+        "dup": str(tmp_path / "dup.txt"),
+    }
     assert main(["mot", *(a.format(**fill) for a in args)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from infra.errors import UserError, cli_entry
+from infra.motchallenge import MotRows, read_mot
 from pipeline.evaluation import mtmc
 from pipeline.export import (
     BoxRecord,
@@ -24,8 +26,6 @@ from pipeline.export import (
     TracksFile,
     write_tracks_json,
 )
-from pipeline.motchallenge import MotRows, read_mot
-from reid_core.errors import UserError, cli_entry
 
 SAMPLE = Path(__file__).resolve().parents[3] / "sample_videos"
 

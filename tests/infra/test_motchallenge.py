@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.motchallenge import MotRows, format_mot, read_mot, read_seqinfo, write_mot
-from reid_core.errors import UserError
-from trackers import Detections, Tracks
+from infra.errors import UserError
+from infra.motchallenge import MotRows, format_mot, read_mot, read_seqinfo, write_mot
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mot15"
 
@@ -57,18 +56,7 @@ def test_conversions_and_by_frame() -> None:
     frames = [(f, r.track_id.tolist()) for f, r in rows.by_frame()]
     assert frames == [(1, [2, 1]), (2, [1]), (3, [1])]
     assert list(MotRows.empty().by_frame()) == []
-    dets = rows.to_detections()
-    assert isinstance(dets, Detections) and len(dets) == 4 and dets.class_id.tolist() == [0, 0, 0, 0]
-
-
-def test_from_tracks_and_detections() -> None:
-    tracks = Tracks(xyxy=[[10, 20, 40, 80]], track_id=[7], score=[0.8], det_index=[0])
-    rows = MotRows.from_tracks(5, tracks)
-    assert rows.frame.tolist() == [5] and rows.track_id.tolist() == [7]
-    np.testing.assert_allclose(rows.tlwh, [[10, 20, 30, 60]])
-    det_rows = MotRows.from_detections(3, Detections(xyxy=[[0, 0, 2, 4]], score=[0.5]))
-    assert det_rows.track_id.tolist() == [-1]
-    assert len(MotRows.concat([rows, det_rows])) == 2 and len(MotRows.concat([])) == 0
+    assert len(MotRows.concat([rows, rows])) == 8 and len(MotRows.concat([])) == 0
 
 
 @pytest.mark.parametrize(

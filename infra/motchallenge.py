@@ -9,8 +9,9 @@ One row per box, comma-separated: ``frame,id,x,y,w,h,conf,x,y,z`` where
 - the last three (world coordinates, or class/visibility in MOT16+) are written as ``-1`` and
   ignored when read. Files with 6 to 10 columns are accepted (a missing ``conf`` reads as 1).
 
-Used by the pipeline for ``--mot-dir`` output and ``--detections-dir`` replay, and by
-``reid-eval mot``.
+Used by the pipeline for ``--mot-dir`` output and ``--detections-dir`` replay, by
+``reid-eval``, the benchmarks and the data tools. The conversions to and from the tracker
+containers (``trackers.Detections``/``Tracks``) live in :mod:`pipeline.detections`.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from reid_core.errors import UserError
-from reid_core.fileio import atomic_write_text, check_writable
-from trackers import Detections, Tracks
+from infra.boxes import tlwh_to_xyxy
+from infra.errors import UserError
+from infra.fileio import atomic_write_text, check_writable
 
 __all__ = ["MotRows", "SeqInfo", "read_mot", "read_seqinfo", "write_mot"]
 
@@ -72,21 +73,6 @@ class MotRows:
         return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0))
 
     @classmethod
-    def from_tracks(cls, frame: int, tracks: Tracks) -> MotRows:
-        """The rows of one frame's :class:`trackers.Tracks` (``frame`` 1-based)."""
-        xyxy = tracks.xyxy.astype(np.float64)
-        tlwh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-        return cls(np.full(len(tracks), frame, np.int64), tracks.track_id, tlwh, tracks.score)
-
-    @classmethod
-    def from_detections(cls, frame: int, detections: Detections) -> MotRows:
-        """The rows of one frame's :class:`trackers.Detections` (``id`` = -1, ``frame`` 1-based)."""
-        xyxy = detections.xyxy.astype(np.float64)
-        tlwh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-        return cls(np.full(len(detections), frame, np.int64), np.full(len(detections), -1, np.int64),
-                   tlwh, detections.score)
-
-    @classmethod
     def concat(cls, parts: Sequence[MotRows]) -> MotRows:
         """All rows of ``parts`` in order."""
         if not parts:
@@ -109,12 +95,7 @@ class MotRows:
 
     def to_xyxy(self) -> np.ndarray:
         """``(N, 4)`` float64 boxes ``[x1, y1, x2, y2]`` in pixels."""
-        return np.concatenate([self.tlwh[:, :2], self.tlwh[:, :2] + self.tlwh[:, 2:]], axis=1)
-
-    def to_detections(self) -> Detections:
-        """These rows as :class:`trackers.Detections` (class 0, person); for detection replay."""
-        return Detections(self.to_xyxy().astype(np.float32), self.score.astype(np.float32),
-                          np.zeros(len(self), np.int64))
+        return tlwh_to_xyxy(self.tlwh)
 
     def by_frame(self) -> Iterator[tuple[int, MotRows]]:
         """``(frame, rows of that frame)`` for each frame that has rows, in increasing frame order."""
@@ -180,8 +161,11 @@ def format_mot(rows: MotRows) -> str:
     lines = [
         f"{f},{i},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4g},-1,-1,-1"
         for f, i, (x, y, w, h), s in zip(
-            rows.frame[order].tolist(), rows.track_id[order].tolist(), rows.tlwh[order].tolist(),
-            rows.score[order].tolist(), strict=True,
+            rows.frame[order].tolist(),
+            rows.track_id[order].tolist(),
+            rows.tlwh[order].tolist(),
+            rows.score[order].tolist(),
+            strict=True,
         )
     ]
     return "".join(line + "\n" for line in lines)

@@ -1,10 +1,13 @@
-"""Device selection: ``"auto"`` → CUDA when available, else CPU."""
+"""Device selection: ``"auto"`` → CUDA when available, else CPU (torch is imported on first use)."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from reid_core.errors import UserError
+from infra.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["DeviceError", "resolve_device"]
 
@@ -19,6 +22,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     Raises:
         DeviceError: an unknown name, or CUDA asked for but not available.
     """
+    import torch
+
     if isinstance(device, torch.device):
         return device
     name = str(device).strip().lower()

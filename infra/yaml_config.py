@@ -2,7 +2,7 @@
 
 :func:`load_dataclass` parses a YAML mapping into a (frozen) dataclass with
 `dacite <https://github.com/konradhalas/dacite>`_ in strict mode: unknown keys and
-wrong types are :class:`~reid_core.errors.ConfigError` naming the file and the key.
+wrong types are :class:`~infra.errors.ConfigError` naming the file and the key.
 Library classes never take these config objects; callers unpack them into plain
 keyword arguments (``SortTracker(**dataclasses.asdict(cfg.tracker))``).
 """
@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import dacite
 import yaml
 
-from reid_core.errors import ConfigError
+from infra.errors import ConfigError
 
 __all__ = ["load_dataclass", "load_yaml_mapping", "parse_dataclass"]
 

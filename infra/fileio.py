@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from reid_core.errors import UserError
+from infra.errors import UserError
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_writable"]
 
