@@ -62,6 +62,7 @@ def run(
         matcher = _load_matcher(config)  # first: a bad re-ID file is reported before the detector logs
         detector = _build_detector(config, [c.cam_id for c in cams], detections_dir)
         summary.device = str(getattr(matcher, "device", None) or _detector_device(detector, config))
+        _log_sources(sources)
         result = StreamLoop(
             sources,
             detector,
@@ -110,24 +111,28 @@ def _open_sources(cams: Sequence[CameraSpec], default_fps: float) -> dict[str, F
     sources: dict[str, FrameSource] = {}
     try:
         for cam in cams:
-            source = sources[cam.cam_id] = open_source(cam, default_fps)
-            i = source.info
-            frames = i.num_frames if i.num_frames is not None else "?"
-            log.info(
-                "%s: %s (%s, %dx%d, %.3f fps, %s frames)",
-                cam.cam_id,
-                i.source,
-                i.kind,
-                i.width,
-                i.height,
-                i.fps,
-                frames,
-            )
+            sources[cam.cam_id] = open_source(cam, default_fps)
     except BaseException:
         for source in sources.values():
             source.close()
         raise
     return sources
+
+
+def _log_sources(sources: Mapping[str, FrameSource]) -> None:
+    for cam_id, source in sources.items():
+        i = source.info
+        frames = i.num_frames if i.num_frames is not None else "?"
+        log.info(
+            "%s: %s (%s, %dx%d, %.3f fps, %s frames)",
+            cam_id,
+            i.source,
+            i.kind,
+            i.width,
+            i.height,
+            i.fps,
+            frames,
+        )
 
 
 def _load_matcher(config: PipelineConfig) -> MatcherLike | None:
