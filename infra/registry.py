@@ -6,14 +6,15 @@ listing the names never imports a heavy dependency. Asking for an unknown name r
 :class:`UnknownNameError`, a :class:`~infra.errors.ConfigError` that lists the valid names.
 
 Example:
-    >>> colours = Registry[str]("colour")
-    >>> colours.add("red", "#f00")
-    >>> colours.get("red"), colours.names()
-    ('#f00', ['red'])
+    >>> colours = Registry[tuple]("colour")
+    >>> colours.add("red", (255, 0, 0))
+    >>> colours.add("dumps", "json:dumps")  # imported on first use
+    >>> colours.get("red"), colours.get("dumps").__name__, colours.names()
+    ((255, 0, 0), 'dumps', ['red', 'dumps'])
     >>> colours.get("blue")
     Traceback (most recent call last):
     ...
-    infra.registry.UnknownNameError: unknown colour 'blue'; available: red
+    infra.registry.UnknownNameError: unknown colour 'blue'; available: red, dumps
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def _sinks(args: argparse.Namespace) -> list[Sink]:
             continue
         value = getattr(args, sink_cls.flag.lstrip("-").replace("-", "_"))
         if value is not None:
-            sinks.append(sink_cls(value, overwrite=args.overwrite))  # type: ignore[call-arg]
+            sinks.append(sink_cls(value, overwrite=args.overwrite))
     return sinks
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -105,15 +105,17 @@ class YoloDetector:
             batch_frames=cfg.batch_frames,
         )
 
-    def _predict(self, images: list[np.ndarray]) -> list:
-        return self._model.predict(
-            images,
-            conf=self.conf_threshold,
-            classes=self.classes,
-            imgsz=self.imgsz_px,
-            device=self.device,
-            verbose=False,
-            batch=len(images),
+    def _predict(self, images: list[np.ndarray]) -> list[Any]:
+        return list(
+            self._model.predict(
+                images,
+                conf=self.conf_threshold,
+                classes=self.classes,
+                imgsz=self.imgsz_px,
+                device=self.device,
+                verbose=False,
+                batch=len(images),
+            )
         )
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:

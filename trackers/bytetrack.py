@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from trackers.assignment import Matching, min_cost_matching
+from trackers.config import DEFAULT_FPS, ByteTrackConfig
 from trackers.sort import SortTracker, TrackState, _Track
 from trackers.types import Detections
 
@@ -48,16 +49,16 @@ class ByteTracker(SortTracker):
 
     def __init__(
         self,
-        max_age_s: float = 1.0,
-        min_hits: int = 2,
-        iou_threshold: float = 0.3,
-        fps: float = 25.0,
+        max_age_s: float = ByteTrackConfig.max_age_s,
+        min_hits: int = ByteTrackConfig.min_hits,
+        iou_threshold: float = ByteTrackConfig.iou_threshold,
+        fps: float = DEFAULT_FPS,
         *,
-        coast_output_s: float = 0.1,
-        high_score_threshold: float = 0.25,
-        low_score_threshold: float = 0.1,
-        new_track_threshold: float = 0.25,
-        low_iou_threshold: float = 0.5,
+        coast_output_s: float = ByteTrackConfig.coast_output_s,
+        high_score_threshold: float = ByteTrackConfig.high_score_threshold,
+        low_score_threshold: float = ByteTrackConfig.low_score_threshold,
+        new_track_threshold: float = ByteTrackConfig.new_track_threshold,
+        low_iou_threshold: float = ByteTrackConfig.low_iou_threshold,
     ) -> None:
         super().__init__(
             max_age_s=max_age_s,

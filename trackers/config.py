@@ -4,14 +4,18 @@ Plain dataclasses, no YAML here (trackers/ depends on nothing of ours): the appl
 YAML file into one of these (``infra.yaml_config.load_dataclass(SortConfig, path)``) and unpacks
 it, ``create_tracker("sort", fps=fps, **dataclasses.asdict(cfg))``. The fields are the
 constructor's parameters except ``fps``, which belongs to the video, not the config; a test keeps
-them in step.
+them in step. These dataclasses are the one place a tracker default is written: the constructors'
+defaults refer to them (``max_age_s: float = SortConfig.max_age_s``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TRACKER_CONFIGS", "ByteTrackConfig", "SortConfig"]
+__all__ = ["DEFAULT_FPS", "TRACKER_CONFIGS", "ByteTrackConfig", "SortConfig"]
+
+DEFAULT_FPS = 25.0
+"""Frame rate (frames per second) assumed by a tracker built without one (MOTChallenge's usual rate)."""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from trackers.bytetrack import ByteTracker
+from trackers.config import DEFAULT_FPS
 from trackers.sort import SortTracker
 
 __all__ = ["available_trackers", "create_tracker", "register_tracker", "tracker_class"]
@@ -44,7 +45,7 @@ def tracker_class(name: str) -> type[SortTracker]:
         raise ValueError(f"unknown tracker {name!r}; available: {', '.join(available_trackers())}") from None
 
 
-def create_tracker(name: str, fps: float = 25.0, **kwargs: Any) -> SortTracker:
+def create_tracker(name: str, fps: float = DEFAULT_FPS, **kwargs: Any) -> SortTracker:
     """Build the tracker registered as ``name`` with its keyword arguments.
 
     Args:

@@ -25,6 +25,7 @@ from filterpy.kalman import KalmanFilter
 
 from infra.boxes import iou_matrix
 from trackers.assignment import Matching, min_cost_matching
+from trackers.config import DEFAULT_FPS, SortConfig
 from trackers.kalman import make_box_filter, predict_xyxy, state_xyxy, update_xyxy
 from trackers.types import Detections, Tracks
 
@@ -109,12 +110,12 @@ class SortTracker:
 
     def __init__(
         self,
-        max_age_s: float = 1.0,
-        min_hits: int = 3,
-        iou_threshold: float = 0.3,
-        fps: float = 25.0,
+        max_age_s: float = SortConfig.max_age_s,
+        min_hits: int = SortConfig.min_hits,
+        iou_threshold: float = SortConfig.iou_threshold,
+        fps: float = DEFAULT_FPS,
         *,
-        coast_output_s: float = 0.1,
+        coast_output_s: float = SortConfig.coast_output_s,
     ) -> None:
         if not (math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a positive number of frames per second, got {fps!r}")

@@ -79,7 +79,7 @@ def write_identity_video(source: FrameSource, rows: MotRows, path: str | Path) -
 
     by_frame = boxes_by_frame(rows)
     size = (source.info.width, source.info.height)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), source.info.fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), source.info.fps, size)
     written = 0
     try:
         if not writer.isOpened():

@@ -28,7 +28,7 @@ module with a :class:`FrameSource` subclass plus one line below.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -121,7 +121,7 @@ class FrameSource:
         """Open and check ``source``; raise UserError naming it when it cannot be read."""
         raise NotImplementedError
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Generator[Frame, None, None]:
         """Yield the frames in order (a fresh read each call for rewindable sources)."""
         raise NotImplementedError
 

@@ -8,7 +8,7 @@ A rewindable source (a file) is opened again only when it is read a second time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -48,7 +48,7 @@ class CaptureSource(FrameSource):
             self._cap.release()
             self._cap = None
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Generator[Frame, None, None]:
         """Yield the frames in order; a rewindable source starts again from its first frame each call.
 
         Raises:
@@ -74,7 +74,7 @@ class CaptureSource(FrameSource):
                 time_s = msec / 1000.0
         return round(float(time_s), 6)  # µs
 
-    def _read(self, cap: Any, first: np.ndarray | None) -> Iterator[Frame]:
+    def _read(self, cap: Any, first: np.ndarray | None) -> Generator[Frame, None, None]:
         cam_id = self.info.cam_id
         index = -1
         if first is not None:

@@ -8,7 +8,7 @@ differs from the first) is skipped and counted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 from infra.errors import UserError
@@ -76,7 +76,7 @@ class FolderSource(FrameSource):
         h, w = first.shape[:2]
         return cls(SourceInfo(cam_id, source, cls.kind, fps, w, h, len(files), rewindable=True), files)
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Generator[Frame, None, None]:
         import cv2
 
         self.skipped = 0
