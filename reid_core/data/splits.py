@@ -32,10 +32,10 @@ sorted by path). The same ``(data, seed, trial, num_test_ids)`` always gives the
 :func:`save_split` / :func:`read_split` store a split as JSON with paths relative to the
 data root, so a figure can be reproduced exactly, on another machine too.
 
-Example:
-    >>> split = load_split("cuhk01", "../shared/data/reid/cuhk01", seed=0)  # doctest: +SKIP
-    >>> len(split.query), len(split.gallery), len(split.train)  # doctest: +SKIP
-    (100, 100, 3484)
+Example (needs the CUHK01 data set)::
+
+    split = load_split("cuhk01", "../shared/data/reid/cuhk01", seed=0)
+    len(split.query), len(split.gallery), len(split.train)  # (100, 100, 3484)
 """
 
 from __future__ import annotations
