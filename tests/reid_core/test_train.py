@@ -16,8 +16,12 @@ import yaml
 from infra.errors import DatasetError, WeightsError
 from infra.yaml_config import parse_dataclass
 from reid_core.model import build_model
-from reid_core.train import SiameseTrainer, TrainConfig, load_train_data, poly_lr_factor, train
 from reid_core.train_cli import main as train_main
+from reid_core.training.config import TrainConfig
+from reid_core.training.data import load_train_data
+from reid_core.training.engine import poly_lr_factor
+from reid_core.training.run import train
+from reid_core.training.siamese import SiameseTrainer
 
 
 def _make_folder_dataset(root: Path, num_ids: int = 8, per_cam: int = 2) -> Path:
@@ -72,7 +76,7 @@ def tiny(tmp_path: Path) -> tuple[Path, TrainConfig]:
 
 def _trainer(cfg: TrainConfig, out: Path) -> SiameseTrainer:
     torch.manual_seed(cfg.run.seed)
-    return SiameseTrainer(cfg, build_model(cfg.model), load_train_data(cfg.data), out)
+    return SiameseTrainer.from_config(cfg, build_model(cfg.model), load_train_data(cfg.data), out)
 
 
 def test_tiny_run_trains_evaluates_and_writes_files(tiny: tuple[Path, TrainConfig], tmp_path: Path) -> None:
@@ -230,7 +234,7 @@ def test_cli_trains_and_resumes(
 
 
 def test_shipped_configs_parse() -> None:
-    from reid_core.train import load_train_config
+    from reid_core.training.config import load_train_config
 
     for path in sorted(Path(__file__).resolve().parents[2].glob("configs/reid/*.yaml")):
         cfg = load_train_config(path)
