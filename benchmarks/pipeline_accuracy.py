@@ -54,14 +54,13 @@ sys.path.insert(0, str(ROOT))
 
 from infra.motchallenge import MotRows, read_mot  # noqa: E402
 from pipeline.evaluation.mtmc import MtmcResult, evaluate_mtmc  # noqa: E402
-from pipeline.export import (  # noqa: E402
+from pipeline.export.tracks_json import read_tracks_json, write_tracks_json  # noqa: E402
+from pipeline.records import (  # noqa: E402
     BoxRecord,
     CameraRecord,
     IdentityRecord,
     TrackletRecord,
     TracksFile,
-    read_tracks_json,
-    write_tracks_json,
 )
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -237,7 +236,7 @@ def tracklet_person(tracklet: TrackletRecord, gt: MotRows, iou_threshold: float 
     """The ground-truth person most of the tracklet's boxes overlap (IoU ≥ threshold), or None."""
     import numpy as np
 
-    from pipeline.evaluation.mtmc import json_frame_to_mot
+    from pipeline.records import json_frame_to_mot
 
     votes: dict[int, int] = {}
     for box in tracklet.boxes:

@@ -1,6 +1,8 @@
 """Atomic file output: write to a temporary file beside the target, then rename.
 
-A crash or an error never leaves a half-written file at the target path.
+A crash or an error never leaves a half-written file at the target path. :class:`StagedFiles`
+extends this to several files (a run's outputs): all are written under temporary names, then
+renamed together, or none is.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from infra.errors import UserError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_writable"]
+__all__ = ["StagedFiles", "atomic_path", "atomic_write_bytes", "atomic_write_text", "check_writable"]
 
 
 def check_writable(path: str | Path, overwrite: bool = False) -> Path:
@@ -21,6 +23,10 @@ def check_writable(path: str | Path, overwrite: bool = False) -> Path:
     path = Path(path)
     if path.exists() and path.is_dir():
         raise UserError(f"{path}: is a directory, expected a file path")
+    if path.exists() and not path.is_file():
+        raise UserError(
+            f"{path}: exists and is not a regular file (a device, pipe or socket); refusing to replace it"
+        )
     if path.exists() and not overwrite:
         raise UserError(f"{path}: already exists (pass --overwrite to replace it)")
     parent = path.parent if str(path.parent) else Path(".")
@@ -67,3 +73,67 @@ def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> N
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding=encoding)
+
+
+class StagedFiles:
+    """Several output files written under temporary names, then renamed onto their targets together.
+
+    :meth:`path` hands out a new temporary file beside each target (created exclusively, with a
+    unique name); :meth:`commit` renames them all; :meth:`rollback` removes them (and any folder
+    :meth:`folder` created), so a failure in one output leaves none behind.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> staged = StagedFiles()
+        >>> staged.path(root / "a.txt").write_text("a")
+        1
+        >>> staged.commit(); sorted(p.name for p in root.iterdir())
+        ['a.txt']
+    """
+
+    def __init__(self) -> None:
+        self._files: list[tuple[Path, Path]] = []
+        self._folders: list[Path] = []
+
+    def folder(self, path: str | Path) -> Path:
+        """Make sure folder ``path`` exists (its parent must); a folder made here goes on rollback."""
+        path = Path(path)
+        if not path.is_dir():
+            path.mkdir(parents=False)
+            self._folders.append(path)
+        return path
+
+    def path(self, target: str | Path, suffix: str = ".tmp") -> Path:
+        """A new, empty temporary file in ``target``'s folder, renamed onto ``target`` at commit.
+
+        ``suffix`` ends the temporary name (a video writer chooses its container by it).
+        """
+        target = Path(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=suffix, dir=target.parent or ".")
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())
+        self._files.append((Path(tmp), target))
+        return Path(tmp)
+
+    def commit(self) -> None:
+        """Rename every temporary file onto its target (a target that is not a regular file is refused)."""
+        for _, target in self._files:
+            if target.exists() and not target.is_file():
+                self.rollback()
+                raise UserError(f"{target}: exists and is not a regular file; refusing to replace it")
+        for tmp, target in self._files:
+            os.replace(tmp, target)
+        self._files.clear()
+        self._folders.clear()
+
+    def rollback(self) -> None:
+        """Remove the temporary files and the folders made for them; targets stay as they were."""
+        for tmp, _ in self._files:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        for folder in reversed(self._folders):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+        self._files.clear()
+        self._folders.clear()

@@ -187,20 +187,20 @@ class SeqInfo:
 
     Attributes:
         name: sequence name.
-        fps: frame rate (frames per second, float).
-        num_frames: sequence length in frames.
-        width_px, height_px: image size in pixels.
+        fps: frame rate (frames per second, float; the one key that must be there).
+        num_frames: sequence length in frames, ``None`` when not stated.
+        width_px, height_px: image size in pixels, ``None`` when not stated.
     """
 
     name: str
     fps: float
-    num_frames: int
-    width_px: int
-    height_px: int
+    num_frames: int | None
+    width_px: int | None
+    height_px: int | None
 
 
 def read_seqinfo(path: str | Path) -> SeqInfo:
-    """Read a ``seqinfo.ini``; a missing file or key raises UserError naming the file."""
+    """Read a ``seqinfo.ini``; a missing file, section or ``frameRate`` raises UserError naming the file."""
     path = Path(path)
     parser = configparser.ConfigParser()
     try:
@@ -210,9 +210,9 @@ def read_seqinfo(path: str | Path) -> SeqInfo:
         return SeqInfo(
             name=section.get("name", path.parent.name),
             fps=float(section["frameRate"]),
-            num_frames=int(section["seqLength"]),
-            width_px=int(section["imWidth"]),
-            height_px=int(section["imHeight"]),
+            num_frames=_opt_int(section.get("seqLength")),
+            width_px=_opt_int(section.get("imWidth")),
+            height_px=_opt_int(section.get("imHeight")),
         )
     except FileNotFoundError:
         raise UserError(f"{path}: seqinfo.ini not found") from None
@@ -220,3 +220,7 @@ def read_seqinfo(path: str | Path) -> SeqInfo:
         raise UserError(f"{path}: missing section or key {err}") from None
     except (configparser.Error, ValueError, OSError) as err:
         raise UserError(f"{path}: bad seqinfo.ini ({' '.join(str(err).split())})") from None
+
+
+def _opt_int(value: str | None) -> int | None:
+    return None if value is None else int(value)

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from infra.errors import UserError, cli_entry
+from pipeline.export import SINKS, Sink, check_sinks
+from pipeline.frames import CameraSpec, default_cam_id
 
 __all__ = ["build_parser", "main"]
 
@@ -93,36 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     out = parser.add_argument_group("output")
-    out.add_argument(
-        "--out",
-        metavar="JSON",
-        type=Path,
-        required=True,
-        help="tracks file to write (schema_version 1; written at the end, atomically)",
-    )
-    out.add_argument(
-        "--mot-dir",
-        metavar="DIR",
-        type=Path,
-        default=None,
-        help="also write DIR/<cam_id>.txt, MOTChallenge format with global ids, 1-based frames "
-        "(default: not written)",
-    )
-    out.add_argument(
-        "--save-video",
-        metavar="DIR",
-        type=Path,
-        default=None,
-        help="also write DIR/<cam_id>.mp4 with boxes coloured and labelled by global identity "
-        "(default: not written; files and folders only)",
-    )
-    out.add_argument(
-        "--events",
-        metavar="JSONL",
-        type=Path,
-        default=None,
-        help="stream identity assignments as JSON lines while running (default: not written)",
-    )
+    for _, sink_cls in SINKS.items():
+        if sink_cls.flag is not None:
+            out.add_argument(
+                sink_cls.flag,
+                metavar=sink_cls.metavar,
+                type=Path,
+                required=sink_cls.required,
+                default=None,
+                help=sink_cls.help,
+            )
     out.add_argument(
         "--overwrite", action="store_true", help="replace existing output files (default: refuse)"
     )
@@ -143,10 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cam_specs(cams: Sequence[str], cam_ids: str | None) -> list:
-    from pipeline.frames import default_cam_id
-    from pipeline.run import CameraSpec
-
+def _cam_specs(cams: Sequence[str], cam_ids: str | None) -> list[CameraSpec]:
     if cam_ids is None:
         ids = [default_cam_id(c) for c in cams]
     else:
@@ -165,6 +144,18 @@ def _cam_specs(cams: Sequence[str], cam_ids: str | None) -> list:
     return [CameraSpec(c, i) for c, i in zip(cams, ids, strict=True)]
 
 
+def _sinks(args: argparse.Namespace) -> list[Sink]:
+    """One sink per output flag given, in registry order."""
+    sinks: list[Sink] = []
+    for _, sink_cls in SINKS.items():
+        if sink_cls.flag is None:
+            continue
+        value = getattr(args, sink_cls.flag.lstrip("-").replace("-", "_"))
+        if value is not None:
+            sinks.append(sink_cls(value, overwrite=args.overwrite))  # type: ignore[call-arg]
+    return sinks
+
+
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.log_level != "debug":
@@ -176,17 +167,10 @@ def _main(argv: Sequence[str] | None) -> int:
     )
 
     from pipeline.config import load_config
-    from pipeline.run import RunOutputs, check_outputs
 
     cams = _cam_specs(args.cams, args.cam_ids)
-    outputs = RunOutputs(
-        out=args.out,
-        mot_dir=args.mot_dir,
-        save_video_dir=args.save_video,
-        events=args.events,
-        overwrite=args.overwrite,
-    )
-    check_outputs(outputs, [c.cam_id for c in cams])  # before anything heavy is loaded
+    sinks = _sinks(args)
+    check_sinks(sinks, cams)  # before anything heavy is loaded
     config = load_config(args.config)
     if args.device is not None:
         try:
@@ -202,7 +186,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from pipeline.run import run
 
     progress = {"auto": None, "on": True, "off": False}[args.progress]
-    summary = run(cams, outputs, config, detections_dir=args.detections_dir, progress=progress)
+    summary = run(cams, sinks, config, detections_dir=args.detections_dir, progress=progress)
     print(f"wrote {args.out}")
     print(summary.format())
     return 0

@@ -2,8 +2,11 @@
 
 The YAML file is the one place where a run is configured; the CLI's flags only override a few
 values (device, weights). Unknown keys and wrong types are :class:`~infra.errors.ConfigError`
-naming the file and the key (strict loading by :mod:`infra.yaml_config`). Library classes never
-take these objects: :mod:`pipeline.run` unpacks them into plain keyword arguments.
+naming the file and the key (strict loading by :mod:`infra.yaml_config`).
+
+**One default per setting**: these dataclasses are the only place a default is written. The
+parts' constructors take every setting as a required keyword argument and a ``from_config``
+class method builds them from their section (``TrackletBuilder.from_config(cfg.tracklets)``).
 
 The default config ships twice with identical text: ``configs/pipeline.yaml`` (what users read
 and copy) and ``pipeline/pipeline.yaml`` (package data, so the command works after a plain
@@ -11,8 +14,8 @@ and copy) and ``pipeline/pipeline.yaml`` (package data, so the command works aft
 
 Example:
     >>> cfg = load_config()  # the shipped defaults
-    >>> cfg.tracker.name, cfg.detector.classes
-    ('sort', (0,))
+    >>> cfg.tracker.name, cfg.detector.classes, cfg.association.method
+    ('bytetrack', (0,), 'online')
 """
 
 from __future__ import annotations
@@ -137,6 +140,8 @@ class AssociationConfig:
     """Cross-camera association of closed tracklets into global identities.
 
     Attributes:
+        method: the associator (registry ``pipeline.identities.ASSOCIATORS``): ``online`` links
+            each tracklet as it closes.
         enabled: false gives every tracklet its own identity (per-camera tracking only).
         threshold: smallest aggregated P(same person) to link a tracklet to an identity, in [0, 1].
             Higher: fewer wrong merges, more split identities. The shipped head is confident on
@@ -162,6 +167,7 @@ class AssociationConfig:
             crop-pair scores, in (0, 1]. Lower trusts the best-looking views; higher averages all.
     """
 
+    method: str = "online"
     enabled: bool = True
     threshold: float = 0.9
     min_margin_logodds: float = 1.0
@@ -191,10 +197,13 @@ class ReIDConfig:
     """The re-identification network.
 
     Attributes:
-        weights: a ``.safetensors`` file of ``reid_core``; ``None`` = the weights ``reid_core``
+        model: the re-ID model (registry ``pipeline.identities.MATCHERS``): ``siamese`` is the
+            paper's correspondence network of ``reid_core``.
+        weights: a ``.safetensors`` file of that model; ``None`` = the weights ``reid_core``
             ships. ``--reid-weights`` overrides it.
     """
 
+    model: str = "siamese"
     weights: str | None = None
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from infra.errors import UserError, WeightsError
 from infra.motchallenge import MotRows, read_mot
 from pipeline.frames import Frame
 from trackers import Detections
+
+if TYPE_CHECKING:
+    from pipeline.config import DetectorConfig
 
 __all__ = ["ReplayDetector", "YoloDetector", "rows_to_detections"]
 
@@ -48,13 +52,13 @@ class YoloDetector:
 
     def __init__(
         self,
-        weights: str | Path | None = None,
+        weights: str | Path | None,
         *,
-        conf_threshold: float = 0.25,
-        classes: Sequence[int] = (0,),
-        imgsz_px: int = 640,
-        device: str = "auto",
-        batch_frames: int = 8,
+        conf_threshold: float,
+        classes: Sequence[int],
+        imgsz_px: int,
+        device: str,
+        batch_frames: int,
     ) -> None:
         from pipeline.weights import default_detector_path
 
@@ -88,6 +92,18 @@ class YoloDetector:
         except Exception as err:  # ultralytics raises many types for a bad file
             message = " ".join(str(err).split())[:200]
             raise WeightsError(f"{path}: cannot load detector ({type(err).__name__}: {message})") from None
+
+    @classmethod
+    def from_config(cls, cfg: DetectorConfig, *, device: str) -> YoloDetector:
+        """Build from the ``detector`` config section on ``device`` (``auto``, ``cpu``, ``cuda:N``)."""
+        return cls(
+            cfg.weights,
+            conf_threshold=cfg.conf_threshold,
+            classes=cfg.classes,
+            imgsz_px=cfg.imgsz_px,
+            device=device,
+            batch_frames=cfg.batch_frames,
+        )
 
     def _predict(self, images: list[np.ndarray]) -> list:
         return self._model.predict(
@@ -147,7 +163,7 @@ class ReplayDetector:
         UserError: the folder or a camera's file is missing or malformed (named).
     """
 
-    def __init__(self, folder: str | Path, cam_ids: Sequence[str], conf_threshold: float = 0.0) -> None:
+    def __init__(self, folder: str | Path, cam_ids: Sequence[str], *, conf_threshold: float) -> None:
         folder = Path(folder)
         if not folder.is_dir():
             raise UserError(f"{folder}: --detections-dir is not a folder")

@@ -16,15 +16,20 @@ video; boxes are a few numbers per frame.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from infra.boxes import iou_matrix
-from pipeline.export import BoxRecord, TrackletRecord
 from pipeline.frames import Frame
+from pipeline.records import BoxRecord, TrackletRecord
 from trackers import Detections, Tracks
+
+if TYPE_CHECKING:
+    from pipeline.config import TrackletConfig
 
 __all__ = ["Crop", "Tracklet", "TrackletBuilder", "crop_quality"]
 
@@ -101,7 +106,7 @@ class Tracklet:
         self.crops = []
 
     def to_record(self) -> TrackletRecord:
-        """The export record (:class:`pipeline.export.TrackletRecord`)."""
+        """The export record (:class:`pipeline.records.TrackletRecord`)."""
         boxes = tuple(
             BoxRecord(f, t, b, s)
             for f, t, b, s in zip(self.frames, self.times_s, self.boxes_xyxy, self.scores, strict=True)
@@ -122,9 +127,9 @@ def crop_quality(
     width: int,
     height: int,
     *,
-    min_crop_height_px: int = 40,
-    border_margin_px: int = 4,
-    max_overlap_iou: float = 0.3,
+    min_crop_height_px: int,
+    border_margin_px: int,
+    max_overlap_iou: float,
 ) -> np.ndarray:
     """Quality of each detection as a re-ID crop: ``(N,)`` float32, 0 = never use it.
 
@@ -139,7 +144,8 @@ def crop_quality(
     Example:
         >>> boxes = [[10, 10, 50, 110], [0, 10, 8, 110], [200, 0, 210, 20]]
         >>> d = Detections(xyxy=boxes, score=[0.9, 0.8, 0.9])
-        >>> [round(float(q), 3) for q in crop_quality(d, 320, 240)]  # 2nd cut by the border, 3rd too small
+        >>> q = crop_quality(d, 320, 240, min_crop_height_px=40, border_margin_px=4, max_overlap_iou=0.3)
+        >>> [round(float(v), 3) for v in q]  # 2nd cut by the border, 3rd too small
         [0.9, 0.08, 0.0]
     """
     return _crop_scores(detections, width, height, min_crop_height_px, border_margin_px, max_overlap_iou)[0]
@@ -257,12 +263,12 @@ class TrackletBuilder:
     def __init__(
         self,
         *,
-        max_crops: int = 8,
-        min_crop_height_px: int = 40,
-        border_margin_px: int = 4,
-        max_overlap_iou: float = 0.3,
-        crop_max_height_px: int = 256,
-        min_length_s: float = 0.3,
+        max_crops: int,
+        min_crop_height_px: int,
+        border_margin_px: int,
+        max_overlap_iou: float,
+        crop_max_height_px: int,
+        min_length_s: float,
     ) -> None:
         self.max_crops = int(max_crops)
         self.min_crop_height_px = int(min_crop_height_px)
@@ -272,7 +278,11 @@ class TrackletBuilder:
         self.min_length_s = float(min_length_s)
         self._open: dict[tuple[str, int], Tracklet] = {}
         self.dropped = 0
-        self.closed = 0
+
+    @classmethod
+    def from_config(cls, cfg: TrackletConfig) -> TrackletBuilder:
+        """Build from the ``tracklets`` config section (its fields are this class's parameters)."""
+        return cls(**dataclasses.asdict(cfg))
 
     @property
     def num_open(self) -> int:
@@ -337,7 +347,6 @@ class TrackletBuilder:
                 self.dropped += 1
                 continue
             kept.append(tracklet)
-        self.closed += len(kept)
         return kept
 
     def _offer_crop(

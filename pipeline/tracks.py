@@ -7,11 +7,15 @@ track's identity is ``(cam_id, track_id)``; global person ids come from :mod:`pi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from infra.errors import UserError
 from trackers import Detections, Tracks, create_tracker
+
+if TYPE_CHECKING:
+    from pipeline.config import TrackerConfig
 
 __all__ = ["CameraTrackers"]
 
@@ -28,13 +32,28 @@ class CameraTrackers:
         ValueError: unknown tracker name (listing the valid ones) or a bad parameter value.
     """
 
-    def __init__(
-        self, fps_by_cam: Mapping[str, float], name: str = "sort", params: Mapping[str, Any] | None = None
-    ):
+    def __init__(self, fps_by_cam: Mapping[str, float], name: str, params: Mapping[str, Any]) -> None:
         self.name = name
         self._trackers = {
-            cam: create_tracker(name, fps=float(fps), **dict(params or {})) for cam, fps in fps_by_cam.items()
+            cam: create_tracker(name, fps=float(fps), **dict(params)) for cam, fps in fps_by_cam.items()
         }
+
+    @classmethod
+    def from_config(
+        cls, cfg: TrackerConfig, fps_by_cam: Mapping[str, float], source: str = "<config>"
+    ) -> CameraTrackers:
+        """Build from the ``tracker`` config section (``params_file`` and ``params`` resolved).
+
+        Raises:
+            UserError: a bad tracker parameter value, naming the config ``source``.
+        """
+        from pipeline.config import resolve_tracker_params
+
+        params = resolve_tracker_params(cfg, source=source)
+        try:
+            return cls(fps_by_cam, cfg.name, params)
+        except (TypeError, ValueError) as err:
+            raise UserError(f"{source}: tracker {cfg.name!r}: {err}") from None
 
     def __getitem__(self, cam_id: str) -> Any:
         return self._trackers[cam_id]

@@ -29,7 +29,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import configparser
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -79,23 +78,6 @@ class SplitSummary:
             "boxes_per_view": self.boxes_per_view,
             "ids_in_both": self.ids_in_both,
         }
-
-
-def _read_seqinfo(seq_dir: Path) -> tuple[str, float, int, int, int]:
-    """(name, fps, num_frames, width, height) from ``seqinfo.ini``."""
-    ini = seq_dir / "seqinfo.ini"
-    if not ini.is_file():
-        raise SystemExit(f"error: {ini}: not found (expected a MOTChallenge sequence folder)")
-    parser = configparser.ConfigParser()
-    parser.read(ini, encoding="utf-8")
-    sec = parser["Sequence"]
-    return (
-        sec.get("name", seq_dir.name),
-        float(sec["frameRate"]),
-        int(sec["seqLength"]),
-        int(sec["imWidth"]),
-        int(sec["imHeight"]),
-    )
 
 
 def _frames(seq_dir: Path, name: str) -> Iterator[np.ndarray]:
@@ -220,7 +202,14 @@ def make_sample(
         A :class:`SplitSummary` (also written as ``split.json``).
     """
     seq_dir, out_dir = Path(seq_dir), Path(out_dir)
-    name, fps, num_frames, width, height = _read_seqinfo(seq_dir)
+    from infra.errors import UserError
+    from infra.motchallenge import read_seqinfo
+
+    try:
+        info = read_seqinfo(seq_dir / "seqinfo.ini")
+    except UserError as err:
+        raise SystemExit(f"error: {err} (expected a MOTChallenge sequence folder)") from None
+    name, fps, num_frames, width, height = info.name, info.fps, info.num_frames, info.width_px, info.height_px
     left, right = split
     if not 0 < left <= right < width:
         raise SystemExit(f"error: --split {left},{right}: need 0 < left <= right < {width}")

@@ -14,7 +14,7 @@ camera alone, with the predicted **global** id as the track id (so re-linking a 
 re-enters the same camera counts there too).
 
 Frames: ``tracks.json`` frames are 0-based decoded-frame indices, MOTChallenge ground truth is
-1-based; :func:`json_frame_to_mot` is the one place that converts (``mot = json + 1``).
+1-based; :func:`pipeline.records.json_frame_to_mot` is the one place that converts (``mot = json + 1``).
 Ground-truth rows with ``conf == 0`` (MOT15's "ignore") are dropped; predicted boxes are all
 counted. Cameras in the result without ground truth are ignored (and reported).
 
@@ -38,7 +38,7 @@ import numpy as np
 
 from infra.errors import UserError
 from infra.motchallenge import MotRows
-from pipeline.export import TracksFile
+from pipeline.records import TracksFile, to_mot_rows
 
 __all__ = [
     "MtmcResult",
@@ -46,23 +46,12 @@ __all__ = [
     "evaluate_mtmc",
     "format_result",
     "identity_measures",
-    "json_frame_to_mot",
     "parse_gt_spec",
     "run",
-    "tracks_to_mot",
 ]
 
 #: What ``per_camera`` reports from ``evaluate_mot`` (fractions in [0, 1]; MOTA may be negative).
 PER_CAMERA_KEYS: tuple[str, ...] = ("HOTA", "MOTA", "IDF1")
-
-
-def json_frame_to_mot(frame: int) -> int:
-    """The 1-based MOTChallenge frame number of a 0-based ``tracks.json`` frame index.
-
-    >>> json_frame_to_mot(0)
-    1
-    """
-    return int(frame) + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,34 +88,6 @@ class MtmcResult:
         data["cameras"] = list(self.cameras)
         data["ignored_cameras"] = list(self.ignored_cameras)
         return data
-
-
-def tracks_to_mot(tracks: TracksFile) -> dict[str, MotRows]:
-    """Per-camera MOT rows of a tracks file: id = ``global_id``, 1-based frames, ``tlwh`` pixels.
-
-    Every camera listed in ``tracks.cameras`` gets an entry (possibly empty). Box scores that are
-    ``null`` read as 1.0.
-    """
-    parts: dict[str, list[tuple[int, int, float, float, float, float, float]]] = {
-        cam.cam_id: [] for cam in tracks.cameras
-    }
-    for identity in tracks.identities:
-        for tracklet in identity.tracklets:
-            rows = parts.setdefault(tracklet.cam_id, [])
-            for box in tracklet.boxes:
-                x1, y1, x2, y2 = box.xyxy
-                score = 1.0 if box.score is None else float(box.score)
-                rows.append(
-                    (json_frame_to_mot(box.frame), identity.global_id, x1, y1, x2 - x1, y2 - y1, score)
-                )
-    out: dict[str, MotRows] = {}
-    for cam_id, rows in parts.items():
-        if not rows:
-            out[cam_id] = MotRows.empty()
-            continue
-        arr = np.asarray(rows, dtype=np.float64)
-        out[cam_id] = MotRows(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2:6], arr[:, 6])
-    return out
 
 
 def _box_iou_tlwh(a_tlwh: np.ndarray, b_tlwh: np.ndarray) -> np.ndarray:
@@ -245,7 +206,7 @@ def evaluate_mtmc(
                 f"{result_name}: camera '{cam_id}' of --gt is not in the result "
                 f"(its cameras: {', '.join(result_cams) or 'none'})"
             )
-    pred = tracks_to_mot(tracks)
+    pred = to_mot_rows(tracks)
     ids = identity_measures(gt, pred, iou_threshold, pred_name=str(result_name))
     cams: dict[str, dict[str, float]] = {}
     if per_camera:
@@ -322,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``reid-eval mtmc``; returns the exit code (UserError → 2 via ``cli_entry``)."""
     from infra.fileio import atomic_write_text, check_writable
     from infra.motchallenge import read_mot
-    from pipeline.export import read_tracks_json
+    from pipeline.export.tracks_json import read_tracks_json
 
     if not 0.0 < args.iou <= 1.0:
         raise UserError(f"--iou {args.iou}: must be in (0, 1]")

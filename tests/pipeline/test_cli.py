@@ -111,7 +111,7 @@ def test_other_outputs_are_checked_before_the_first_frame(scene: dict, capsys) -
     (mot / "cam_a.txt").write_text("old", encoding="utf-8")
     base = ["--cams", scene["a"], "--out", str(scene["out"]), *scene["replay"]]
     _fail([*base, "--mot-dir", str(mot)], capsys, "cam_a.txt: already exists")
-    _fail([*base, "--events", str(scene["out"])], capsys, "same file")
+    _fail([*base, "--events", str(scene["out"])], capsys, "written by two outputs (--out and --events)")
     _fail([*base, "--save-video", str(scene["root"] / "x" / "y")], capsys, "does not exist")
     assert _listing(scene["out"].parent) == set() and (mot / "cam_a.txt").read_text(encoding="utf-8") == "old"
 

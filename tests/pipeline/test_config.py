@@ -17,10 +17,10 @@ from pipeline.config import PipelineConfig, load_config, resolve_tracker_params
 ROOT = Path(__file__).resolve().parents[2]
 YAML = ROOT / "configs" / "pipeline.yaml"
 
-# config section → the class its fields are passed to as keyword arguments (by pipeline.run)
+# config section → the class built from it by ``from_config`` (in pipeline.run)
 FED = {
     "tracklets": "pipeline.tracklets:TrackletBuilder",
-    "association": "pipeline.identities:IdentityLinker",
+    "association": "pipeline.identities.online:OnlineAssociator",
     "detector": "pipeline.detections:YoloDetector",
 }
 
@@ -78,8 +78,57 @@ def test_default_tracker_params_are_the_shipped_tracker_configs() -> None:
 def test_sections_match_the_constructors_they_feed(section: str) -> None:
     params = set(inspect.signature(_target(FED[section])).parameters)
     hints = typing.get_type_hints(PipelineConfig)
-    fields = {f.name for f in dataclasses.fields(hints[section])}
+    fields = {f.name for f in dataclasses.fields(hints[section])} - {"method"}
     assert fields <= params, fields - params
+
+
+@pytest.mark.parametrize("section", sorted(FED))
+def test_constructors_write_no_default_of_their_own(section: str) -> None:
+    """One default per setting: the config dataclass holds it, the constructor requires the value."""
+    signature = inspect.signature(_target(FED[section]))
+    fields = {f.name for f in dataclasses.fields(typing.get_type_hints(PipelineConfig)[section])}
+    defaulted = [
+        name for name, p in signature.parameters.items() if name in fields and p.default is not p.empty
+    ]
+    assert defaulted == []
+
+
+def _changed(section_cfg: object) -> object:
+    """The section with every number, flag and optional value changed from its default."""
+    changes: dict[str, object] = {}
+    for f in dataclasses.fields(section_cfg):  # type: ignore[arg-type]
+        value = getattr(section_cfg, f.name)
+        if isinstance(value, bool):
+            changes[f.name] = not value
+        elif isinstance(value, int):
+            changes[f.name] = value + 1
+        elif isinstance(value, float):
+            changes[f.name] = value * 0.5 if value else 0.25
+    return dataclasses.replace(section_cfg, **changes)  # type: ignore[type-var]
+
+
+@pytest.mark.parametrize(
+    ("section", "build"),
+    [
+        (
+            "tracklets",
+            lambda cfg, m: __import__("pipeline.tracklets", fromlist=["x"]).TrackletBuilder.from_config(cfg),
+        ),
+        (
+            "association",
+            lambda cfg, m: __import__(
+                "pipeline.identities.online", fromlist=["x"]
+            ).OnlineAssociator.from_config(cfg, matcher=m, cameras={}, on_assign=None),
+        ),
+    ],
+)
+def test_from_config_passes_every_value(section: str, build, fake_matcher) -> None:
+    """The values reach the part unchanged (a value compare, not only the names)."""
+    section_cfg = _changed(getattr(PipelineConfig(), section))
+    part = build(section_cfg, fake_matcher)
+    for f in dataclasses.fields(section_cfg):  # type: ignore[arg-type]
+        if hasattr(part, f.name):
+            assert getattr(part, f.name) == getattr(section_cfg, f.name), f.name
 
 
 def test_tracker_params_match_the_tracker_constructor() -> None:

@@ -9,8 +9,9 @@ import pytest
 
 from infra.device import DeviceError, resolve_device
 from infra.errors import UserError, WeightsError
+from pipeline.config import DetectorConfig
 from pipeline.detections import ReplayDetector, YoloDetector
-from pipeline.frames import Frame, open_source
+from pipeline.frames import CameraSpec, Frame, open_source
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_videos" / "cam_a.mp4"
@@ -35,15 +36,15 @@ def test_replay_maps_one_based_frames_to_decoded_indices(tmp_path: Path) -> None
 def test_replay_needs_a_file_per_camera(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("", encoding="utf-8")
     with pytest.raises(UserError, match=r"b\.txt"):
-        ReplayDetector(tmp_path, ["a", "b"])
+        ReplayDetector(tmp_path, ["a", "b"], conf_threshold=0.0)
     with pytest.raises(UserError, match="not a folder"):
-        ReplayDetector(tmp_path / "nope", ["a"])
+        ReplayDetector(tmp_path / "nope", ["a"], conf_threshold=0.0)
 
 
 def test_replay_malformed_file_names_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("1,-1,10,20,30,40,0.9\n2,x\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"a\.txt:2"):
-        ReplayDetector(tmp_path, ["a"])
+        ReplayDetector(tmp_path, ["a"], conf_threshold=0.0)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +67,7 @@ def test_bad_detector_weights_are_a_weights_error(tmp_path: Path, content: bytes
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(WeightsError) as info:
-        YoloDetector(path)
+        YoloDetector.from_config(DetectorConfig(weights=None if path is None else str(path)), device="cpu")
     assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
@@ -74,11 +75,11 @@ def test_bad_detector_weights_are_a_weights_error(tmp_path: Path, content: bytes
 def test_bundled_detector_finds_people_in_a_batch_of_frames() -> None:
     """The bundled TFLite model, two frames in one call (its graph has batch 1: run per frame inside)."""
     frames = []
-    for frame in open_source(str(SAMPLE)).frames():
+    for frame in open_source(CameraSpec(str(SAMPLE), "cam_a"), 25.0).frames():
         frames.append(frame)
         if len(frames) == 2:
             break
-    detector = YoloDetector(None, device="auto")
+    detector = YoloDetector.from_config(DetectorConfig(), device="auto")
     assert detector.device == "cpu"  # TFLite runs on the CPU
     out = detector.detect(frames)
     assert len(out) == 2

@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from infra.errors import UserError
 from pipeline import cli
-from pipeline.config import load_config
-from pipeline.export import read_tracks_json, validate_tracks_dict
-from pipeline.run import CameraSpec, RunOutputs, run
+from pipeline.config import PipelineConfig, load_config
+from pipeline.export import BaseSink, RunResult
+from pipeline.export.events import EventsSink
+from pipeline.export.mot import MotSink
+from pipeline.export.tracks_json import TracksJsonSink, read_tracks_json, validate_tracks_dict
+from pipeline.export.video import VideoSink
+from pipeline.frames import CameraSpec, open_source
+from pipeline.identities import ASSOCIATORS, MATCHERS, Assignment, Identity
+from pipeline.run import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_videos"
 
 
 @pytest.fixture
-def fake_reid(monkeypatch: pytest.MonkeyPatch, fake_matcher):
-    """Make the run use the colour-code fake matcher instead of loading a network."""
-    import pipeline.run
-    import reid_core.inference
+def fake_reid(fake_matcher):
+    """Register the colour-code fake matcher as re-ID model ``fake`` (``reid.model: fake``)."""
+    MATCHERS.add("fake", lambda weights, device: fake_matcher)
+    yield fake_matcher
+    MATCHERS.remove("fake")
 
-    monkeypatch.setattr(pipeline.run, "_default_reid_weights_exist", lambda: True)
-    monkeypatch.setattr(reid_core.inference, "load_matcher", lambda weights=None, device="auto": fake_matcher)
-    return fake_matcher
+
+def fake_config() -> PipelineConfig:
+    cfg = load_config()
+    return cfg.replace(reid=type(cfg.reid)(model="fake"))
 
 
 def _cams(scene: dict) -> list[CameraSpec]:
@@ -35,9 +45,9 @@ def _cams(scene: dict) -> list[CameraSpec]:
 def test_two_cameras_link_the_person_seen_by_both(two_cam_scene: dict, fake_reid, tmp_path: Path) -> None:
     out = tmp_path / "tracks.json"
     events = tmp_path / "events.jsonl"
-    outputs = RunOutputs(out=out, mot_dir=tmp_path / "mot", events=events, save_video_dir=tmp_path / "vid")
+    sinks = [TracksJsonSink(out), MotSink(tmp_path / "mot"), EventsSink(events), VideoSink(tmp_path / "vid")]
     summary = run(
-        _cams(two_cam_scene), outputs, load_config(), detections_dir=two_cam_scene["dets"], progress=False
+        _cams(two_cam_scene), sinks, fake_config(), detections_dir=two_cam_scene["dets"], progress=False
     )
 
     data = json.loads(out.read_text(encoding="utf-8"))
@@ -88,7 +98,7 @@ def test_association_disabled_keeps_cameras_apart(two_cam_scene: dict, tmp_path:
     cfg = cfg.replace(association=type(cfg.association)(enabled=False))
     summary = run(
         _cams(two_cam_scene),
-        RunOutputs(out=tmp_path / "t.json"),
+        [TracksJsonSink(tmp_path / "t.json")],
         cfg,
         detections_dir=two_cam_scene["dets"],
         progress=False,
@@ -104,11 +114,7 @@ def test_folder_source_and_cli_with_the_real_inference_path(
 
     folder = tmp_path / "cam_b"
     folder.mkdir()
-    for frame in (
-        __import__("pipeline.frames", fromlist=["open_source"])
-        .open_source(str(two_cam_scene["videos"]["cam_b"]))
-        .frames()
-    ):
+    for frame in open_source(CameraSpec(str(two_cam_scene["videos"]["cam_b"]), "cam_b"), 25.0).frames():
         cv2.imwrite(str(folder / f"{frame.index + 1:06d}.png"), frame.image_bgr)
     out = tmp_path / "tracks.json"
     code = cli.main(
@@ -187,10 +193,112 @@ def test_missing_shipped_reid_weights_warn_and_track_per_camera(
     monkeypatch.setattr(reid_core.weights, "DEFAULT_WEIGHTS", tmp_path / "not-shipped.safetensors")
     summary = run(
         _cams(two_cam_scene),
-        RunOutputs(out=tmp_path / "t.json"),
+        [TracksJsonSink(tmp_path / "t.json")],
         load_config(),
         detections_dir=two_cam_scene["dets"],
         progress=False,
     )
     assert summary.identities == summary.tracklets and summary.cross_camera_identities == 0
     assert "cross-camera linking is off" in caplog.text
+
+
+class OneIdentityForAll:
+    """A toy associator defined here, outside ``pipeline/``: everybody is one person."""
+
+    def __init__(self, on_assign) -> None:
+        self.on_assign = on_assign
+        self.keys: list[tuple[str, int]] = []
+
+    @classmethod
+    def from_config(cls, cfg, *, matcher, cameras, on_assign) -> OneIdentityForAll:
+        assert set(cameras) == {"cam_a", "cam_b"} and cameras["cam_a"].width == 160
+        return cls(on_assign)
+
+    @property
+    def num_identities(self) -> int:
+        return 1 if self.keys else 0
+
+    def add(self, tracklets):
+        out = []
+        for t in tracklets:
+            self.keys.append(t.key)
+            t.drop_crops()
+            out.append(Assignment(t.cam_id, t.track_id, 1, len(self.keys) == 1, None, t.t_start_s, t.t_end_s))
+            self.on_assign(out[-1])
+        return out
+
+    def evict_before(self, t_s: float) -> None:
+        return None
+
+    def finish(self) -> list[Identity]:
+        return [Identity(1, tuple(self.keys))]
+
+
+class RecordingSink(BaseSink):
+    """A toy output defined here: remembers what it was told at each moment."""
+
+    def __init__(self) -> None:
+        self.checked: list[str] = []
+        self.assigned: list[Assignment] = []
+        self.result: RunResult | None = None
+
+    def check(self, cams) -> None:
+        self.checked = [c.cam_id for c in cams]
+
+    def on_assign(self, assignment: Assignment) -> None:
+        self.assigned.append(assignment)
+
+    def finish(self, result: RunResult, staged) -> None:
+        self.result = result
+
+
+@pytest.fixture
+def one_identity_for_all():
+    ASSOCIATORS.add("one-for-all", OneIdentityForAll)
+    yield "one-for-all"
+    ASSOCIATORS.remove("one-for-all")
+
+
+def test_a_toy_associator_and_sink_plug_in_without_touching_pipeline(
+    two_cam_scene: dict, one_identity_for_all: str
+) -> None:
+    cfg = load_config()
+    cfg = cfg.replace(
+        association=dataclasses.replace(cfg.association, method=one_identity_for_all, enabled=False)
+    )
+    sink = RecordingSink()
+    summary = run(_cams(two_cam_scene), [sink], cfg, detections_dir=two_cam_scene["dets"], progress=False)
+    assert sink.checked == ["cam_a", "cam_b"]
+    assert len(sink.assigned) == 4 and {a.global_id for a in sink.assigned} == {1}
+    assert sink.result is not None and summary.identities == 1
+    [identity] = sink.result.tracks.identities
+    assert len(identity.tracklets) == 4 and set(sink.result.sources) == {"cam_a", "cam_b"}
+
+
+def test_unknown_association_method_lists_the_valid_ones(two_cam_scene: dict, tmp_path: Path) -> None:
+    cfg = load_config()
+    cfg = cfg.replace(association=dataclasses.replace(cfg.association, method="magic"))
+    with pytest.raises(
+        UserError, match=r"association\.method: unknown association method 'magic'; available: online"
+    ):
+        run(
+            _cams(two_cam_scene),
+            [TracksJsonSink(tmp_path / "t.json")],
+            cfg,
+            detections_dir=two_cam_scene["dets"],
+        )
+
+
+class FailingSink(BaseSink):
+    def finish(self, result: RunResult, staged) -> None:
+        raise OSError("disk full")
+
+
+def test_a_failing_output_leaves_no_output_behind(two_cam_scene: dict, fake_reid, tmp_path: Path) -> None:
+    """Outputs are renamed together: one failing sink means no tracks.json, no MOT files, no events."""
+    out = tmp_path / "out"
+    out.mkdir()
+    sinks = [TracksJsonSink(out / "t.json"), MotSink(out / "mot"), EventsSink(out / "e.jsonl"), FailingSink()]
+    with pytest.raises(OSError, match="disk full"):
+        run(_cams(two_cam_scene), sinks, fake_config(), detections_dir=two_cam_scene["dets"], progress=False)
+    assert list(out.iterdir()) == []

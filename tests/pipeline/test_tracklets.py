@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from pipeline.config import TrackletConfig
 from pipeline.frames import Frame
 from pipeline.tracklets import TrackletBuilder, crop_quality
 from trackers import Detections, Tracks
@@ -29,8 +32,13 @@ def tracks(ids: list[int], det_index: list[int], boxes: list[tuple[float, ...]])
 BOX = (100.0, 50.0, 140.0, 150.0)
 
 
+def builder(**changes: object) -> TrackletBuilder:
+    """A builder with the config defaults, except ``changes``."""
+    return TrackletBuilder.from_config(dataclasses.replace(TrackletConfig(), **changes))
+
+
 def test_boxes_accumulate_and_close_on_deletion() -> None:
-    b = TrackletBuilder(min_length_s=0.0)
+    b = builder(min_length_s=0.0)
     for i in range(5):
         assert b.update(frame(i), dets(BOX), tracks([7], [0], [BOX])) == []
     closed = b.update(frame(5), Detections.empty(), Tracks.empty(), deleted_ids=[7])
@@ -38,13 +46,13 @@ def test_boxes_accumulate_and_close_on_deletion() -> None:
     assert t.key == ("a", 7) and t.frames == [0, 1, 2, 3, 4]
     assert t.times_s == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
     assert t.boxes_xyxy[0] == BOX and t.scores == pytest.approx([0.9] * 5)
-    assert b.num_open == 0 and b.closed == 1
+    assert b.num_open == 0
     record = t.to_record()
     assert (record.start_frame, record.end_frame, record.t_end_s) == (0, 4, pytest.approx(0.4))
 
 
 def test_coasted_boxes_have_no_score_and_a_coasted_tail_is_trimmed() -> None:
-    b = TrackletBuilder(min_length_s=0.0)
+    b = builder(min_length_s=0.0)
     b.update(frame(0), dets(BOX), tracks([1], [0], [BOX]))
     b.update(frame(1), Detections.empty(), tracks([1], [-1], [BOX]))  # coasted through a gap
     b.update(frame(2), dets(BOX), tracks([1], [0], [BOX]))
@@ -54,7 +62,7 @@ def test_coasted_boxes_have_no_score_and_a_coasted_tail_is_trimmed() -> None:
 
 
 def test_close_camera_closes_only_that_camera() -> None:
-    b = TrackletBuilder(min_length_s=0.0)
+    b = builder(min_length_s=0.0)
     b.update(frame(0, "a"), dets(BOX), tracks([1], [0], [BOX]))
     b.update(frame(0, "b"), dets(BOX), tracks([1], [0], [BOX]))
     assert [t.key for t in b.close_camera("a")] == [("a", 1)]
@@ -62,7 +70,7 @@ def test_close_camera_closes_only_that_camera() -> None:
 
 
 def test_short_tracklets_are_dropped_and_counted() -> None:
-    b = TrackletBuilder(min_length_s=0.5)
+    b = builder(min_length_s=0.5)
     for i in range(3):
         b.update(frame(i), dets(BOX), tracks([1], [0], [BOX]))
     assert b.close_camera("a") == [] and b.dropped == 1
@@ -70,7 +78,7 @@ def test_short_tracklets_are_dropped_and_counted() -> None:
 
 def test_crops_come_from_the_detection_row_named_by_det_index() -> None:
     """Two detections, the track matched to the second: the crop is cut from the second's box."""
-    b = TrackletBuilder(min_length_s=0.0, max_crops=1, min_crop_height_px=10)
+    b = builder(min_length_s=0.0, max_crops=1, min_crop_height_px=10)
     other = (10.0, 10.0, 30.0, 60.0)
     f = frame(3)
     f.image_bgr[50:150, 100:140, 1] = 200  # green only inside BOX
@@ -81,7 +89,7 @@ def test_crops_come_from_the_detection_row_named_by_det_index() -> None:
 
 
 def test_crops_stay_bounded_and_spread_over_a_long_track() -> None:
-    b = TrackletBuilder(min_length_s=0.0, max_crops=6)
+    b = builder(min_length_s=0.0, max_crops=6)
     n = 600
     for i in range(n):
         b.update(frame(i), dets(BOX), tracks([1], [0], [BOX]))
@@ -94,7 +102,7 @@ def test_crops_stay_bounded_and_spread_over_a_long_track() -> None:
 
 
 def test_good_crops_beat_border_cut_and_occluded_ones() -> None:
-    b = TrackletBuilder(min_length_s=0.0, max_crops=2)
+    b = builder(min_length_s=0.0, max_crops=2)
     cut = (0.0, 50.0, 40.0, 150.0)  # touches the left border
     occluder = (110.0, 50.0, 150.0, 150.0)  # IoU 0.6 with BOX: occluded
     for i in range(10):
@@ -108,7 +116,7 @@ def test_good_crops_beat_border_cut_and_occluded_ones() -> None:
 
 
 def test_fallback_crops_are_kept_when_nothing_better_exists() -> None:
-    b = TrackletBuilder(min_length_s=0.0, max_crops=3)
+    b = builder(min_length_s=0.0, max_crops=3)
     cut = (0.0, 50.0, 40.0, 150.0)
     for i in range(10):
         b.update(frame(i), dets(cut), tracks([1], [0], [cut]))
@@ -117,7 +125,7 @@ def test_fallback_crops_are_kept_when_nothing_better_exists() -> None:
 
 
 def test_small_boxes_give_no_crop_and_big_crops_are_scaled_down() -> None:
-    b = TrackletBuilder(min_length_s=0.0, min_crop_height_px=40, crop_max_height_px=64)
+    b = builder(min_length_s=0.0, min_crop_height_px=40, crop_max_height_px=64)
     small = (10.0, 10.0, 20.0, 30.0)
     big = (100.0, 20.0, 160.0, 220.0)
     b.update(frame(0), dets(small), tracks([1], [0], [small]))
@@ -129,7 +137,7 @@ def test_small_boxes_give_no_crop_and_big_crops_are_scaled_down() -> None:
 
 
 def test_two_tracks_in_one_frame_are_separate_tracklets() -> None:
-    b = TrackletBuilder(min_length_s=0.0)
+    b = builder(min_length_s=0.0)
     other = (200.0, 50.0, 240.0, 150.0)
     b.update(frame(0), dets(BOX, other), tracks([1, 2], [0, 1], [BOX, other]))
     assert sorted(t.key for t in b.close_camera("a")) == [("a", 1), ("a", 2)]
@@ -141,4 +149,6 @@ def test_crop_quality_gates() -> None:
     assert q[2] == 0.0  # 10 px tall
     assert q[1] == pytest.approx(0.9 * 0.1)  # cut by the left border
     assert 0 < q[0] < 0.1 and q[0] == pytest.approx(q[3])  # mutually occluded (IoU 0.78)
-    assert crop_quality(Detections.empty(), W, H).shape == (0,)
+    assert crop_quality(
+        Detections.empty(), W, H, min_crop_height_px=40, border_margin_px=4, max_overlap_iou=0.3
+    ).shape == (0,)

@@ -34,6 +34,6 @@ def test_deleted_ids_are_reported() -> None:
 
 
 def test_bytetrack_and_unknown_names() -> None:
-    assert CameraTrackers({"a": 25.0}, "bytetrack").name == "bytetrack"
+    assert CameraTrackers({"a": 25.0}, "bytetrack", {}).name == "bytetrack"
     with pytest.raises(ValueError, match="available"):
-        CameraTrackers({"a": 25.0}, "bytetrak")
+        CameraTrackers({"a": 25.0}, "bytetrak", {})

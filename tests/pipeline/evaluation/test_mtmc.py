@@ -18,13 +18,15 @@ import pytest
 from infra.errors import UserError, cli_entry
 from infra.motchallenge import MotRows, read_mot
 from pipeline.evaluation import mtmc
-from pipeline.export import (
+from pipeline.export.tracks_json import write_tracks_json
+from pipeline.records import (
     BoxRecord,
     CameraRecord,
     IdentityRecord,
     TrackletRecord,
     TracksFile,
-    write_tracks_json,
+    json_frame_to_mot,
+    to_mot_rows,
 )
 
 SAMPLE = Path(__file__).resolve().parents[3] / "sample_videos"
@@ -124,9 +126,9 @@ def test_linking_beats_splitting_by_the_computed_amount() -> None:
 
 
 def test_json_frames_are_zero_based_and_converted_once() -> None:
-    assert mtmc.json_frame_to_mot(0) == 1
-    assert mtmc.json_frame_to_mot(178) == 179
-    rows = mtmc.tracks_to_mot(_tracks(PERFECT))
+    assert json_frame_to_mot(0) == 1
+    assert json_frame_to_mot(178) == 179
+    rows = to_mot_rows(_tracks(PERFECT))
     assert rows["cam_a"].frame.min() == 1
     # Boxes written with the gt frame number as the json frame (no conversion) match nothing.
     unconverted = mtmc.evaluate_mtmc(_tracks(PERFECT, frame_offset=0), _gt(), per_camera=False)

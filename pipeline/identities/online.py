@@ -1,11 +1,11 @@
-"""⑤ Closed tracklets → global identities, streaming, across cameras.
+"""The ``online`` associator: each closed tracklet is linked at once, in arrival order.
 
-When tracklets close, :meth:`IdentityLinker.add` links each of them to an existing global
+When tracklets close, :meth:`OnlineAssociator.add` links each of them to an existing global
 identity or starts a new one, at once (so ``--events`` can stream the decision):
 
 1. **Encode once.** The tracklet's crops go through the re-ID network once
-   (:meth:`Matcher.encode`); the :class:`Encoded` rows of ``crops_per_pair`` crops and the mean
-   embedding are cached for later tracklets, the crop images are freed.
+   (:func:`~pipeline.identities.scoring.encode_tracklets`); the encodings of ``crops_per_pair``
+   crops and the mean embedding are cached for later tracklets, the crop images are freed.
 2. **Constraints** (hard; a violating link is never made): two tracklets of one camera that
    overlap in time are different people; with ``overlapping_views=False`` the same holds across
    cameras; tracklets of one identity in two cameras are at least ``min_transition_s`` apart; a
@@ -13,10 +13,9 @@ identity or starts a new one, at once (so ``--events`` can stream the decision):
    forbids two tracklets of one identity in one camera.
 3. **Shortlist** the ``shortlist_k`` feasible closed tracklets nearest by embedding cosine.
 4. **Score** each shortlisted pair with the pair head on up to ``crops_per_pair²`` crop pairs
-   (both orders averaged, the head is not symmetric) and aggregate: the mean log-odds of the top
-   ``top_pairs_fraction`` of crop-pair probabilities, mapped back to a probability (it still
-   ranks pairs whose crop scores are all near 1). An identity's score is the best score of its
-   shortlisted tracklets.
+   (:func:`~pipeline.identities.scoring.tracklet_pair_score`: both orders averaged, the mean
+   log-odds of the top ``top_pairs_fraction`` of crop-pair probabilities). An identity's score
+   is the best score of its shortlisted tracklets.
 5. **Decide globally** for the tracklets closing together: Hungarian assignment
    (``trackers.min_cost_matching``) over the tracklet × identity matrix of ``1 − score``, refusing
    pairs below ``threshold``, and refusing every link of a tracklet whose best identity does not
@@ -33,59 +32,22 @@ Global ids come from a per-instance allocator (1, 2, …): two linkers never sha
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline.identities import Assignment, Identity, MatcherLike, TrackletKey
+from pipeline.identities.scoring import EncodedTracklet, encode_tracklets, logodds, tracklet_pair_score
 from pipeline.tracklets import Tracklet
 from trackers import min_cost_matching
 
-__all__ = ["Assignment", "IdentityLinker", "MatcherLike", "Member", "aggregate_pair_scores"]
+if TYPE_CHECKING:
+    from pipeline.config import AssociationConfig
+    from pipeline.frames import SourceInfo
 
-
-class MatcherLike(Protocol):
-    """What the linker needs of ``reid_core.inference.Matcher`` (a fake one in tests)."""
-
-    def encode(self, crops_bgr: Sequence[np.ndarray]) -> Any: ...
-
-    def embed(self, enc: Any) -> np.ndarray: ...
-
-    def score(self, enc_a: Any, enc_b: Any) -> np.ndarray: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Assignment:
-    """One linking decision.
-
-    Attributes:
-        cam_id, track_id: the tracklet.
-        global_id: the identity it joined.
-        new_identity: whether the identity was started by this tracklet.
-        score: aggregated P(same person) of the link, ``None`` for a new identity.
-        t_start_s, t_end_s: the tracklet's time span in seconds.
-    """
-
-    cam_id: str
-    track_id: int
-    global_id: int
-    new_identity: bool
-    score: float | None
-    t_start_s: float
-    t_end_s: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "event": "assign",
-            "cam_id": self.cam_id,
-            "track_id": int(self.track_id),
-            "global_id": int(self.global_id),
-            "new_identity": bool(self.new_identity),
-            "score": None if self.score is None else float(self.score),
-            "t_start_s": float(self.t_start_s),
-            "t_end_s": float(self.t_end_s),
-        }
+__all__ = ["Member", "OnlineAssociator"]
 
 
 @dataclass(eq=False)
@@ -93,7 +55,7 @@ class Member:
     """A closed tracklet as the linker keeps it: time span, camera and cached encodings.
 
     ``encoded``/``embedding`` are ``None`` when the tracklet had no usable crop, or after
-    :meth:`IdentityLinker.evict_before` dropped them (the time span stays, for the constraints).
+    :meth:`OnlineAssociator.evict_before` dropped them (the time span stays, for the constraints).
     """
 
     cam_id: str
@@ -117,43 +79,16 @@ class _Identity:
     t_end_s: float = -math.inf
 
 
-_P_CLIP = 1e-7  # probabilities are float32 from the model: log-odds stay finite (|logit| <= 16.1)
-
-
-def aggregate_pair_scores(scores: np.ndarray, top_fraction: float = 0.5) -> float:
-    """Aggregate crop-pair P(same) into one tracklet-pair probability; ``nan`` if empty.
-
-    The mean is taken in log-odds over the best ``top_fraction`` (at least one) of the pairs and
-    mapped back to a probability: unlike a plain mean of probabilities it still ranks pairs whose
-    crop scores are all close to 1 (a head that is confident on most pairs).
-
-    Example:
-        >>> round(aggregate_pair_scores(np.array([[0.9, 0.1], [0.7, 0.3]]), 0.5), 4)
-        0.8209
-        >>> round(aggregate_pair_scores(np.array([[0.9, 0.9]]), 1.0), 4)
-        0.9
-    """
-    flat = np.sort(np.asarray(scores, np.float64).ravel())[::-1]
-    if flat.size == 0:
-        return math.nan
-    k = max(1, math.ceil(top_fraction * flat.size))
-    p = np.clip(flat[:k], _P_CLIP, 1.0 - _P_CLIP)
-    mean_logit = float(np.mean(np.log(p) - np.log1p(-p)))
-    return 1.0 / (1.0 + math.exp(-mean_logit))
-
-
-def _logodds(p: float) -> float:
-    p = min(max(p, _P_CLIP), 1.0 - _P_CLIP)
-    return math.log(p) - math.log1p(-p)
-
-
 def _gap_s(a_start: float, a_end: float, b_start: float, b_end: float) -> float:
     """Seconds between two intervals; negative when they overlap."""
     return max(a_start - b_end, b_start - a_end)
 
 
-class IdentityLinker:
+class OnlineAssociator:
     """Streaming cross-camera association of closed tracklets into global identities.
+
+    Every argument is required: the defaults are written once, in
+    :class:`pipeline.config.AssociationConfig` (build from it with :meth:`from_config`).
 
     Args:
         matcher: the re-ID model (``reid_core.inference.Matcher`` or anything with ``encode``,
@@ -176,20 +111,20 @@ class IdentityLinker:
         self,
         matcher: MatcherLike | None,
         *,
-        enabled: bool = True,
-        threshold: float = 0.5,
-        min_margin_logodds: float = 1.0,
-        overlapping_views: bool = False,
-        max_transition_s: float | None = 60.0,
-        min_transition_s: float = 0.0,
-        allow_reentry: bool = True,
-        shortlist_k: int = 10,
-        crops_per_pair: int = 4,
-        top_pairs_fraction: float = 0.5,
-        on_assign: Callable[[Assignment], None] | None = None,
+        enabled: bool,
+        threshold: float,
+        min_margin_logodds: float,
+        overlapping_views: bool,
+        max_transition_s: float | None,
+        min_transition_s: float,
+        allow_reentry: bool,
+        shortlist_k: int,
+        crops_per_pair: int,
+        top_pairs_fraction: float,
+        on_assign: Callable[[Assignment], None] | None,
     ) -> None:
         if enabled and matcher is None:
-            raise ValueError("IdentityLinker needs a matcher when enabled")
+            raise ValueError("OnlineAssociator needs a matcher when enabled")
         self.matcher = matcher
         self.enabled = bool(enabled)
         self.threshold = float(threshold)
@@ -203,10 +138,34 @@ class IdentityLinker:
         self.top_pairs_fraction = float(top_pairs_fraction)
         self.on_assign = on_assign
         self._identities: dict[int, _Identity] = {}
-        self._members: dict[tuple[str, int], Member] = {}
+        self._members: dict[TrackletKey, Member] = {}
         self._next_id = 1
-        self._pair_cache: dict[tuple[tuple[str, int], tuple[str, int]], float] = {}
-        self.pairs_scored = 0
+        self._pair_cache: dict[tuple[TrackletKey, TrackletKey], float] = {}
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: AssociationConfig,
+        *,
+        matcher: MatcherLike | None,
+        cameras: Mapping[str, SourceInfo],
+        on_assign: Callable[[Assignment], None] | None,
+    ) -> OnlineAssociator:
+        """Build from the ``association`` config section (``cameras`` is not needed online)."""
+        return cls(
+            matcher,
+            enabled=cfg.enabled and matcher is not None,
+            threshold=cfg.threshold,
+            min_margin_logodds=cfg.min_margin_logodds,
+            overlapping_views=cfg.overlapping_views,
+            max_transition_s=cfg.max_transition_s,
+            min_transition_s=cfg.min_transition_s,
+            allow_reentry=cfg.allow_reentry,
+            shortlist_k=cfg.shortlist_k,
+            crops_per_pair=cfg.crops_per_pair,
+            top_pairs_fraction=cfg.top_pairs_fraction,
+            on_assign=on_assign,
+        )
 
     # ------------------------------------------------------------------ public API
 
@@ -214,17 +173,12 @@ class IdentityLinker:
     def num_identities(self) -> int:
         return len(self._identities)
 
-    def global_id_of(self, cam_id: str, track_id: int) -> int | None:
-        """The global id given to tracklet ``(cam_id, track_id)``, ``None`` if not linked (yet)."""
-        member = self._members.get((cam_id, int(track_id)))
-        return None if member is None else member.global_id
-
-    def identities(self) -> dict[int, list[tuple[str, int]]]:
-        """``{global_id: [(cam_id, track_id), …]}`` in increasing id order, members in time order."""
-        return {
-            gid: [m.key for m in sorted(ident.members, key=lambda m: m.t_start_s)]
+    def finish(self) -> list[Identity]:
+        """The identities in increasing id order, members in time order (decisions are never revised)."""
+        return [
+            Identity(gid, tuple(m.key for m in sorted(ident.members, key=lambda m: m.t_start_s)))
             for gid, ident in sorted(self._identities.items())
-        }
+        ]
 
     def add(self, tracklets: Sequence[Tracklet]) -> list[Assignment]:
         """Link tracklets that closed together (one call per frame step); returns the decisions.
@@ -297,30 +251,12 @@ class IdentityLinker:
 
     def _encode(self, tracklets: Sequence[Tracklet], members: Sequence[Member]) -> None:
         assert self.matcher is not None
-        crops: list[np.ndarray] = []
-        spans: list[tuple[int, int]] = []
-        for tracklet in tracklets:
-            images = tracklet.crops_bgr()
-            spans.append((len(crops), len(crops) + len(images)))
-            crops.extend(images)
-        if not crops:
-            return
-        encoded = self.matcher.encode(crops)
-        embeddings = np.asarray(self.matcher.embed(encoded), np.float32)
-        for member, (start, end) in zip(members, spans, strict=True):
-            if end == start:
-                continue
-            rows = np.arange(start, end)
-            mean = embeddings[rows].mean(axis=0)
-            member.embedding = mean / max(float(np.linalg.norm(mean)), 1e-12)
-            pick = rows[
-                np.unique(
-                    np.linspace(0, len(rows) - 1, min(self.crops_per_pair, len(rows)))
-                    .round()
-                    .astype(np.int64)
-                )
-            ]
-            member.encoded = encoded[pick]
+        for member, enc in zip(
+            members, encode_tracklets(self.matcher, tracklets, self.crops_per_pair), strict=True
+        ):
+            if enc is not None:
+                member.encoded = enc.encoded
+                member.embedding = enc.embedding
 
     def _feasible(self, member: Member, identity: _Identity) -> bool:
         """Whether ``member`` may join ``identity`` under every constraint."""
@@ -372,18 +308,21 @@ class IdentityLinker:
         if self.min_margin_logodds <= 0 or len(scores) < 2:
             return scores
         first, second = sorted(scores.values(), reverse=True)[:2]
-        return scores if _logodds(first) - _logodds(second) >= self.min_margin_logodds else {}
+        return scores if logodds(first) - logodds(second) >= self.min_margin_logodds else {}
 
     def _pair_score(self, a: Member, b: Member) -> float:
         key = (a.key, b.key) if a.key <= b.key else (b.key, a.key)
         cached = self._pair_cache.get(key)
         if cached is not None:
             return cached
-        assert self.matcher is not None
-        ab = np.asarray(self.matcher.score(a.encoded, b.encoded), np.float64)
-        ba = np.asarray(self.matcher.score(b.encoded, a.encoded), np.float64)
-        score = aggregate_pair_scores(0.5 * (ab + ba.T), self.top_pairs_fraction)
-        self.pairs_scored += 1
+        assert self.matcher is not None and a.encoded is not None and b.encoded is not None
+        assert a.embedding is not None and b.embedding is not None
+        score = tracklet_pair_score(
+            self.matcher,
+            EncodedTracklet(a.encoded, a.embedding),
+            EncodedTracklet(b.encoded, b.embedding),
+            self.top_pairs_fraction,
+        )
         self._pair_cache[key] = score
         return score
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from pipeline.identities import IdentityLinker, aggregate_pair_scores
+from pipeline.config import AssociationConfig
+from pipeline.identities.online import OnlineAssociator
+from pipeline.identities.scoring import aggregate_pair_scores
 from pipeline.tracklets import Crop, Tracklet
 
 
@@ -28,11 +32,18 @@ def tracklet(cam: str, track_id: int, t0: float, t1: float, code: int | None, n_
     return t
 
 
-def linker(matcher, **kwargs) -> IdentityLinker:
-    """A linker for rule tests: the look-alike margin is off unless a test turns it on."""
-    return IdentityLinker(
-        matcher, **{"threshold": 0.5, "max_transition_s": 10.0, "min_margin_logodds": 0.0, **kwargs}
+def linker(matcher, on_assign=None, **kwargs) -> OnlineAssociator:
+    """A linker for rule tests: the config defaults, with a 0.5 threshold, a 10 s window and no
+    look-alike margin unless a test says otherwise."""
+    cfg = dataclasses.replace(
+        AssociationConfig(),
+        **{"threshold": 0.5, "max_transition_s": 10.0, "min_margin_logodds": 0.0, **kwargs},
     )
+    return OnlineAssociator.from_config(cfg, matcher=matcher, cameras={}, on_assign=on_assign)
+
+
+def identities(link: OnlineAssociator) -> dict[int, list[tuple[str, int]]]:
+    return {i.global_id: list(i.members) for i in link.finish()}
 
 
 def test_same_person_across_cameras_is_linked(fake_matcher) -> None:
@@ -41,7 +52,7 @@ def test_same_person_across_cameras_is_linked(fake_matcher) -> None:
     [b] = link.add([tracklet("b", 1, 3.0, 5.0, code=1)])
     assert a.new_identity and not b.new_identity
     assert b.global_id == a.global_id and b.score == pytest.approx(0.95)
-    assert link.identities() == {1: [("a", 1), ("b", 1)]}
+    assert identities(link) == {1: [("a", 1), ("b", 1)]}
 
 
 def test_different_people_get_different_identities(fake_matcher) -> None:
@@ -100,7 +111,7 @@ def test_conflicting_members_never_merge_through_a_third(fake_matcher) -> None:
     assert {x.global_id for x in first} == {1, 2}
     [b] = link.add([tracklet("b", 1, 3.0, 4.0, code=1)])
     assert not b.new_identity
-    ids = link.identities()
+    ids = identities(link)
     for members in ids.values():
         cams = [m for m in members if m[0] == "a"]
         assert len(cams) <= 1, ids
@@ -129,7 +140,7 @@ def test_tracklet_without_crops_gets_its_own_identity(fake_matcher) -> None:
 
 
 def test_disabled_gives_every_tracklet_a_new_identity() -> None:
-    link = IdentityLinker(None, enabled=False)
+    link = OnlineAssociator.from_config(AssociationConfig(), matcher=None, cameras={}, on_assign=None)
     out = link.add([tracklet("a", 1, 0.0, 2.0, code=1), tracklet("b", 1, 3.0, 4.0, code=1)])
     assert [x.global_id for x in out] == [1, 2]
 
@@ -204,7 +215,7 @@ def test_aggregate_pair_scores(scores, fraction: float, expected: float) -> None
 
 
 def test_aggregate_of_nothing_is_nan() -> None:
-    assert np.isnan(aggregate_pair_scores(np.zeros((0, 3))))
+    assert np.isnan(aggregate_pair_scores(np.zeros((0, 3)), 0.5))
 
 
 def test_long_streams_stay_cheap(fake_matcher) -> None:

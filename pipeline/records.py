@@ -1,31 +1,25 @@
-"""⑥ Identities → versioned JSON (``schema_version`` 1), written atomically.
+"""The run's result as small validated records: cameras, identities, tracklets, boxes.
 
-The file format (also shipped as the JSON Schema ``pipeline/schema/tracks.schema.json``)::
-
-    {"schema_version": 1,
-     "cameras": [{"cam_id": "cam_a", "source": "cam_a.mp4", "fps": 25.0, "width": 640,
-                  "height": 480, "num_frames": 179}],
-     "identities": [{"global_id": 1,
-        "tracklets": [{"cam_id": "cam_a", "track_id": 3, "start_frame": 10, "end_frame": 95,
-                       "t_start_s": 0.4, "t_end_s": 3.8,
-                       "boxes": [{"frame": 10, "time_s": 0.4, "xyxy": [x1, y1, x2, y2],
-                                  "score": 0.91}]}]}]}
+These cross the boundary between the stages and the outputs (sinks, ``reid-eval``): every sink
+reads a :class:`TracksFile`, and :func:`to_mot_rows` is the one conversion of records to
+MOTChallenge rows (used by the MOT sink, the video sink and ``reid-eval mtmc``).
 
 Conventions: ``frame`` is the 0-based index of the decoded frame in its source; ``time_s`` is
 seconds from the start of the source (container time, or index ÷ real fps); ``xyxy`` are
-pixels of the original frame; a value that is unknown is ``null``, never ``""``.
+pixels of the original frame; a value that is unknown is ``None`` (``null`` in JSON), never ``""``.
+The JSON form (``to_dict``/``from_dict``) is the ``tracks.json`` format of
+:mod:`pipeline.export.tracks_json`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-from infra.errors import UserError
-from infra.fileio import atomic_write_text
+import numpy as np
+
+from infra.boxes import xyxy_to_tlwh
+from infra.motchallenge import MotRows
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -34,10 +28,8 @@ __all__ = [
     "IdentityRecord",
     "TrackletRecord",
     "TracksFile",
-    "load_schema",
-    "read_tracks_json",
-    "validate_tracks_dict",
-    "write_tracks_json",
+    "json_frame_to_mot",
+    "to_mot_rows",
 ]
 
 SCHEMA_VERSION = 1
@@ -183,65 +175,44 @@ class TracksFile:
         )
 
 
-def load_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of the tracks file, as shipped in the package."""
-    text = resources.files("pipeline").joinpath("schema/tracks.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+def json_frame_to_mot(frame: int) -> int:
+    """The 1-based MOTChallenge frame number of a 0-based record frame index.
+
+    >>> json_frame_to_mot(0)
+    1
+    """
+    return int(frame) + 1
 
 
-def validate_tracks_dict(data: dict[str, Any], source: str | Path = "<tracks>") -> None:
-    """Validate ``data`` against the schema; raise UserError naming ``source`` and the first problem."""
-    import jsonschema
+def to_mot_rows(tracks: TracksFile) -> dict[str, MotRows]:
+    """Per-camera MOTChallenge rows of ``tracks``: id = ``global_id``, 1-based frames, ``tlwh`` pixels.
 
-    validator = jsonschema.Draft202012Validator(load_schema())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        raise UserError(f"{source}: not a valid tracks file at {where}: {error.message}")
+    Every camera of ``tracks.cameras`` gets an entry (possibly empty), in that order; a box score
+    that is ``None`` reads as 1.0.
 
-
-def write_tracks_json(path: str | Path, tracks: TracksFile) -> None:
-    """Write ``tracks`` to ``path`` atomically (temporary file + rename)."""
-    text = json.dumps(tracks.to_dict(), indent=1, allow_nan=False)
-    atomic_write_text(path, text + "\n")
-
-
-def read_tracks_json(path: str | Path) -> TracksFile:
-    """Read and validate a tracks file; raise UserError naming the file on any problem."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: cannot read ({err})") from None
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: top level must be a JSON object")
-    validate_tracks_dict(data, source=path)
-    tracks = TracksFile.from_dict(data)
-    _check_consistency(tracks, source=path)
-    return tracks
-
-
-def _check_consistency(tracks: TracksFile, source: str | Path) -> None:
-    """What the schema cannot say: known cameras, ordered frames, unique ids."""
-    cam_ids = [c.cam_id for c in tracks.cameras]
-    if len(set(cam_ids)) != len(cam_ids):
-        raise UserError(f"{source}: duplicate cam_id in cameras")
-    global_ids: set[int] = set()
-    tracklet_keys: set[tuple[str, int]] = set()
+    Example:
+        >>> box = BoxRecord(0, 0.0, (10.0, 20.0, 40.0, 80.0), None)
+        >>> t = TrackletRecord("a", 1, 0, 0, 0.0, 0.0, (box,))
+        >>> cams = (CameraRecord("a", "a.mp4", 25.0, 64, 48, 1),)
+        >>> rows = to_mot_rows(TracksFile(cams, (IdentityRecord(7, (t,)),)))["a"]
+        >>> rows.frame.tolist(), rows.track_id.tolist(), rows.tlwh.tolist(), rows.score.tolist()
+        ([1], [7], [[10.0, 20.0, 30.0, 60.0]], [1.0])
+    """
+    parts: dict[str, list[tuple[int, int, float, float, float, float, float]]] = {
+        cam.cam_id: [] for cam in tracks.cameras
+    }
     for identity in tracks.identities:
-        if identity.global_id in global_ids:
-            raise UserError(f"{source}: global_id {identity.global_id} appears twice")
-        global_ids.add(identity.global_id)
-        for t in identity.tracklets:
-            where = f"tracklet ({t.cam_id}, {t.track_id}) of global_id {identity.global_id}"
-            if t.cam_id not in cam_ids:
-                raise UserError(f"{source}: {where} names a camera not in 'cameras'")
-            if (t.cam_id, t.track_id) in tracklet_keys:
-                raise UserError(f"{source}: {where} appears twice")
-            tracklet_keys.add((t.cam_id, t.track_id))
-            if t.start_frame > t.end_frame or t.t_start_s > t.t_end_s:
-                raise UserError(f"{source}: {where} ends before it starts")
+        for tracklet in identity.tracklets:
+            rows = parts.setdefault(tracklet.cam_id, [])
+            for box in tracklet.boxes:
+                score = 1.0 if box.score is None else float(box.score)
+                rows.append((json_frame_to_mot(box.frame), identity.global_id, *box.xyxy, score))
+    out: dict[str, MotRows] = {}
+    for cam_id, rows in parts.items():
+        if not rows:
+            out[cam_id] = MotRows.empty()
+            continue
+        arr = np.asarray(rows, dtype=np.float64)
+        tlwh = xyxy_to_tlwh(arr[:, 2:6])
+        out[cam_id] = MotRows(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), tlwh, arr[:, 6])
+    return out

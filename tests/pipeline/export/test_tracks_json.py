@@ -11,18 +11,9 @@ from typing import Any
 import pytest
 
 from infra.errors import UserError
-from pipeline import export
-from pipeline.export import (
-    BoxRecord,
-    CameraRecord,
-    IdentityRecord,
-    TrackletRecord,
-    TracksFile,
-    load_schema,
-    read_tracks_json,
-    validate_tracks_dict,
-    write_tracks_json,
-)
+from pipeline import records
+from pipeline.export.tracks_json import load_schema, read_tracks_json, validate_tracks_dict, write_tracks_json
+from pipeline.records import BoxRecord, CameraRecord, IdentityRecord, TrackletRecord, TracksFile
 
 
 def _tracks() -> TracksFile:
@@ -232,4 +223,4 @@ def test_atomic_write_keeps_the_old_file_when_the_rename_fails(
 
 
 def test_schema_version_constant_matches_the_schema() -> None:
-    assert load_schema()["properties"]["schema_version"]["const"] == export.SCHEMA_VERSION
+    assert load_schema()["properties"]["schema_version"]["const"] == records.SCHEMA_VERSION

@@ -1,0 +1,113 @@
+"""Tracklet-pair scores from the re-ID model: encode each tracklet once, score pairs of tracklets.
+
+Shared by every associator:
+
+- :func:`encode_tracklets` runs the crops of a batch of tracklets through the model **once**
+  (one ``encode`` call) and keeps, per tracklet, the encodings of up to ``crops_per_pair`` crops
+  spread over its life and its mean embedding (L2-normalised), for shortlists;
+- :func:`tracklet_pair_score` scores two encoded tracklets with the pair head on up to
+  ``crops_per_pair²`` crop pairs, both orders averaged (the head is not symmetric), aggregated
+  by :func:`aggregate_pair_scores`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from pipeline.identities import MatcherLike
+    from pipeline.tracklets import Tracklet
+
+__all__ = ["EncodedTracklet", "aggregate_pair_scores", "encode_tracklets", "logodds", "tracklet_pair_score"]
+
+_P_CLIP = 1e-7  # probabilities are float32 from the model: log-odds stay finite (|logit| <= 16.1)
+
+
+@dataclass(frozen=True, eq=False)
+class EncodedTracklet:
+    """A tracklet as the re-ID model sees it.
+
+    Attributes:
+        encoded: the model's encodings of up to ``crops_per_pair`` of its crops (time-spread).
+        embedding: ``(D,)`` float32 L2-normalised mean embedding of all its crops.
+    """
+
+    encoded: Any
+    embedding: np.ndarray
+
+
+def logodds(p: float) -> float:
+    """``log(p / (1 − p))`` with ``p`` clipped away from 0 and 1 (natural log).
+
+    >>> round(logodds(0.5), 6), round(logodds(0.9), 4)
+    (0.0, 2.1972)
+    """
+    p = min(max(p, _P_CLIP), 1.0 - _P_CLIP)
+    return math.log(p) - math.log1p(-p)
+
+
+def aggregate_pair_scores(scores: np.ndarray, top_fraction: float) -> float:
+    """Aggregate crop-pair P(same) into one tracklet-pair probability; ``nan`` if empty.
+
+    The mean is taken in log-odds over the best ``top_fraction`` (at least one) of the pairs and
+    mapped back to a probability: unlike a plain mean of probabilities it still ranks pairs whose
+    crop scores are all close to 1 (a head that is confident on most pairs).
+
+    Example:
+        >>> round(aggregate_pair_scores(np.array([[0.9, 0.1], [0.7, 0.3]]), 0.5), 4)
+        0.8209
+        >>> round(aggregate_pair_scores(np.array([[0.9, 0.9]]), 1.0), 4)
+        0.9
+    """
+    flat = np.sort(np.asarray(scores, np.float64).ravel())[::-1]
+    if flat.size == 0:
+        return math.nan
+    k = max(1, math.ceil(top_fraction * flat.size))
+    p = np.clip(flat[:k], _P_CLIP, 1.0 - _P_CLIP)
+    mean_logit = float(np.mean(np.log(p) - np.log1p(-p)))
+    return 1.0 / (1.0 + math.exp(-mean_logit))
+
+
+def encode_tracklets(
+    matcher: MatcherLike, tracklets: Sequence[Tracklet], crops_per_pair: int
+) -> list[EncodedTracklet | None]:
+    """Encode the crops of ``tracklets`` in one model call; ``None`` for a tracklet without crops."""
+    crops: list[np.ndarray] = []
+    spans: list[tuple[int, int]] = []
+    for tracklet in tracklets:
+        images = tracklet.crops_bgr()
+        spans.append((len(crops), len(crops) + len(images)))
+        crops.extend(images)
+    if not crops:
+        return [None] * len(tracklets)
+    encoded = matcher.encode(crops)
+    embeddings = np.asarray(matcher.embed(encoded), np.float32)
+    out: list[EncodedTracklet | None] = []
+    for start, end in spans:
+        if end == start:
+            out.append(None)
+            continue
+        rows = np.arange(start, end)
+        mean = embeddings[rows].mean(axis=0)
+        spread = np.linspace(0, len(rows) - 1, min(crops_per_pair, len(rows))).round().astype(np.int64)
+        out.append(
+            EncodedTracklet(
+                encoded=encoded[rows[np.unique(spread)]],
+                embedding=mean / max(float(np.linalg.norm(mean)), 1e-12),
+            )
+        )
+    return out
+
+
+def tracklet_pair_score(
+    matcher: MatcherLike, a: EncodedTracklet, b: EncodedTracklet, top_fraction: float
+) -> float:
+    """P(same person) of two encoded tracklets (symmetric; ``nan`` when either has no crop pair)."""
+    ab = np.asarray(matcher.score(a.encoded, b.encoded), np.float64)
+    ba = np.asarray(matcher.score(b.encoded, a.encoded), np.float64)
+    return aggregate_pair_scores(0.5 * (ab + ba.T), top_fraction)
