@@ -170,7 +170,10 @@ class RunConfig:
         log_every_steps: one log line every this many steps.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         amp: mixed precision (float16 autocast + grad scaling) on CUDA; ignored on CPU.
-        num_threads: torch CPU threads; null = torch's default.
+        num_threads: torch CPU threads; null = torch's default (the number of cores).
+        deterministic: run with ``torch.use_deterministic_algorithms`` (true: two runs of the
+            same recipe and seed give bit-identical weights on the same machine and thread
+            count; false: multi-threaded CPU scatter-adds make them differ by rounding).
         out_dir: run folder (checkpoints, metrics); ``--out`` overrides it.
     """
 
@@ -182,6 +185,7 @@ class RunConfig:
     device: str = "auto"
     amp: bool = True
     num_threads: int | None = None
+    deterministic: bool = True
     out_dir: str = "runs/default"
 
 

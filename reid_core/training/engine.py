@@ -319,3 +319,16 @@ class Trainer:
         self.step = int(meta["step"])
         self.history = list(meta.get("history", []))
         self.best = dict(meta.get("best", {}))
+        self._rewrite_metrics()
+
+    def _rewrite_metrics(self) -> None:
+        """``metrics.jsonl`` = the checkpoint's history: drops the lines of evaluations after it.
+
+        A run killed between an evaluation and the next checkpoint repeats that evaluation on
+        resume; without this its line would appear twice.
+        """
+        from infra.fileio import atomic_write_text
+
+        path = self.out_dir / "metrics.jsonl"
+        if path.exists() or self.history:
+            atomic_write_text(path, "".join(json.dumps(rec) + "\n" for rec in self.history))

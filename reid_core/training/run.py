@@ -33,7 +33,6 @@ def train(cfg: TrainConfig, *, out_dir: str | Path | None = None, resume: bool =
         DatasetError: empty or broken training data (names the path).
         WeightsError: ``resume`` without a readable checkpoint.
     """
-    from infra.fileio import atomic_write_text
 
     out = Path(out_dir or cfg.run.out_dir)
     if cfg.run.num_threads:
@@ -47,6 +46,17 @@ def train(cfg: TrainConfig, *, out_dir: str | Path | None = None, resume: bool =
         raise UserError(f"{out}: cannot create the run folder ({err.strerror})") from None
     if not os.access(out, os.W_OK):
         raise UserError(f"{out}: run folder is not writable")
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(cfg.run.deterministic, warn_only=True)
+    try:
+        return _train(cfg, out, ckpt, resume)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _train(cfg: TrainConfig, out: Path, ckpt: Path, resume: bool) -> dict[str, Any]:
+    from infra.fileio import atomic_write_text
+
     torch.manual_seed(cfg.run.seed)
     data = load_train_data(cfg.data)
     model = build_model(cfg.model, load_imagenet=None if not resume else False)
@@ -60,7 +70,9 @@ def train(cfg: TrainConfig, *, out_dir: str | Path | None = None, resume: bool =
         atomic_write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     print(
         f"training on {len(data.items)} crops of {trainer.sampler.num_identities} identities, "
-        f"{trainer.pairs_per_step()} pairs/step from {2 * trainer.sampler.P} crops, device {trainer.device}",
+        f"{trainer.pairs_per_step()} pairs/step from {2 * trainer.sampler.P} crops, device {trainer.device}, "
+        f"{torch.get_num_threads()} threads, deterministic algorithms "
+        f"{'on' if cfg.run.deterministic else 'off'}",
         file=sys.stderr,
         flush=True,
     )

@@ -239,3 +239,47 @@ def test_shipped_configs_parse() -> None:
     for path in sorted(Path(__file__).resolve().parents[2].glob("configs/reid/*.yaml")):
         cfg = load_train_config(path)
         assert cfg.run.steps > 0, path
+
+
+def test_two_runs_give_identical_weights_with_two_threads(
+    tiny: tuple[Path, TrainConfig], tmp_path: Path
+) -> None:
+    """Multi-threaded CPU scatter-adds (index backward) differ by rounding unless deterministic
+    algorithms are on (the old default: two runs differed by up to 1e3 in a BatchNorm statistic)."""
+    _, cfg = tiny
+    cfg = dataclasses.replace(
+        cfg, run=dataclasses.replace(cfg.run, steps=2, num_threads=2, deterministic=True)
+    )
+    threads = torch.get_num_threads()
+    try:
+        train(cfg, out_dir=tmp_path / "a")
+        train(cfg, out_dir=tmp_path / "b")
+    finally:
+        torch.set_num_threads(threads)
+    from safetensors.torch import load_file
+
+    a, b = load_file(tmp_path / "a" / "last.safetensors"), load_file(tmp_path / "b" / "last.safetensors")
+    assert a.keys() == b.keys()
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+    assert not torch.are_deterministic_algorithms_enabled()  # train() restores the global setting
+
+
+def test_kill_between_evaluation_and_checkpoint_leaves_no_duplicate_metrics_line(
+    tiny: tuple[Path, TrainConfig], tmp_path: Path
+) -> None:
+    import shutil
+
+    _, cfg = tiny  # eval every 3 steps, checkpoint every 2
+    out = tmp_path / "run"
+    first = _trainer(cfg, out)
+    first.run(until=2)  # checkpoint at step 2
+    saved = tmp_path / "ckpt_step2"
+    saved.mkdir()
+    for name in ("last.safetensors", "last.json"):
+        shutil.copy(out / name, saved / name)
+    first.run(until=3)  # evaluation at step 3 writes its metrics line ...
+    for name in ("last.safetensors", "last.json"):  # ... and the kill comes before the next checkpoint
+        shutil.copy(saved / name, out / name)
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [3]
+    train(cfg, out_dir=out, resume=True)
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [3, 6]
