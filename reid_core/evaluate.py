@@ -29,7 +29,15 @@ from numpy.typing import ArrayLike
 
 from reid_core.data.types import Split
 
-__all__ = ["CMCResult", "Matcher", "cmc_map", "evaluate_split", "shortlist_scores"]
+__all__ = [
+    "RANKINGS",
+    "CMCResult",
+    "Matcher",
+    "cmc_map",
+    "evaluate_rankings",
+    "evaluate_split",
+    "shortlist_scores",
+]
 
 
 @dataclass(frozen=True)
@@ -200,6 +208,61 @@ def shortlist_scores(
     return out
 
 
+#: The rankings :func:`evaluate_rankings` knows: the pair head over the whole gallery, the
+#: embedding cosine alone, and the embedding shortlist re-ranked by the pair head.
+RANKINGS = ("pair", "embedding", "shortlist")
+
+
+def evaluate_rankings(
+    matcher: Matcher,
+    split: Split,
+    rankings: Sequence[str],
+    *,
+    shortlist_k: int | None = None,
+) -> dict[str, CMCResult]:
+    """Rank ``split.gallery`` for each query in several ways from one encoding; CMC (max rank 20) and mAP.
+
+    Args:
+        matcher: see :class:`Matcher`.
+        split: only ``query`` and ``gallery`` are used.
+        rankings: names out of :data:`RANKINGS`: ``"pair"`` (pair head over the whole gallery),
+            ``"embedding"`` (embedding cosine), ``"shortlist"`` (the top ``shortlist_k`` by
+            embedding cosine re-ranked by the pair head, see :func:`shortlist_scores`).
+        shortlist_k: shortlist length; required with ``"shortlist"``.
+
+    Returns:
+        ranking name → :class:`CMCResult` with ``max_rank=20``, in the order of ``rankings``.
+
+    Raises:
+        ValueError: an unknown ranking, ``"shortlist"`` without ``shortlist_k``, empty query or
+            gallery, or no query with a cross-camera match.
+    """
+    unknown = [r for r in rankings if r not in RANKINGS]
+    if unknown:
+        raise ValueError(f"unknown ranking {unknown[0]!r}; available: {', '.join(RANKINGS)}")
+    if "shortlist" in rankings and shortlist_k is None:
+        raise ValueError("the shortlist ranking needs shortlist_k")
+    if not split.query or not split.gallery:
+        raise ValueError(f"empty split: {len(split.query)} queries, {len(split.gallery)} gallery items")
+    q_pids = np.array([it.person_id for it in split.query])
+    q_cams = np.array([it.camera_id for it in split.query])
+    g_pids = np.array([it.person_id for it in split.gallery])
+    g_cams = np.array([it.camera_id for it in split.gallery])
+    enc_q = matcher.encode_paths([it.image_path for it in split.query])
+    enc_g = matcher.encode_paths([it.image_path for it in split.gallery])
+    out: dict[str, CMCResult] = {}
+    for ranking in rankings:
+        if ranking == "pair":
+            scores = np.asarray(matcher.score(enc_q, enc_g), dtype=np.float64)
+        elif ranking == "embedding":
+            scores = np.asarray(matcher.embed(enc_q) @ matcher.embed(enc_g).T, dtype=np.float64)
+        else:
+            exclude = (q_pids[:, None] == g_pids[None, :]) & (q_cams[:, None] == g_cams[None, :])
+            scores = shortlist_scores(matcher, enc_q, enc_g, int(shortlist_k), exclude=exclude)  # type: ignore[arg-type]
+        out[ranking] = cmc_map(scores, q_pids, g_pids, q_cams, g_cams, max_rank=20, higher_is_better=True)
+    return out
+
+
 def evaluate_split(matcher: Matcher, split: Split, *, shortlist_k: int | None = None) -> CMCResult:
     """Rank ``split.gallery`` for each query of ``split.query`` with ``matcher``; CMC (max rank 20) and mAP.
 
@@ -216,17 +279,5 @@ def evaluate_split(matcher: Matcher, split: Split, *, shortlist_k: int | None = 
     Raises:
         ValueError: empty query or gallery, or no query with a cross-camera match.
     """
-    if not split.query or not split.gallery:
-        raise ValueError(f"empty split: {len(split.query)} queries, {len(split.gallery)} gallery items")
-    q_pids = np.array([it.person_id for it in split.query])
-    q_cams = np.array([it.camera_id for it in split.query])
-    g_pids = np.array([it.person_id for it in split.gallery])
-    g_cams = np.array([it.camera_id for it in split.gallery])
-    enc_q = matcher.encode_paths([it.image_path for it in split.query])
-    enc_g = matcher.encode_paths([it.image_path for it in split.gallery])
-    if shortlist_k is None:
-        scores = np.asarray(matcher.score(enc_q, enc_g), dtype=np.float64)
-    else:
-        exclude = (q_pids[:, None] == g_pids[None, :]) & (q_cams[:, None] == g_cams[None, :])
-        scores = shortlist_scores(matcher, enc_q, enc_g, shortlist_k, exclude=exclude)
-    return cmc_map(scores, q_pids, g_pids, q_cams, g_cams, max_rank=20, higher_is_better=True)
+    ranking = "pair" if shortlist_k is None else "shortlist"
+    return evaluate_rankings(matcher, split, [ranking], shortlist_k=shortlist_k)[ranking]

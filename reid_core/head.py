@@ -55,10 +55,10 @@ class CorrespondenceHead(nn.Module):
         corr_channels: int,
         rel_channels: int,
         pool_channels: int,
-        fc_dims: tuple[int, int] = (512, 128),
-        dropout: float = 0.5,
-        batchnorm: bool = True,
-        grid: tuple[int, int] = (10, 5),
+        fc_dims: tuple[int, int],
+        dropout: float,
+        batchnorm: bool,
+        grid: tuple[int, int],
     ) -> None:
         super().__init__()
         self.in_channels = in_channels

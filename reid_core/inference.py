@@ -1,13 +1,14 @@
 """Inference API of the Siamese correspondence network: encode crops once, score pairs fast.
 
-Example::
-
-    from reid_core.inference import load_matcher
-    m = load_matcher()                          # shipped default weights, cuda if available
-    q = m.encode([crop_bgr_1, crop_bgr_2])      # OpenCV BGR uint8 crops, any size
-    g = m.encode_paths(["a.jpg", "b.jpg", "c.jpg"])
-    m.score(q, g).shape                         # (2, 3): P(same person), decomposed pair head
-    top = np.argsort(-(m.embed(q) @ m.embed(g).T), axis=1)[:, :10]  # cheap shortlist
+Example:
+    >>> import numpy as np
+    >>> from reid_core.inference import load_matcher
+    >>> m = load_matcher(device="cpu")  # shipped default weights; device="auto" takes CUDA if present
+    >>> crops = [np.full((120, 50, 3), v, np.uint8) for v in (40, 90, 200)]  # OpenCV BGR uint8, any size
+    >>> q, g = m.encode(crops[:2]), m.encode(crops)  # or m.encode_paths(["a.jpg", ...])
+    >>> m.score(q, g).shape  # P(same person), decomposed pair head
+    (2, 3)
+    >>> top = np.argsort(-(m.embed(q) @ m.embed(g).T), axis=1)[:, :10]  # cheap shortlist
 
 How it is fast and still exact: the pair head's first conv is linear in the concatenation of
 the two maps, ``W·[X_A; X_B] + b = (W_A·X_A + b) + W_B·X_B``. :meth:`Matcher.encode` runs the

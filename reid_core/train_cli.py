@@ -45,7 +45,8 @@ def _main(argv: Sequence[str] | None) -> int:
     import dataclasses
 
     from infra.errors import ConfigError
-    from reid_core.train import load_train_config, train
+    from reid_core.training.config import load_train_config
+    from reid_core.training.run import train
 
     cfg = load_train_config(args.config)
     if args.steps is not None:

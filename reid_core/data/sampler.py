@@ -9,7 +9,8 @@ Hard identity batches: after :meth:`set_neighbours` with each identity's most si
 identities (from the current model), a fraction of every batch is filled with neighbours of
 the batch's other identities, so the negatives inside a batch are hard ones.
 
-Determinism: batch ``step`` depends only on ``(seed, step)`` and the neighbour table, so a
+Determinism: batch ``step`` depends only on ``(seed, step)`` and the neighbour table (streams
+:attr:`~reid_core.rng.Stream.SAMPLER_EPOCH` and :attr:`~reid_core.rng.Stream.SAMPLER_STEP`), so a
 resumed run draws exactly the batches the killed run would have drawn.
 """
 
@@ -20,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from reid_core.rng import Stream, numpy_rng
 
 __all__ = ["CrossCameraBatch", "CrossCameraSampler"]
 
@@ -53,8 +56,9 @@ class CrossCameraSampler:
         person_ids: Sequence[int] | np.ndarray,
         camera_ids: Sequence[int] | np.ndarray,
         identities_per_batch: int,
-        seed: int = 0,
-        hard_fraction: float = 0.0,
+        *,
+        seed: int,
+        hard_fraction: float,
     ) -> None:
         pids = np.asarray(person_ids, np.int64)
         cams = np.asarray(camera_ids, np.int64)
@@ -111,9 +115,9 @@ class CrossCameraSampler:
         n_anchor = self._anchors_per_batch()
         per_epoch = self.batches_per_epoch()
         epoch, pos = divmod(int(step), per_epoch)
-        perm = np.random.default_rng([self.seed, 1, epoch]).permutation(self.num_identities)
+        perm = numpy_rng(self.seed, Stream.SAMPLER_EPOCH, epoch).permutation(self.num_identities)
         rows = list(perm[pos * n_anchor : (pos + 1) * n_anchor])
-        rng = np.random.default_rng([self.seed, 2, int(step)])
+        rng = numpy_rng(self.seed, Stream.SAMPLER_STEP, int(step))
         chosen = set(rows)
         if self.neighbours is not None and n_anchor < self.P:
             for r in list(rows):

@@ -76,10 +76,10 @@ def random_affine(
     x: torch.Tensor,
     generator: torch.Generator,
     *,
-    max_rotation_deg: float = 5.0,
-    scale_range: tuple[float, float] = (0.9, 1.1),
-    max_translate_frac: float = 0.05,
-    flip_prob: float = 0.5,
+    max_rotation_deg: float,
+    scale_range: tuple[float, float],
+    max_translate_frac: float,
+    flip_prob: float,
 ) -> torch.Tensor:
     """Random affine transform of each image around its centre, plus horizontal flips.
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from reid_core.data.types import ReIDItem, Split
-from reid_core.evaluate import CMCResult, cmc_map, evaluate_split, shortlist_scores
+from reid_core.evaluate import CMCResult, cmc_map, evaluate_rankings, evaluate_split, shortlist_scores
 
 # Each case: scores (Q, G), q_pids, g_pids, q_cams, g_cams, max_rank, higher_is_better,
 #            expected cmc, expected mAP, expected (valid, skipped)
@@ -200,3 +200,27 @@ def test_evaluate_split_errors() -> None:
         evaluate_split(matcher, Split((), (), ()))
     with pytest.raises(ValueError, match="shortlist_k"):
         evaluate_split(matcher, _toy()[0], shortlist_k=0)
+
+
+def test_evaluate_rankings_agree_with_the_single_rankings() -> None:
+    split, matcher = _toy()
+    res = evaluate_rankings(matcher, split, ("pair", "embedding", "shortlist"), shortlist_k=2)
+    assert list(res) == ["pair", "embedding", "shortlist"]
+    np.testing.assert_array_equal(res["pair"].cmc, evaluate_split(matcher, split).cmc)
+    np.testing.assert_array_equal(res["shortlist"].cmc, evaluate_split(matcher, split, shortlist_k=2).cmc)
+    assert res["pair"].rank(1) == 1.0 and res["embedding"].rank(1) == 0.0  # the toy's embedding is off by one
+    assert res["embedding"].rank(2) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("rankings", "shortlist_k", "message"),
+    [
+        (("pair", "cosine"), None, "unknown ranking 'cosine'; available: pair, embedding, shortlist"),
+        (("shortlist",), None, "needs shortlist_k"),
+        (("shortlist",), 0, "shortlist_k must be >= 1"),
+    ],
+)
+def test_evaluate_rankings_errors(rankings: tuple[str, ...], shortlist_k: int | None, message: str) -> None:
+    split, matcher = _toy()
+    with pytest.raises(ValueError, match=message):
+        evaluate_rankings(matcher, split, rankings, shortlist_k=shortlist_k)

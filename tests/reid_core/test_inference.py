@@ -13,7 +13,7 @@ from infra.errors import DatasetError, WeightsError
 from reid_core.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, bgr_to_input
 from reid_core.inference import Encoded, Matcher, load_matcher
 from reid_core.model import ModelConfig, build_model
-from reid_core.train import config_to_dict
+from reid_core.training.config import config_to_dict
 from reid_core.weights import DEFAULT_WEIGHTS, save_weights
 
 TINY = ModelConfig(pretrained=False, corr_channels=8, fc_dims=(16, 8), embed_dim=8)

@@ -16,8 +16,12 @@ import yaml
 from infra.errors import DatasetError, WeightsError
 from infra.yaml_config import parse_dataclass
 from reid_core.model import build_model
-from reid_core.train import SiameseTrainer, TrainConfig, load_train_data, poly_lr_factor, train
 from reid_core.train_cli import main as train_main
+from reid_core.training.config import TrainConfig
+from reid_core.training.data import load_train_data
+from reid_core.training.engine import poly_lr_factor
+from reid_core.training.run import train
+from reid_core.training.siamese import SiameseTrainer
 
 
 def _make_folder_dataset(root: Path, num_ids: int = 8, per_cam: int = 2) -> Path:
@@ -72,7 +76,7 @@ def tiny(tmp_path: Path) -> tuple[Path, TrainConfig]:
 
 def _trainer(cfg: TrainConfig, out: Path) -> SiameseTrainer:
     torch.manual_seed(cfg.run.seed)
-    return SiameseTrainer(cfg, build_model(cfg.model), load_train_data(cfg.data), out)
+    return SiameseTrainer.from_config(cfg, build_model(cfg.model), load_train_data(cfg.data), out)
 
 
 def test_tiny_run_trains_evaluates_and_writes_files(tiny: tuple[Path, TrainConfig], tmp_path: Path) -> None:
@@ -230,8 +234,52 @@ def test_cli_trains_and_resumes(
 
 
 def test_shipped_configs_parse() -> None:
-    from reid_core.train import load_train_config
+    from reid_core.training.config import load_train_config
 
     for path in sorted(Path(__file__).resolve().parents[2].glob("configs/reid/*.yaml")):
         cfg = load_train_config(path)
         assert cfg.run.steps > 0, path
+
+
+def test_two_runs_give_identical_weights_with_two_threads(
+    tiny: tuple[Path, TrainConfig], tmp_path: Path
+) -> None:
+    """Multi-threaded CPU scatter-adds (index backward) differ by rounding unless deterministic
+    algorithms are on (the old default: two runs differed by up to 1e3 in a BatchNorm statistic)."""
+    _, cfg = tiny
+    cfg = dataclasses.replace(
+        cfg, run=dataclasses.replace(cfg.run, steps=2, num_threads=2, deterministic=True)
+    )
+    threads = torch.get_num_threads()
+    try:
+        train(cfg, out_dir=tmp_path / "a")
+        train(cfg, out_dir=tmp_path / "b")
+    finally:
+        torch.set_num_threads(threads)
+    from safetensors.torch import load_file
+
+    a, b = load_file(tmp_path / "a" / "last.safetensors"), load_file(tmp_path / "b" / "last.safetensors")
+    assert a.keys() == b.keys()
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+    assert not torch.are_deterministic_algorithms_enabled()  # train() restores the global setting
+
+
+def test_kill_between_evaluation_and_checkpoint_leaves_no_duplicate_metrics_line(
+    tiny: tuple[Path, TrainConfig], tmp_path: Path
+) -> None:
+    import shutil
+
+    _, cfg = tiny  # eval every 3 steps, checkpoint every 2
+    out = tmp_path / "run"
+    first = _trainer(cfg, out)
+    first.run(until=2)  # checkpoint at step 2
+    saved = tmp_path / "ckpt_step2"
+    saved.mkdir()
+    for name in ("last.safetensors", "last.json"):
+        shutil.copy(out / name, saved / name)
+    first.run(until=3)  # evaluation at step 3 writes its metrics line ...
+    for name in ("last.safetensors", "last.json"):  # ... and the kill comes before the next checkpoint
+        shutil.copy(saved / name, out / name)
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [3]
+    train(cfg, out_dir=out, resume=True)
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [3, 6]

@@ -1,0 +1,227 @@
+"""The training recipe: one YAML file in ``configs/reid/`` parsed once into frozen dataclasses.
+
+These dataclasses are the **only** place where a default of a training setting is written. The
+classes that do the work (:class:`~reid_core.training.engine.Trainer`,
+:class:`~reid_core.training.siamese.SiameseTrainer`, the sampler, the augmentation, the head) take
+plain values; their ``from_config`` class methods (detectron2's pattern) map a config onto them.
+
+Every knob states its unit and which way to turn it; ``configs/reid/*.yaml`` repeat that in comments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reid_core.model import ModelConfig
+
+__all__ = [
+    "AugmentConfig",
+    "DataConfig",
+    "DatasetSpec",
+    "LossConfig",
+    "MiningConfig",
+    "OptimConfig",
+    "RunConfig",
+    "SamplerConfig",
+    "TrainConfig",
+    "config_to_dict",
+    "load_train_config",
+]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One training data set: its registry ``name`` (cuhk01, cuhk03, ...) and ``root`` folder."""
+
+    name: str
+    root: str
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Data (YAML section ``data``).
+
+    Attributes:
+        train: data sets whose *training* identities are merged (ids made disjoint).
+        split_seed: seed of each data set's protocol split (test identities held out).
+        num_test_ids: test identities per data set; null = the protocol default (100 for CUHK).
+        eval: names of data sets in ``train`` whose test split (single-shot query/gallery) is
+            evaluated during training; the first one selects ``best.safetensors``.
+        shortlist_k: shortlist length for the "embedding shortlist + pair head" figure.
+    """
+
+    train: tuple[DatasetSpec, ...]
+    split_seed: int = 0
+    num_test_ids: int | None = None
+    eval: tuple[str, ...] = ()
+    shortlist_k: int = 10
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Batches (YAML section ``sampler``).
+
+    Attributes:
+        identities_per_batch: P; the trunk sees 2P crops per step. Higher: more negatives per
+            crop and better BatchNorm statistics, slower steps.
+        negatives_per_positive: negatives per positive pair (paper: 2).
+        both_orders: use each positive pair in both orders (a, b) and (b, a).
+    """
+
+    identities_per_batch: int = 33
+    negatives_per_positive: float = 2.0
+    both_orders: bool = True
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation (YAML section ``augment``): random affine around the centre + flips.
+
+    Attributes:
+        flip_prob: probability of a horizontal flip (0..1).
+        max_rotation_deg: rotation drawn in ±this, degrees.
+        scale_range: zoom drawn in [lo, hi] (unitless factor).
+        max_translate_frac: shift drawn in ±this fraction of the crop's width/height.
+    """
+
+    flip_prob: float = 0.5
+    max_rotation_deg: float = 5.0
+    scale_range: tuple[float, float] = (0.9, 1.1)
+    max_translate_frac: float = 0.05
+
+
+@dataclass(frozen=True)
+class MiningConfig:
+    """Hard negative mining (YAML section ``mining``).
+
+    Attributes:
+        start_step: first step (0-based) with mining; before it, negatives are random.
+        hard_negative_fraction: fraction of each batch's negatives chosen as those the current
+            model scores highest (0 = random negatives only).
+        candidates_per_batch: negatives scored per step to pick the hard ones (pairs).
+        round_every_steps: steps between hard-identity rounds (0 = no rounds).
+        hard_identity_fraction: fraction of each batch's identities drawn from neighbours.
+        neighbours_per_identity: neighbour list length per identity.
+    """
+
+    start_step: int = 1000
+    hard_negative_fraction: float = 0.5
+    candidates_per_batch: int = 512
+    round_every_steps: int = 1000
+    hard_identity_fraction: float = 0.5
+    neighbours_per_identity: int = 10
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimiser (YAML section ``optim``).
+
+    Attributes:
+        name: ``adamw`` (default, trains) or ``sgd`` (the paper's; stalled here with mobilenet_v2).
+        lr_head: learning rate of head and embedding at step 0 (per step, before decay).
+        lr_trunk: learning rate of the trunk at step 0.
+        weight_decay: decoupled (AdamW) or L2 (SGD) weight decay.
+        momentum: SGD momentum (unused by AdamW).
+        poly_power: lr(step) = lr · (1 − step / steps) ^ poly_power.
+        warmup_steps: linear warm-up steps from 0 to lr.
+        grad_clip_norm: clip the global gradient norm to this; null = no clipping.
+    """
+
+    name: str = "adamw"
+    lr_head: float = 1e-3
+    lr_trunk: float = 1e-4
+    weight_decay: float = 2e-4
+    momentum: float = 0.9
+    poly_power: float = 0.9
+    warmup_steps: int = 100
+    grad_clip_norm: float | None = 5.0
+
+    def __post_init__(self) -> None:
+        if self.name not in ("adamw", "sgd"):
+            raise ValueError(f"optim.name: unknown optimizer {self.name!r}; available: adamw, sgd")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights (YAML section ``loss``).
+
+    Attributes:
+        embed_weight: weight of the shortlist embedding's InfoNCE loss (0 = pair loss only).
+        embed_temperature: InfoNCE temperature (cosine units; lower = sharper).
+    """
+
+    embed_weight: float = 0.5
+    embed_temperature: float = 0.1
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Run control (YAML section ``run``).
+
+    Attributes:
+        steps: total optimisation steps (the poly decay reaches 0 here).
+        seed: seed of every random draw (sampler, augmentation, dropout).
+        checkpoint_every_steps: write ``last.safetensors`` every this many steps (and at the end).
+        eval_every_steps: evaluate on the ``data.eval`` splits every this many steps; 0 = only at the end.
+        log_every_steps: one log line every this many steps.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        amp: mixed precision (float16 autocast + grad scaling) on CUDA; ignored on CPU.
+        num_threads: torch CPU threads; null = torch's default (the number of cores).
+        deterministic: run with ``torch.use_deterministic_algorithms`` (true: two runs of the
+            same recipe and seed give bit-identical weights on the same machine and thread
+            count; false: multi-threaded CPU scatter-adds make them differ by rounding).
+        out_dir: run folder (checkpoints, metrics); ``--out`` overrides it.
+    """
+
+    steps: int = 6000
+    seed: int = 0
+    checkpoint_every_steps: int = 100
+    eval_every_steps: int = 500
+    log_every_steps: int = 20
+    device: str = "auto"
+    amp: bool = True
+    num_threads: int | None = None
+    deterministic: bool = True
+    out_dir: str = "runs/default"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training recipe (one YAML file in ``configs/reid/``)."""
+
+    data: DataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    mining: MiningConfig = field(default_factory=MiningConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        names = [d.name for d in self.data.train]
+        for e in self.data.eval:
+            if e not in names:
+                raise ValueError(f"data.eval: {e!r} is not one of data.train ({', '.join(names)})")
+        if self.run.steps <= 0:
+            raise ValueError(f"run.steps must be > 0, got {self.run.steps}")
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read a training YAML; relative data/weights paths are taken relative to the current folder.
+
+    Raises:
+        ConfigError: unknown key, wrong type or bad value (names the file and key).
+    """
+    from infra.yaml_config import load_dataclass
+
+    return load_dataclass(TrainConfig, path)
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A config dataclass as plain JSON-able dicts/lists."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))

@@ -1,0 +1,79 @@
+"""``train()``: a recipe in, a run folder out (the wiring behind ``reid-train``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from infra.errors import UserError, WeightsError
+from reid_core.model import build_model
+from reid_core.training.config import TrainConfig, config_to_dict
+from reid_core.training.data import load_train_data
+from reid_core.training.siamese import SiameseTrainer
+
+__all__ = ["train"]
+
+
+def train(cfg: TrainConfig, *, out_dir: str | Path | None = None, resume: bool = False) -> dict[str, Any]:
+    """Train per ``cfg``; write checkpoints and weights to ``out_dir`` (default ``cfg.run.out_dir``).
+
+    Args:
+        cfg: the recipe.
+        out_dir: run folder (created).
+        resume: continue from ``out_dir/last.safetensors`` (error if absent).
+
+    Returns:
+        The last evaluation record (``{"step": ..., "<set>_r1": ...}``).
+
+    Raises:
+        DatasetError: empty or broken training data (names the path).
+        WeightsError: ``resume`` without a readable checkpoint.
+    """
+
+    out = Path(out_dir or cfg.run.out_dir)
+    if cfg.run.num_threads:
+        torch.set_num_threads(cfg.run.num_threads)
+    ckpt = out / "last.safetensors"
+    if resume and not ckpt.is_file():
+        raise WeightsError(f"{ckpt}: no checkpoint to resume from")
+    try:  # the run folder before any data is read or model built
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"{out}: cannot create the run folder ({err.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise UserError(f"{out}: run folder is not writable")
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(cfg.run.deterministic, warn_only=True)
+    try:
+        return _train(cfg, out, ckpt, resume)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _train(cfg: TrainConfig, out: Path, ckpt: Path, resume: bool) -> dict[str, Any]:
+    from infra.fileio import atomic_write_text
+
+    torch.manual_seed(cfg.run.seed)
+    data = load_train_data(cfg.data)
+    model = build_model(cfg.model, load_imagenet=None if not resume else False)
+    trainer = SiameseTrainer.from_config(cfg, model, data, out)
+    if resume:
+        trainer.load_checkpoint(ckpt)
+        print(f"resumed from {ckpt} at step {trainer.step}", file=sys.stderr, flush=True)
+    else:
+        import yaml
+
+        atomic_write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    print(
+        f"training on {len(data.items)} crops of {trainer.sampler.num_identities} identities, "
+        f"{trainer.pairs_per_step()} pairs/step from {2 * trainer.sampler.P} crops, device {trainer.device}, "
+        f"{torch.get_num_threads()} threads, deterministic algorithms "
+        f"{'on' if cfg.run.deterministic else 'off'}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return trainer.run()
