@@ -78,12 +78,7 @@ def run(
         ).run()
         tracks = _tracks_file(sources, result)
         _summarise(summary, sources, result, tracks)
-        for sink in sinks:
-            t0 = time.perf_counter()
-            sink.finish(RunResult(tracks, sources, summary), staged)
-            stage = getattr(sink, "stage", "export")
-            summary.stage_s[stage] = summary.stage_s.get(stage, 0.0) + time.perf_counter() - t0
-        staged.commit()
+        _finish_sinks(sinks, RunResult(tracks, sources, summary), staged)
     except BaseException:
         staged.rollback()
         for sink in sinks:
@@ -192,6 +187,17 @@ def _build_associator(
 
     cameras = {c: s.info for c, s in sources.items()}
     return factory.from_config(config.association, matcher=matcher, cameras=cameras, on_assign=on_assign)
+
+
+def _finish_sinks(sinks: Sequence[Sink], result: RunResult, staged: StagedFiles) -> None:
+    """Every sink writes its outputs through ``staged`` (timed per stage); then all are renamed together."""
+    stage_s = result.summary.stage_s
+    for sink in sinks:
+        t0 = time.perf_counter()
+        sink.finish(result, staged)
+        stage = getattr(sink, "stage", "export")
+        stage_s[stage] = stage_s.get(stage, 0.0) + time.perf_counter() - t0
+    staged.commit()
 
 
 def _tracks_file(sources: Mapping[str, FrameSource], result: LoopResult) -> TracksFile:
