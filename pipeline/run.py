@@ -195,7 +195,7 @@ def _finish_sinks(sinks: Sequence[Sink], result: RunResult, staged: StagedFiles)
     for sink in sinks:
         t0 = time.perf_counter()
         sink.finish(result, staged)
-        stage = getattr(sink, "stage", "export")
+        stage = getattr(sink, "stage", "export")  # a sink not derived from BaseSink counts as export
         stage_s[stage] = stage_s.get(stage, 0.0) + time.perf_counter() - t0
     staged.commit()
 

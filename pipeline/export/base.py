@@ -84,6 +84,7 @@ class BaseSink:
     """
 
     flag: ClassVar[str | None] = None
+    stage: ClassVar[str] = "export"  # the summary's stage its finish() time is counted in
     metavar: ClassVar[str] = "PATH"
     help: ClassVar[str] = ""
     required: ClassVar[bool] = False

@@ -103,6 +103,7 @@ class VideoSink(BaseSink):
     """
 
     flag = "--save-video"
+    stage = "video"
     metavar = "DIR"
     help = (
         "also write DIR/<cam_id>.mp4 with boxes coloured and labelled by global identity "
