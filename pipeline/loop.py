@@ -11,6 +11,11 @@ overlapping detection. Each step takes the next frame of every camera whose next
 detector call, updates each camera's tracker and tracklets, and hands the tracklets that closed
 to the associator. When every source has ended, the remaining tracklets close and the
 associator gives its final identities.
+
+A run can also end early (:mod:`pipeline.stop`): a stop request (a signal, ``--duration``) or
+``max_frames`` per camera end the reading of every camera (or that camera) as if its source had
+ended, so the tracklets still close and are associated. A camera whose reader fails is
+reported on one line, its ``end`` is ``"failed"`` and the other cameras go on.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -26,6 +31,7 @@ from typing import Protocol
 from pipeline.frames import Frame, FrameSource
 from pipeline.frames.reader import FrameReader
 from pipeline.identities import Associator, Identity
+from pipeline.stop import StopControl
 from pipeline.tracklets import Tracklet, TrackletBuilder
 from pipeline.tracks import CameraTrackers
 from trackers import Detections
@@ -59,6 +65,11 @@ class RunSummary:
         wall_s: wall-clock seconds of the whole run (models loaded to outputs written).
         stage_s: seconds spent per stage (``decode`` summed over reader threads).
         device: the device the models ran on.
+        stopped: why the reading stopped early (``"stopped"`` by a signal, ``"duration"``,
+            ``"max_frames"``), ``None`` when every source ended.
+        failed: the one-line error of each camera that failed (the others were written).
+        dropped: frames dropped per camera to keep up with a live source.
+        gaps: outages recorded per camera (reconnects).
     """
 
     frames: dict[str, int] = field(default_factory=dict)
@@ -70,6 +81,10 @@ class RunSummary:
     wall_s: float = 0.0
     stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     device: str = "cpu"
+    stopped: str | None = None
+    failed: dict[str, str] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    gaps: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_frames(self) -> int:
@@ -81,10 +96,22 @@ class RunSummary:
 
     def format(self) -> str:
         """A few human-readable lines."""
-        cams = ", ".join(
-            f"{c} {n}" + (f" ({self.skipped[c]} skipped)" if self.skipped.get(c) else "")
-            for c, n in self.frames.items()
-        )
+
+        def extra(c: str) -> str:
+            notes = [
+                f"{n} {what}"
+                for n, what in (
+                    (self.skipped.get(c), "skipped"),
+                    (self.dropped.get(c), "dropped to keep up"),
+                    (self.gaps.get(c), "gap(s)"),
+                )
+                if n
+            ]
+            if c in self.failed:
+                notes.append("FAILED")
+            return f" ({', '.join(notes)})" if notes else ""
+
+        cams = ", ".join(f"{c} {n}{extra(c)}" for c, n in self.frames.items())
         fps = self.total_frames / self.wall_s if self.wall_s > 0 else 0.0
         stage_fps = self.stage_fps()
         lines = [
@@ -111,6 +138,8 @@ class LoopResult:
         frames: decoded frames per camera.
         last_index: the last decoded frame index per camera (-1 if none).
         dropped: tracklets dropped as shorter than ``tracklets.min_length_s``.
+        end: how each camera's reading ended (``pipeline.records.CAMERA_ENDS``).
+        errors: the one-line error of each camera that failed.
     """
 
     tracklets: dict[tuple[str, int], Tracklet]
@@ -118,6 +147,8 @@ class LoopResult:
     frames: dict[str, int]
     last_index: dict[str, int]
     dropped: int
+    end: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 class StreamLoop:
@@ -133,6 +164,10 @@ class StreamLoop:
         queue_size_frames: decoded frames buffered per camera.
         log_interval_s: seconds between per-camera FPS lines in the log.
         progress: per-camera progress bars; ``None`` = only when stderr is a terminal.
+        stop: ends the reading early (a signal, a duration); ``None`` = read every source to its end.
+        max_frames: frames read per camera at most; ``None`` = no limit.
+        on_tick: called once per step on the loop's thread (periodic snapshots).
+        drop_when_behind: camera ids whose reader drops frames to keep up (live sources).
     """
 
     def __init__(
@@ -147,6 +182,10 @@ class StreamLoop:
         queue_size_frames: int,
         log_interval_s: float,
         progress: bool | None,
+        stop: StopControl | None = None,
+        max_frames: int | None = None,
+        on_tick: Callable[[], object] | None = None,
+        drop_when_behind: frozenset[str] = frozenset(),
     ) -> None:
         self.sources = dict(sources)
         self.detector = detector
@@ -157,7 +196,15 @@ class StreamLoop:
         self.log_interval_s = log_interval_s
         self.progress = progress
         self.cam_ids = list(self.sources)
-        self.readers = {c: FrameReader(s, queue_size=queue_size_frames) for c, s in self.sources.items()}
+        self.stop = stop or StopControl()
+        self.max_frames = max_frames
+        self.on_tick = on_tick
+        self.readers = {
+            c: FrameReader(s, queue_size=queue_size_frames, drop_when_behind=c in drop_when_behind)
+            for c, s in self.sources.items()
+        }
+        self.end: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
         self.counts = dict.fromkeys(self.cam_ids, 0)
         self.last_index = dict.fromkeys(self.cam_ids, -1)
         self.finished: dict[tuple[str, int], Tracklet] = {}
@@ -180,29 +227,69 @@ class StreamLoop:
                 self.stage["reid"] += time.perf_counter() - t0
         finally:
             self._worker.shutdown(wait=True, cancel_futures=True)
-            for reader in self.readers.values():
-                reader.close()
+            self._close_readers()
             for bar in bars.values():
                 bar.close()
         for reader in self.readers.values():
             self.stage["decode"] += reader.decode_s
         return LoopResult(
-            self.finished, identities, dict(self.counts), dict(self.last_index), self.builder.dropped
+            self.finished,
+            identities,
+            dict(self.counts),
+            dict(self.last_index),
+            self.builder.dropped,
+            dict(self.end),
+            dict(self.errors),
         )
 
+    def _close_readers(self, total_wait_s: float = 1.0) -> None:
+        """Stop every reader; wait at most ``total_wait_s`` in all (a reader stuck in a read is a daemon)."""
+        for reader in self.readers.values():
+            reader.stop()
+        deadline = time.monotonic() + total_wait_s
+        for reader in self.readers.values():
+            reader.close(timeout_s=max(0.0, deadline - time.monotonic()))
+
+    def _next(self, cam_id: str) -> Frame | None:
+        """The camera's next frame, or ``None`` when its reading ends (the reason goes in :attr:`end`)."""
+        if self.stop.should_stop():
+            self.end.setdefault(cam_id, self.stop.reason or "stopped")
+            return None
+        if self.max_frames is not None and self.counts[cam_id] >= self.max_frames:
+            self.end.setdefault(cam_id, "max_frames")
+            return None
+        try:
+            frame = self.readers[cam_id].get(self.stop.event)
+        except Exception as err:  # one camera failing must not lose the others' work
+            message = " ".join(str(err).split()) or type(err).__name__
+            self.end[cam_id], self.errors[cam_id] = "failed", message
+            log.error("%s: camera failed, the other cameras go on: %s", cam_id, message)
+            return None
+        if frame is None:
+            stopped = self.stop.event.is_set()
+            self.end.setdefault(cam_id, (self.stop.reason or "stopped") if stopped else "ended")
+        return frame
+
     def _loop(self, bars: dict) -> None:
+        self.stop.start()
         for reader in self.readers.values():
             reader.start()
-        heads: dict[str, Frame | None] = {c: self.readers[c].get() for c in self.cam_ids}
+        heads: dict[str, Frame | None] = {c: self._next(c) for c in self.cam_ids}
         clock = _RateLog(self.cam_ids, self.log_interval_s)
         while True:
+            if self.stop.should_stop():
+                for cam_id in heads:
+                    heads[cam_id] = None
+                    self.end.setdefault(cam_id, self.stop.reason or "stopped")
             closed = self._close_ended(heads)
             if heads:
                 closed.extend(self._step(heads, bars))
             self._submit(closed)
             if not heads and self.builder.num_open == 0:
                 return
-            clock.maybe_log(self.counts, self.builder.num_open, self.associator.num_identities)
+            if self.on_tick is not None:
+                self.on_tick()
+            clock.maybe_log(self.counts, self.builder.num_open, self.associator.num_identities, self.readers)
 
     def _close_ended(self, heads: dict[str, Frame | None]) -> list[Tracklet]:
         """Close the tracklets of cameras whose source ended (and forget those cameras)."""
@@ -232,7 +319,7 @@ class StreamLoop:
             self.last_index[frame.cam_id] = frame.index
             self.counts[frame.cam_id] += 1
             bars[frame.cam_id].update(frame.index + 1 - bars[frame.cam_id].n)
-            heads[frame.cam_id] = self.readers[frame.cam_id].get()
+            heads[frame.cam_id] = self._next(frame.cam_id)
         return closed
 
     def _submit(self, closed: list[Tracklet]) -> None:
@@ -279,11 +366,25 @@ class _RateLog:
         self.next = self.start + interval_s
         self.counts = dict.fromkeys(self.cam_ids, 0)
 
-    def maybe_log(self, counts: Mapping[str, int], num_open: int, num_identities: int) -> None:
+    def maybe_log(
+        self,
+        counts: Mapping[str, int],
+        num_open: int,
+        num_identities: int,
+        readers: Mapping[str, FrameReader] | None = None,
+    ) -> None:
         now = time.perf_counter()
         if now < self.next:
             return
         span = now - self.start
         rates = ", ".join(f"{c} {(counts[c] - self.counts[c]) / span:.1f}" for c in self.cam_ids)
-        log.info("fps: %s | open tracklets %d, identities %d", rates, num_open, num_identities)
+        live = ""
+        if readers:
+            live = " | latency " + ", ".join(
+                f"{c} {r.latency_s:.2f} s" + (f" ({r.source.dropped} dropped)" if r.source.dropped else "")
+                for c, r in readers.items()
+                if r.source.live
+            )
+            live = "" if live == " | latency " else live
+        log.info("fps: %s | open tracklets %d, identities %d%s", rates, num_open, num_identities, live)
         self.counts, self.start, self.next = dict(counts), now, now + self.interval_s

@@ -22,7 +22,8 @@ from pipeline.export import RunResult, Sink, check_sinks
 from pipeline.frames import CameraSpec, FrameSource, open_source
 from pipeline.identities import ASSOCIATORS, MATCHERS, Assignment, Associator, MatcherLike
 from pipeline.loop import Detector, LoopResult, RunSummary, StreamLoop
-from pipeline.records import CameraRecord, IdentityRecord, TracksFile
+from pipeline.records import CameraRecord, IdentityRecord, TrackletRecord, TracksFile
+from pipeline.stop import Snapshots, StopControl
 from pipeline.tracklets import TrackletBuilder
 from pipeline.tracks import CameraTrackers
 
@@ -38,6 +39,8 @@ def run(
     *,
     detections_dir: str | Path | None = None,
     progress: bool | None = None,
+    stop: StopControl | None = None,
+    max_frames: int | None = None,
 ) -> RunSummary:
     """Run the whole pipeline on ``cams`` and give the result to ``sinks``.
 
@@ -47,10 +50,17 @@ def run(
         config: the run's configuration (device and weights already overridden by the CLI).
         detections_dir: replay ``<cam_id>.txt`` MOTChallenge detections instead of running the detector.
         progress: per-camera progress bars; ``None`` = only when stderr is a terminal.
+        stop: ends the reading early (signals, ``--duration``; :mod:`pipeline.stop`); the outputs
+            are still written, from the frames read so far.
+        max_frames: frames read per camera at most (``--max-frames``); ``None`` = no limit.
+
+    Returns:
+        The run's figures; ``summary.stopped`` and ``summary.failed`` say whether it ended early
+        or lost a camera (the outputs were written either way).
 
     Raises:
         UserError: a bad source, output path, weights file or detections file (named); raised
-            before anything is written.
+            before anything is written. Also when every camera failed.
     """
     wall_start = time.perf_counter()
     summary = RunSummary()
@@ -58,24 +68,33 @@ def run(
     check_sinks(sinks, cams)
     sources = _open_sources(cams, config.runtime.default_fps)
     staged = StagedFiles()
+    stop = stop or StopControl()
     try:
         matcher = _load_matcher(config)  # first: a bad re-ID file is reported before the detector logs
         detector = _build_detector(config, [c.cam_id for c in cams], detections_dir)
         summary.device = str(getattr(matcher, "device", None) or _detector_device(detector, config))
         _log_sources(sources)
-        result = StreamLoop(
+        snapshots = _snapshots(sinks, config, sources)
+        loop = StreamLoop(
             sources,
             detector,
             CameraTrackers.from_config(
                 config.tracker, {c: s.info.fps for c, s in sources.items()}, config.source
             ),
             TrackletBuilder.from_config(config.tracklets),
-            _build_associator(config, matcher, sources, sinks),
+            _build_associator(config, matcher, sources, sinks, snapshots),
             summary,
             queue_size_frames=config.runtime.queue_size_frames,
             log_interval_s=config.runtime.log_interval_s,
             progress=progress,
-        ).run()
+            stop=stop,
+            max_frames=max_frames,
+            on_tick=snapshots.maybe_write if snapshots is not None else None,
+            drop_when_behind=frozenset(c for c, s in sources.items() if _drops(config, s)),
+        )
+        if snapshots is not None:
+            snapshots.state = lambda: _snapshot_state(sources, loop)
+        result = loop.run()
         tracks = _tracks_file(sources, result)
         _summarise(summary, sources, result, tracks)
         _finish_sinks(sinks, RunResult(tracks, sources, summary), staged)
@@ -175,6 +194,7 @@ def _build_associator(
     matcher: MatcherLike | None,
     sources: Mapping[str, FrameSource],
     sinks: Sequence[Sink],
+    snapshots: Snapshots | None = None,
 ) -> Associator:
     try:
         factory = ASSOCIATORS.get(config.association.method)
@@ -184,6 +204,8 @@ def _build_associator(
     def on_assign(assignment: Assignment) -> None:
         for sink in sinks:
             sink.on_assign(assignment)
+        if snapshots is not None:
+            snapshots.on_assign(assignment)
 
     cameras = {c: s.info for c, s in sources.items()}
     return factory.from_config(config.association, matcher=matcher, cameras=cameras, on_assign=on_assign)
@@ -200,19 +222,77 @@ def _finish_sinks(sinks: Sequence[Sink], result: RunResult, staged: StagedFiles)
     staged.commit()
 
 
-def _tracks_file(sources: Mapping[str, FrameSource], result: LoopResult) -> TracksFile:
-    """The records of the run: cameras (frames read) and identities (tracklets in time order)."""
-    for cam_id, count in result.frames.items():
-        if count == 0:
-            raise UserError(f"{sources[cam_id].info.source}: no frame could be decoded")
+def _drops(config: PipelineConfig, source: FrameSource) -> bool:
+    """Whether ``source``'s reader drops frames to keep up (``runtime.when_behind``)."""
+    policy = config.runtime.when_behind
+    return policy == "drop" or (policy == "auto" and source.live)
+
+
+def _snapshots(
+    sinks: Sequence[Sink], config: PipelineConfig, sources: Mapping[str, FrameSource]
+) -> Snapshots | None:
+    """Periodic snapshots through the sinks that can write one (``snapshot(tracks)``), if configured."""
+    writers = [w for sink in sinks if (w := getattr(sink, "snapshot", None)) is not None]
+    if not writers or config.runtime.snapshot_interval_s is None:
+        return None
+
+    def write(tracks: TracksFile) -> None:
+        for writer in writers:
+            writer(tracks)
+
+    return Snapshots(write, config.runtime.snapshot_interval_s)
+
+
+def _camera_record(
+    cam_id: str, source: FrameSource, frames: int, last_index: int, end: str, error: str | None
+) -> CameraRecord:
+    i = source.info
+    return CameraRecord(
+        cam_id,
+        i.source,
+        i.fps,
+        i.width,
+        i.height,
+        last_index + 1 if i.rewindable else frames,
+        tuple(source.gaps),
+        source.dropped,
+        end,
+        error,
+    )
+
+
+def _snapshot_state(
+    sources: Mapping[str, FrameSource], loop: StreamLoop
+) -> tuple[tuple[CameraRecord, ...], dict[tuple[str, int], TrackletRecord]]:
     cameras = tuple(
-        CameraRecord(
+        _camera_record(
+            c, s, loop.counts[c], loop.last_index[c], loop.end.get(c, "running"), loop.errors.get(c)
+        )
+        for c, s in sources.items()
+    )
+    return cameras, {k: t.to_record() for k, t in list(loop.finished.items())}
+
+
+def _tracks_file(sources: Mapping[str, FrameSource], result: LoopResult) -> TracksFile:
+    """The records of the run: cameras (frames read, how each ended) and identities (tracklets in time order).
+
+    A camera that ended with no frame decoded counts as failed; when every camera failed there
+    is nothing to write (UserError naming the first).
+    """
+    errors = dict(result.errors)
+    for cam_id, count in result.frames.items():
+        if count == 0 and result.end.get(cam_id, "ended") == "ended":
+            errors[cam_id] = f"{sources[cam_id].info.source}: no frame could be decoded"
+    if errors and len(errors) == len(sources):
+        raise UserError(next(iter(errors.values())))
+    cameras = tuple(
+        _camera_record(
             c,
-            s.info.source,
-            s.info.fps,
-            s.info.width,
-            s.info.height,
-            result.last_index[c] + 1 if s.info.rewindable else result.frames[c],
+            s,
+            result.frames[c],
+            result.last_index[c],
+            "failed" if c in errors else result.end.get(c, "ended"),
+            errors.get(c),
         )
         for c, s in sources.items()
     )
@@ -220,7 +300,8 @@ def _tracks_file(sources: Mapping[str, FrameSource], result: LoopResult) -> Trac
         IdentityRecord(identity.global_id, tuple(result.tracklets[k].to_record() for k in identity.members))
         for identity in result.identities
     )
-    return TracksFile(cameras, identities)
+    complete = not errors and all(c.end != "stopped" for c in cameras)
+    return TracksFile(cameras, identities, complete=complete)
 
 
 def _summarise(
@@ -228,6 +309,11 @@ def _summarise(
 ) -> None:
     summary.frames = dict(result.frames)
     summary.skipped = {c: s.skipped for c, s in sources.items()}
+    summary.dropped = {c: s.dropped for c, s in sources.items()}
+    summary.gaps = {c: len(s.gaps) for c, s in sources.items()}
+    summary.failed = {c.cam_id: str(c.error) for c in tracks.cameras if c.end == "failed"}
+    ends = {c.end for c in tracks.cameras} - {"ended", "failed"}
+    summary.stopped = "stopped" if "stopped" in ends else next(iter(sorted(ends)), None)
     summary.tracklets = len(result.tracklets)
     summary.tracklets_dropped = result.dropped
     summary.identities = len(tracks.identities)
