@@ -70,6 +70,7 @@ class RunSummary:
         failed: the one-line error of each camera that failed (the others were written).
         dropped: frames dropped per camera to keep up with a live source.
         gaps: outages recorded per camera (reconnects).
+        detector: the detector back end, its threads and device (``Detector.describe()``).
     """
 
     frames: dict[str, int] = field(default_factory=dict)
@@ -85,6 +86,7 @@ class RunSummary:
     failed: dict[str, str] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     gaps: dict[str, int] = field(default_factory=dict)
+    detector: str = ""
 
     @property
     def total_frames(self) -> int:
@@ -119,6 +121,7 @@ class RunSummary:
             f"tracklets: {self.tracklets} kept, {self.tracklets_dropped} dropped as too short",
             f"identities: {self.identities} ({self.cross_camera_identities} seen by more than one camera)",
             f"wall time: {self.wall_s:.1f} s, {fps:.1f} frames/s end to end on {self.device}",
+            *([f"detector: {self.detector}"] if self.detector else []),
             "stage time (frames/s): "
             + ", ".join(
                 f"{s} {t:.2f} s" + (f" ({v:.0f})" if (v := stage_fps[s]) is not None else "")

@@ -17,7 +17,7 @@ from infra.device import resolve_device
 from infra.errors import UserError
 from infra.fileio import StagedFiles
 from pipeline.config import PipelineConfig
-from pipeline.detections import ReplayDetector, YoloDetector
+from pipeline.detections import ReplayDetector, build_detector
 from pipeline.export import RunResult, Sink, check_sinks
 from pipeline.frames import CameraSpec, FrameSource, open_source
 from pipeline.identities import ASSOCIATORS, MATCHERS, Assignment, Associator, MatcherLike
@@ -73,6 +73,7 @@ def run(
         matcher = _load_matcher(config)  # first: a bad re-ID file is reported before the detector logs
         detector = _build_detector(config, [c.cam_id for c in cams], detections_dir)
         summary.device = str(getattr(matcher, "device", None) or _detector_device(detector, config))
+        summary.detector = detector.describe() if hasattr(detector, "describe") else type(detector).__name__
         _log_sources(sources)
         snapshots = _snapshots(sinks, config, sources)
         loop = StreamLoop(
@@ -180,13 +181,12 @@ def _build_detector(
 ) -> Detector:
     if detections_dir is not None:
         return ReplayDetector(detections_dir, cam_ids, conf_threshold=config.detector.conf_threshold)
-    return YoloDetector.from_config(config.detector, device=config.runtime.device)
+    return build_detector(config.detector, device=config.runtime.device, source=config.source)
 
 
 def _detector_device(detector: Detector, config: PipelineConfig) -> str:
-    if isinstance(detector, YoloDetector):
-        return detector.device
-    return str(resolve_device(config.runtime.device))
+    device = getattr(detector, "device", None)
+    return str(device) if device is not None else str(resolve_device(config.runtime.device))
 
 
 def _build_associator(
