@@ -99,6 +99,7 @@ class RunSummary:
         wall_s: wall-clock seconds of the whole run (models loaded to outputs written).
         stage_s: seconds spent per stage (``decode`` summed over reader threads).
         device: the device the models ran on.
+        detector: the detector back end, its threads and device (``Detector.describe()``).
         executor: ``local`` or ``ray``.
         workers: per producer (one for a local run, one per Ray actor), its throughput.
         lost: cameras whose worker died for good: their tracklets up to then are kept, the rest is
@@ -114,6 +115,7 @@ class RunSummary:
     wall_s: float = 0.0
     stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     device: str = "cpu"
+    detector: str = ""
     executor: str = "local"
     workers: list[WorkerStats] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
@@ -139,6 +141,7 @@ class RunSummary:
             f"tracklets: {self.tracklets} kept, {self.tracklets_dropped} dropped as too short",
             f"identities: {self.identities} ({self.cross_camera_identities} seen by more than one camera)",
             f"wall time: {self.wall_s:.1f} s, {fps:.1f} frames/s end to end on {self.device}",
+            *([f"detector: {self.detector}"] if self.detector else []),
             "stage time (frames/s): "
             + ", ".join(
                 f"{s} {t:.2f} s" + (f" ({v:.0f})" if (v := stage_fps[s]) is not None else "")

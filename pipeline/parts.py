@@ -14,14 +14,22 @@ from pathlib import Path
 from infra.device import resolve_device
 from infra.errors import UserError
 from pipeline.config import PipelineConfig
-from pipeline.detections import ReplayDetector, YoloDetector
+from pipeline.detections import ReplayDetector
+from pipeline.detections import build_detector as build_detector_backend
 from pipeline.frames import CameraSpec, FrameSource, open_source
 from pipeline.identities import MATCHERS, MatcherLike
 from pipeline.loop import CameraGroupProducer, Detector, TrackletEncoder
 from pipeline.tracklets import TrackletBuilder
 from pipeline.tracks import CameraTrackers
 
-__all__ = ["build_detector", "build_producer", "detector_device", "load_matcher", "open_sources"]
+__all__ = [
+    "build_detector",
+    "build_producer",
+    "describe_detector",
+    "detector_device",
+    "load_matcher",
+    "open_sources",
+]
 
 log = logging.getLogger("pipeline")
 
@@ -72,13 +80,18 @@ def build_detector(
     """Replayed detections (``detections_dir``/``<cam_id>.txt``) or the configured detector."""
     if detections_dir is not None:
         return ReplayDetector(detections_dir, cam_ids, conf_threshold=config.detector.conf_threshold)
-    return YoloDetector.from_config(config.detector, device=config.runtime.device)
+    return build_detector_backend(config.detector, device=config.runtime.device, source=config.source)
 
 
 def detector_device(detector: Detector, config: PipelineConfig) -> str:
-    if isinstance(detector, YoloDetector):
-        return detector.device
-    return str(resolve_device(config.runtime.device))
+    device = getattr(detector, "device", None)
+    return str(device) if device is not None else str(resolve_device(config.runtime.device))
+
+
+def describe_detector(detector: Detector) -> str:
+    """The summary's detector line (``describe()`` of the back end, else its class name)."""
+    describe = getattr(detector, "describe", None)
+    return str(describe()) if callable(describe) else type(detector).__name__
 
 
 def build_producer(

@@ -20,7 +20,14 @@ from pipeline.export import RunResult, Sink, check_sinks
 from pipeline.frames import CameraSpec, FrameSource
 from pipeline.identities import ASSOCIATORS, Assignment, Associator, MatcherLike
 from pipeline.loop import AssociationConsumer, LoopResult, RunSummary, StreamLoop
-from pipeline.parts import build_detector, build_producer, detector_device, load_matcher, open_sources
+from pipeline.parts import (
+    build_detector,
+    build_producer,
+    describe_detector,
+    detector_device,
+    load_matcher,
+    open_sources,
+)
 from pipeline.records import CameraRecord, IdentityRecord, TracksFile
 
 __all__ = ["CameraSpec", "RunSummary", "run"]
@@ -59,6 +66,7 @@ def run(
         matcher = load_matcher(config)  # first: a bad re-ID file is reported before the detector logs
         detector = build_detector(config, [c.cam_id for c in cams], detections_dir)
         summary.device = str(getattr(matcher, "device", None) or detector_device(detector, config))
+        summary.detector = describe_detector(detector)
         _log_sources(sources)
         consumer = AssociationConsumer(
             _build_associator(config, matcher, sources, sinks), list(sources), summary.stage_s

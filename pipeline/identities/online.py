@@ -268,7 +268,7 @@ class OnlineAssociator:
         for other in identity.members:
             gap = _gap_s(member.t_start_s, member.t_end_s, other.t_start_s, other.t_end_s)
             same_cam = other.cam_id == member.cam_id
-            if gap < 0 and (same_cam or not self.overlapping_views):
+            if gap <= 0 and (same_cam or not self.overlapping_views):  # one shared frame is overlap too
                 return False
             if same_cam and not self.allow_reentry:
                 return False

@@ -70,6 +70,14 @@ def test_overlap_in_time_in_one_camera_is_never_linked(fake_matcher) -> None:
     assert b.new_identity
 
 
+def test_one_shared_frame_in_one_camera_is_overlap(fake_matcher) -> None:
+    """Two tracklets of one camera both boxed in one frame are two people (one id per frame)."""
+    link = linker(fake_matcher)
+    link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    [b] = link.add([tracklet("a", 2, 2.0, 3.0, code=1)])
+    assert b.new_identity
+
+
 def test_overlap_across_cameras_depends_on_overlapping_views(fake_matcher) -> None:
     disjoint = linker(fake_matcher, overlapping_views=False)
     disjoint.add([tracklet("a", 1, 0.0, 2.0, code=1)])

@@ -1,0 +1,604 @@
+"""Association accuracy on N-camera cuts of MOT15 sequences: tuning and test splits fixed here.
+
+Each *cut* slices one MOT15 sequence (the two with video in ``../shared/data``) into two or three
+disjoint vertical views with blind strips between them (people leave a view, are seen by none,
+and enter the next or come back), each view with its own colour change (gain × BGR tint + noise)
+and optionally a start offset (a camera that started later). Ground truth keeps the sequence's
+person ids, so they are global ids (the visibility rule of ``tools/make_two_camera_sample.py``).
+
+**Division, fixed:** every cut of ``TUD-Campus`` is a *tuning* split, every cut of
+``TUD-Stadtmitte`` a *test* split, so no person of a test split was seen while choosing
+parameters. Choose on ``--role tuning``; report ``--role test``.
+
+Boxes: ``gt`` replays the ground-truth boxes as detections (score 1; separates linking from
+detection errors); ``yolo`` replays the bundled TFLite YOLOv8n int8 detections, computed once
+per cut and cached as MOTChallenge files (what ``reid-pipeline --detections-dir`` reads).
+Each (cut, boxes) is run once through the pipeline's own stages (frames → tracker → tracklets,
+default config) and its closed tracklets (with crops, in closing order) are cached, so every
+association method is replayed on identical tracklets in a few seconds; crop encodings are
+memoised within a process.
+
+Per method and split: MTMC IDF1 (one identity mapping over all cameras), per-camera IDF1
+(global ids, so re-entries count), predicted identities vs people, and **tracklet-pair**
+measures: each tracklet gets the person most of its boxes overlap (IoU ≥ 0.5); a pair is
+*eligible* unless both are in one camera and overlap in time (no method may link those);
+*link precision / recall* = of the eligible pairs given one identity, the fraction of one
+person / of the same-person pairs, the fraction given one identity. For the pair scorer (the
+re-ID head's aggregated tracklet-pair probability, and the method's own pair probability when it
+has one): ROC AUC over eligible pairs and precision at recall 0.5 / 0.8 (pairs pooled over the
+selected splits).
+
+Usage (from the repo root)::
+
+    python benchmarks/association_accuracy.py --role test [--boxes gt yolo] [--methods online offline]
+        [--set association.threshold=0.5 ...] [--markdown]
+
+Outputs go under ``runs/bench/assoc/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import pickle
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from infra.motchallenge import MotRows, read_mot  # noqa: E402
+from pipeline.config import PipelineConfig, load_config  # noqa: E402
+from pipeline.evaluation.mtmc import evaluate_mtmc  # noqa: E402
+from pipeline.evaluation.pairs import precision_at_recall, roc_auc  # noqa: E402
+from pipeline.records import CameraRecord, IdentityRecord, TracksFile  # noqa: E402
+from pipeline.tracklets import Tracklet  # noqa: E402
+
+DEFAULT_DATA = next(
+    (p / "shared" / "data" for p in (ROOT.parent, ROOT.parents[1]) if (p / "shared" / "data").is_dir()),
+    ROOT.parent / "shared" / "data",
+)  # ../shared/data beside the checkout (a worktree sits one level deeper)
+DEFAULT_OUT = ROOT / "runs" / "bench" / "assoc"
+
+
+@dataclass(frozen=True, slots=True)
+class ViewCut:
+    """One camera of a cut: source columns ``[x0, x1)``, colour change, start offset (frames)."""
+
+    x0: int
+    x1: int
+    gain: float = 1.0
+    tint_bgr: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    noise_sigma: float = 0.0
+    offset_frames: int = 0
+
+
+NEUTRAL = {"gain": 1.0, "tint_bgr": (1.0, 1.0, 1.0), "noise_sigma": 0.0}
+WARM = {"gain": 1.35, "tint_bgr": (0.8, 1.0, 1.15), "noise_sigma": 2.0}  # the committed sample's cam_b
+COOL = {"gain": 0.9, "tint_bgr": (1.15, 1.0, 0.85), "noise_sigma": 2.0}
+DIM = {"gain": 0.7, "tint_bgr": (1.0, 1.0, 1.0), "noise_sigma": 3.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """A split: a sequence cut into views; ``role`` is ``tuning`` or ``test``."""
+
+    name: str
+    sequence: str
+    views: tuple[ViewCut, ...]
+    role: str
+
+    @property
+    def cams(self) -> tuple[str, ...]:
+        return tuple(f"cam_{chr(ord('a') + i)}" for i in range(len(self.views)))
+
+
+def _v(x0: int, x1: int, look: Mapping[str, Any], offset_frames: int = 0) -> ViewCut:
+    return ViewCut(x0, x1, offset_frames=offset_frames, **look)
+
+
+CUTS: dict[str, Cut] = {
+    c.name: c
+    for c in (
+        # tuning: TUD-Campus (71 frames, 8 people)
+        Cut("campus-2cam-320-360", "TUD-Campus", (_v(0, 320, NEUTRAL), _v(360, 640, WARM)), "tuning"),
+        Cut("campus-2cam-260-380", "TUD-Campus", (_v(0, 260, COOL), _v(380, 640, NEUTRAL)), "tuning"),
+        Cut(
+            "campus-3cam",
+            "TUD-Campus",
+            (_v(0, 200, NEUTRAL), _v(240, 420, WARM), _v(460, 640, DIM)),
+            "tuning",
+        ),
+        # test: TUD-Stadtmitte (179 frames, 10 people)
+        Cut("stadtmitte-2cam-360-400", "TUD-Stadtmitte", (_v(0, 360, NEUTRAL), _v(400, 640, WARM)), "test"),
+        Cut("stadtmitte-2cam-400-440", "TUD-Stadtmitte", (_v(0, 400, NEUTRAL), _v(440, 640, WARM)), "test"),
+        Cut("stadtmitte-2cam-300-420", "TUD-Stadtmitte", (_v(0, 300, COOL), _v(420, 640, NEUTRAL)), "test"),
+        Cut("stadtmitte-2cam-offset", "TUD-Stadtmitte", (_v(0, 380, NEUTRAL), _v(420, 640, DIM, 10)), "test"),
+        Cut(
+            "stadtmitte-3cam",
+            "TUD-Stadtmitte",
+            (_v(0, 200, NEUTRAL), _v(240, 420, WARM), _v(460, 640, COOL)),
+            "test",
+        ),
+        Cut(
+            "stadtmitte-3cam-wide",
+            "TUD-Stadtmitte",
+            (_v(0, 180, DIM), _v(260, 400, NEUTRAL), _v(480, 640, WARM)),
+            "test",
+        ),
+    )
+}
+BOXES = ("gt", "yolo")
+
+
+# ---------------------------------------------------------------------------------------- cuts
+
+
+def make_cut(cut: Cut, data_dir: Path, folder: Path) -> None:
+    """Write ``<cam>.mp4`` and ``gt_<cam>.txt`` for every view of ``cut`` into ``folder`` (deterministic)."""
+    import cv2
+    from make_two_camera_sample import View, _colour_change, _frames, split_ground_truth
+
+    from infra.motchallenge import read_seqinfo
+
+    seq_dir = data_dir / "mot15" / cut.sequence
+    info = read_seqinfo(seq_dir / "seqinfo.ini")
+    views = [View(cam, v.x0, v.x1) for cam, v in zip(cut.cams, cut.views, strict=True)]
+    gt = np.loadtxt(seq_dir / "gt" / "gt.txt", delimiter=",", ndmin=2)
+    gt = gt[gt[:, 6] != 0]
+    per_view = split_ground_truth(gt, views, info.width_px, info.height_px)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    writers = {
+        v.name: cv2.VideoWriter(
+            str(folder / f"{v.name}.tmp.mp4"),
+            cv2.VideoWriter_fourcc(*"mp4v"),
+            info.fps,
+            (v.width, info.height_px),
+        )
+        for v in views
+    }
+    try:
+        for index, frame in enumerate(_frames(seq_dir, info.name)):
+            for view, spec in zip(views, cut.views, strict=True):
+                if index < spec.offset_frames:
+                    continue
+                part = np.ascontiguousarray(frame[:, view.x0 : view.x1])
+                noise = (
+                    rng.normal(0.0, spec.noise_sigma, size=part.shape).astype(np.float32)
+                    if spec.noise_sigma > 0
+                    else None
+                )
+                writers[view.name].write(_colour_change(part, spec.gain, spec.tint_bgr, noise))
+    finally:
+        for writer in writers.values():
+            writer.release()
+    for view, spec in zip(views, cut.views, strict=True):
+        rows = per_view[view.name]
+        rows = rows[rows[:, 0] > spec.offset_frames].copy()
+        rows[:, 0] -= spec.offset_frames
+        lines = [
+            f"{int(r[0])},{int(r[1])},{r[2]:.2f},{r[3]:.2f},{r[4]:.2f},{r[5]:.2f},1,-1,-1,-1" for r in rows
+        ]
+        (folder / f"gt_{view.name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        os.replace(folder / f"{view.name}.tmp.mp4", folder / f"{view.name}.mp4")
+
+
+def cut_folder(cut: Cut, data_dir: Path, out: Path) -> Path:
+    folder = out / "cuts" / cut.name
+    if not all((folder / f"{c}.mp4").is_file() for c in cut.cams):
+        make_cut(cut, data_dir, folder)
+    return folder
+
+
+def load_gt(cut: Cut, folder: Path) -> dict[str, MotRows]:
+    return {cam: read_mot(folder / f"gt_{cam}.txt") for cam in cut.cams}
+
+
+# ------------------------------------------------------------------- tracklets (cached stages)
+
+
+@dataclass
+class Replay:
+    """What the stages produced for one (cut, boxes): closed tracklets in closing order."""
+
+    cameras: dict[str, Any]  # cam_id -> SourceInfo
+    batches: list[tuple[list[Tracklet], float | None]]  # (tracklets closing together, oldest open start s)
+    frames: dict[str, int]
+
+
+class _Recorder:
+    """An associator that records what it is given (the stages run once per cut)."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[Tracklet], float | None]] = []
+        self._oldest: float | None = None
+
+    def add(self, tracklets: Sequence[Tracklet]) -> list[Any]:
+        self.batches.append((list(tracklets), None))
+        return []
+
+    def evict_before(self, t_s: float) -> None:
+        if self.batches:
+            batch, _ = self.batches[-1]
+            self.batches[-1] = (batch, t_s)
+
+    def finish(self) -> list[Any]:
+        return []
+
+    @property
+    def num_identities(self) -> int:
+        return 0
+
+
+class _SavingDetector:
+    """Runs a detector and keeps its detections as MOT rows per camera (the yolo cache)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.rows: dict[str, list[str]] = {}
+
+    def detect(self, frames: Sequence[Any]) -> list[Any]:
+        out = self.inner.detect(frames)
+        for frame, dets in zip(frames, out, strict=True):
+            lines = self.rows.setdefault(frame.cam_id, [])
+            for (x1, y1, x2, y2), s in zip(dets.xyxy.tolist(), dets.score.tolist(), strict=True):
+                lines.append(
+                    f"{frame.index + 1},-1,{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{s:.4f},-1,-1,-1"
+                )
+        return out
+
+
+def _write_gt_detections(cut: Cut, folder: Path, det_dir: Path) -> None:
+    det_dir.mkdir(parents=True, exist_ok=True)
+    for cam in cut.cams:
+        lines = []
+        for line in (folder / f"gt_{cam}.txt").read_text(encoding="utf-8").splitlines():
+            f, _, x, y, w, h = line.split(",")[:6]
+            lines.append(f"{f},-1,{x},{y},{w},{h},1,-1,-1,-1")
+        (det_dir / f"{cam}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def run_stages(cut: Cut, folder: Path, boxes: str, out: Path, config: PipelineConfig) -> Replay:
+    """Frames → tracker → tracklets for ``cut`` with ``boxes`` detections; cached on disk."""
+    cache = out / "replay" / f"{cut.name}-{boxes}.pkl"
+    if cache.is_file():
+        with cache.open("rb") as handle:
+            replay: Replay = pickle.load(handle)
+        return replay
+    from pipeline.detections import ReplayDetector, YoloDetector
+    from pipeline.frames import CameraSpec, open_source
+    from pipeline.loop import RunSummary, StreamLoop
+    from pipeline.tracklets import TrackletBuilder
+    from pipeline.tracks import CameraTrackers
+
+    det_dir = out / "detections" / cut.name / boxes
+    if boxes == "gt":
+        _write_gt_detections(cut, folder, det_dir)
+    sources = {c: open_source(CameraSpec(str(folder / f"{c}.mp4"), c), 25.0) for c in cut.cams}
+    saving: _SavingDetector | None = None
+    detector: Any
+    if boxes == "yolo" and not all((det_dir / f"{c}.txt").is_file() for c in cut.cams):
+        saving = _SavingDetector(YoloDetector.from_config(config.detector, device="cpu"))
+        detector = saving
+    else:
+        detector = ReplayDetector(det_dir, cut.cams, conf_threshold=config.detector.conf_threshold)
+    recorder = _Recorder()
+    try:
+        result = StreamLoop(
+            sources,
+            detector,
+            CameraTrackers.from_config(
+                config.tracker, {c: s.info.fps for c, s in sources.items()}, config.source
+            ),
+            TrackletBuilder.from_config(config.tracklets),
+            recorder,  # type: ignore[arg-type]
+            RunSummary(),
+            queue_size_frames=16,
+            log_interval_s=1e9,
+            progress=False,
+        ).run()
+    finally:
+        for source in sources.values():
+            source.close()
+    if saving is not None:
+        det_dir.mkdir(parents=True, exist_ok=True)
+        for cam in cut.cams:
+            (det_dir / f"{cam}.txt").write_text("\n".join(saving.rows.get(cam, [])) + "\n", encoding="utf-8")
+    replay = Replay({c: s.info for c, s in sources.items()}, recorder.batches, dict(result.frames))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    with tmp.open("wb") as handle:
+        pickle.dump(replay, handle)
+    os.replace(tmp, cache)
+    return replay
+
+
+class MemoMatcher:
+    """A matcher whose ``encode`` remembers each crop's encoding (keyed by its bytes)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self._memo: dict[bytes, Any] = {}
+
+    def encode(self, crops_bgr: Sequence[np.ndarray]) -> Any:
+        from reid_core.inference import Encoded
+
+        keys = [(*c.shape[:2], hash(c.tobytes())) for c in crops_bgr]
+        missing = [i for i, k in enumerate(keys) if k not in self._memo]
+        if missing:
+            fresh = self.inner.encode([crops_bgr[i] for i in missing])
+            for j, i in enumerate(missing):
+                self._memo[keys[i]] = fresh[np.array([j])]
+        return Encoded.concat([self._memo[k] for k in keys])
+
+    def embed(self, enc: Any) -> np.ndarray:
+        return np.asarray(self.inner.embed(enc))
+
+    def score(self, enc_a: Any, enc_b: Any) -> np.ndarray:
+        return np.asarray(self.inner.score(enc_a, enc_b))
+
+
+# ---------------------------------------------------------------------------------- evaluation
+
+
+def tracklet_person(tracklet: Tracklet, gt: MotRows, iou_threshold: float = 0.5) -> int | None:
+    """The ground-truth person most of the tracklet's boxes overlap (IoU ≥ threshold), or None."""
+    from infra.boxes import iou_matrix
+
+    votes: dict[int, int] = {}
+    by_frame = dict(gt.by_frame())
+    for frame, box in zip(tracklet.frames, tracklet.boxes_xyxy, strict=True):
+        rows = by_frame.get(frame + 1)
+        if rows is None or not len(rows):
+            continue
+        iou = iou_matrix(np.asarray([box], np.float64), rows.to_xyxy())[0]
+        best = int(np.argmax(iou))
+        if iou[best] >= iou_threshold:
+            person = int(rows.track_id[best])
+            votes[person] = votes.get(person, 0) + 1
+    return max(votes, key=lambda k: (votes[k], -k)) if votes else None
+
+
+def eligible(a: Tracklet, b: Tracklet) -> bool:
+    """Whether any method may link the pair (not one camera overlapping in time)."""
+    return a.cam_id != b.cam_id or a.t_end_s < b.t_start_s or b.t_end_s < a.t_start_s
+
+
+def pair_table(tracklets: Sequence[Tracklet], persons: Sequence[int | None]) -> list[tuple[int, int, bool]]:
+    """Eligible pairs ``(i, j, same person)``."""
+    out = []
+    for i in range(len(tracklets)):
+        for j in range(i + 1, len(tracklets)):
+            if eligible(tracklets[i], tracklets[j]):
+                same = persons[i] is not None and persons[i] == persons[j]
+                out.append((i, j, same))
+    return out
+
+
+def build_associator(method: str, config: PipelineConfig, matcher: Any, cameras: Mapping[str, Any]) -> Any:
+    from pipeline.identities import ASSOCIATORS
+
+    cfg = config.association
+    if method == "nolink":
+        cfg = dataclasses.replace(cfg, enabled=False)
+        method = "online"
+    else:
+        cfg = dataclasses.replace(cfg, method=method)
+    return ASSOCIATORS.get(method).from_config(cfg, matcher=matcher, cameras=cameras, on_assign=None)
+
+
+def evaluate_method(
+    method: str, replay: Replay, gt: Mapping[str, MotRows], config: PipelineConfig, matcher: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Replay the cached tracklets into ``method``; returns (figures, pair data for pooling)."""
+    associator = build_associator(method, config, matcher, replay.cameras)
+    t0 = time.perf_counter()
+    tracklets: list[Tracklet] = []  # the cached originals (the associator may free its copies' crops)
+    for batch, oldest in replay.batches:
+        copies = [dataclasses.replace(t, crops=list(t.crops)) for t in batch]
+        tracklets.extend(batch)
+        associator.add(copies)
+        if oldest is not None:
+            associator.evict_before(oldest)
+    identities = associator.finish()
+    assoc_s = time.perf_counter() - t0
+    by_key = {t.key: t for t in tracklets}
+    cameras = tuple(
+        CameraRecord(c, info.source, info.fps, info.width, info.height, replay.frames[c])
+        for c, info in replay.cameras.items()
+    )
+    # The associator may have re-built tracklets (stitched / interpolated): prefer its records.
+    records = getattr(associator, "records", None) or {}
+    tracks = TracksFile(
+        cameras,
+        tuple(
+            IdentityRecord(i.global_id, tuple(records.get(k) or by_key[k].to_record() for k in i.members))
+            for i in identities
+        ),
+    )
+    result = evaluate_mtmc(tracks, gt)
+    gid = {k: i.global_id for i in identities for k in i.members}
+    persons = [tracklet_person(t, gt[t.cam_id]) for t in tracklets]
+    pairs = pair_table(tracklets, persons)
+    linked = np.array([gid[tracklets[i].key] == gid[tracklets[j].key] for i, j, _ in pairs], bool)
+    same = np.array([s for _, _, s in pairs], bool)
+    own = getattr(associator, "pair_probability", None)
+    own_scores = None
+    if callable(own):
+        own_scores = np.array([own(tracklets[i].key, tracklets[j].key) for i, j, _ in pairs], np.float64)
+    figures = {
+        "mtmc_idf1": result.idf1,
+        "per_camera_idf1": {c: v["IDF1"] for c, v in result.per_camera.items()},
+        "pred_ids": result.num_pred_ids,
+        "gt_ids": result.num_gt_ids,
+        "tracklets": len(tracklets),
+        "links": int(linked.sum()),
+        "links_ok": int((linked & same).sum()),
+        "same_pairs": int(same.sum()),
+        "eligible_pairs": len(pairs),
+        "assoc_s": assoc_s,
+    }
+    return figures, {
+        "linked": linked,
+        "same": same,
+        "own": own_scores,
+        "pairs": pairs,
+        "tracklets": tracklets,
+    }
+
+
+def head_scores(
+    tracklets: Sequence[Tracklet],
+    pairs: Sequence[tuple[int, int, bool]],
+    matcher: Any,
+    config: PipelineConfig,
+) -> np.ndarray:
+    """The re-ID head's aggregated tracklet-pair probability of each pair (``nan`` without crops)."""
+    from pipeline.identities.scoring import encode_tracklets, tracklet_pair_score
+
+    copies = [dataclasses.replace(t, crops=list(t.crops)) for t in tracklets]
+    enc = encode_tracklets(matcher, copies, config.association.crops_per_pair)
+    out = np.full(len(pairs), math.nan)
+    for n, (i, j, _) in enumerate(pairs):
+        a, b = enc[i], enc[j]
+        if a is not None and b is not None:
+            out[n] = tracklet_pair_score(matcher, a, b, config.association.top_pairs_fraction)
+    return out
+
+
+def pooled_pair_measures(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    ok = np.isfinite(scores)
+    s, y = scores[ok], labels[ok]
+    return {
+        "auc": roc_auc(s, y),
+        "p_at_r50": precision_at_recall(s, y, 0.5),
+        "p_at_r80": precision_at_recall(s, y, 0.8),
+        "positives": int(y.sum()),
+        "negatives": int((~y).sum()),
+    }
+
+
+def parse_overrides(config: PipelineConfig, items: Iterable[str]) -> PipelineConfig:
+    """``section.key=value`` overrides (value parsed as YAML)."""
+    import yaml
+
+    for item in items:
+        key, _, value = item.partition("=")
+        section, _, field_name = key.partition(".")
+        part = getattr(config, section)
+        part = dataclasses.replace(part, **{field_name: yaml.safe_load(value)})
+        config = dataclasses.replace(config, **{section: part})
+    return config
+
+
+def _mean(values: Iterable[float]) -> float:
+    vals = [v for v in values if not math.isnan(v)]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--role", choices=("tuning", "test", "all"), default="test")
+    parser.add_argument("--cuts", nargs="+", choices=list(CUTS), default=None, help="default: all of --role")
+    parser.add_argument("--boxes", nargs="+", choices=BOXES, default=list(BOXES))
+    parser.add_argument("--methods", nargs="+", default=["nolink", "online", "offline"])
+    parser.add_argument("--set", nargs="*", default=[], help="config overrides section.key=value")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--per-split", action="store_true", help="also print one row per split")
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--save-pairs", type=Path, default=None, help="write head scores and labels (npz)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    from pipeline.identities import MATCHERS
+
+    config = parse_overrides(load_config(None), args.set)
+    cuts = (
+        [CUTS[n] for n in args.cuts]
+        if args.cuts
+        else [c for c in CUTS.values() if args.role in (c.role, "all")]
+    )
+    matcher = MemoMatcher(MATCHERS.get(config.reid.model)(config.reid.weights, "cpu"))
+    load = os.getloadavg()
+    rows: list[dict[str, Any]] = []
+    pooled: dict[tuple[str, str], dict[str, list[np.ndarray]]] = {}
+    head: dict[str, list[np.ndarray]] = {}
+    for boxes in args.boxes:
+        for cut in cuts:
+            folder = cut_folder(cut, args.data, args.out)
+            gt = load_gt(cut, folder)
+            replay = run_stages(cut, folder, boxes, args.out, load_config(None))
+            head_done = False
+            for method in args.methods:
+                figures, pairs = evaluate_method(method, replay, gt, config, matcher)
+                rows.append({"boxes": boxes, "cut": cut.name, "method": method, **figures})
+                pool = pooled.setdefault((boxes, method), {"linked": [], "same": [], "own": []})
+                pool["linked"].append(pairs["linked"])
+                pool["same"].append(pairs["same"])
+                if pairs["own"] is not None:
+                    pool["own"].append(pairs["own"])
+                if not head_done:
+                    scores = head_scores(pairs["tracklets"], pairs["pairs"], matcher, config)
+                    head.setdefault(boxes, []).append(np.stack([scores, pairs["same"].astype(np.float64)]))
+                    head_done = True
+    lines = []
+    head_line = ["boxes", "method", "MTMC IDF1", "per-cam IDF1", "ids/people", "link P", "link R",
+                 "AUC head", "P@R.5 head", "P@R.8 head", "AUC own", "P@R.5 own", "P@R.8 own"]  # fmt: skip
+    for (boxes, method), pool in pooled.items():
+        sel = [r for r in rows if r["boxes"] == boxes and r["method"] == method]
+        linked = np.concatenate(pool["linked"])
+        same = np.concatenate(pool["same"])
+        h = np.concatenate(head[boxes], axis=1)
+        hm = pooled_pair_measures(h[0], h[1].astype(bool))
+        om = pooled_pair_measures(np.concatenate(pool["own"]), same) if pool["own"] else None
+        f = lambda v: "-" if v is None or math.isnan(v) else f"{100 * v:.1f}"  # noqa: E731
+        lines.append([
+            boxes, method, f(_mean(r["mtmc_idf1"] for r in sel)),
+            f(_mean(v for r in sel for v in r["per_camera_idf1"].values())),
+            f"{sum(r['pred_ids'] for r in sel)}/{sum(r['gt_ids'] for r in sel)}",
+            f(linked[same].size and (linked & same).sum() / max(linked.sum(), 1)),
+            f((linked & same).sum() / max(same.sum(), 1)),
+            f(hm["auc"]), f(hm["p_at_r50"]), f(hm["p_at_r80"]),
+            *(f(om[k] if om else None) for k in ("auc", "p_at_r50", "p_at_r80")),
+        ])  # fmt: skip
+        if args.save_pairs is not None:
+            np.savez(args.save_pairs.with_suffix(f".{boxes}.npz"), scores=h[0], same=h[1])
+    if args.per_split:
+        for r in rows:
+            pc = " ".join(f"{v:.3f}" for v in r["per_camera_idf1"].values())
+            print(f"{r['boxes']:4} {r['cut']:26} {r['method']:10} idf1 {r['mtmc_idf1']:.3f} cams {pc} "
+                  f"ids {r['pred_ids']}/{r['gt_ids']} links {r['links_ok']}/{r['links']} "
+                  f"of {r['same_pairs']} ({r['assoc_s']:.1f} s)")  # fmt: skip
+    print(f"# role {args.role}: {len(cuts)} cuts; {', '.join(args.set) or 'default config'}; "
+          f"load average {load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end")  # fmt: skip
+    if args.markdown:
+        print("| " + " | ".join(head_line) + " |")
+        print("|" + "---|" * len(head_line))
+        for line in lines:
+            print("| " + " | ".join(line) + " |")
+    else:
+        widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head_line)]
+        print("  ".join(h.ljust(w) for h, w in zip(head_line, widths, strict=True)))
+        for line in lines:
+            print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"results-{args.role}.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
