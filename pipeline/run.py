@@ -13,19 +13,23 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from infra.device import resolve_device
 from infra.errors import UserError
 from infra.fileio import StagedFiles
 from pipeline.config import PipelineConfig
-from pipeline.detections import ReplayDetector, build_detector
 from pipeline.export import RunResult, Sink, check_sinks
-from pipeline.frames import CameraSpec, FrameSource, open_source
-from pipeline.identities import ASSOCIATORS, MATCHERS, Assignment, Associator, MatcherLike
-from pipeline.loop import Detector, LoopResult, RunSummary, StreamLoop
-from pipeline.records import CameraRecord, IdentityRecord, TrackletRecord, TracksFile
+from pipeline.frames import CameraSpec, FrameSource
+from pipeline.identities import ASSOCIATORS, Assignment, Associator, MatcherLike
+from pipeline.loop import AssociationConsumer, LoopResult, RunSummary, StreamLoop, camera_record
+from pipeline.parts import (
+    build_detector,
+    build_producer,
+    describe_detector,
+    detector_device,
+    load_matcher,
+    open_sources,
+)
+from pipeline.records import IdentityRecord, TracksFile
 from pipeline.stop import Snapshots, StopControl
-from pipeline.tracklets import TrackletBuilder
-from pipeline.tracks import CameraTrackers
 
 __all__ = ["CameraSpec", "RunSummary", "run"]
 
@@ -60,42 +64,28 @@ def run(
 
     Raises:
         UserError: a bad source, output path, weights file or detections file (named); raised
-            before anything is written. Also when every camera failed.
+            before anything is written. Also when every camera failed (nothing is written).
     """
     wall_start = time.perf_counter()
     summary = RunSummary()
     _check_unique(cams)
     check_sinks(sinks, cams)
-    sources = _open_sources(cams, config.runtime.default_fps)
+    sources = open_sources(cams, config.runtime.default_fps)
     staged = StagedFiles()
-    stop = stop or StopControl()
     try:
-        matcher = _load_matcher(config)  # first: a bad re-ID file is reported before the detector logs
-        detector = _build_detector(config, [c.cam_id for c in cams], detections_dir)
-        summary.device = str(getattr(matcher, "device", None) or _detector_device(detector, config))
-        summary.detector = detector.describe() if hasattr(detector, "describe") else type(detector).__name__
+        matcher = load_matcher(config)  # first: a bad re-ID file is reported before the detector logs
+        detector = build_detector(config, [c.cam_id for c in cams], detections_dir)
+        summary.device = str(getattr(matcher, "device", None) or detector_device(detector, config))
+        summary.detector = describe_detector(detector)
         _log_sources(sources)
-        snapshots = _snapshots(sinks, config, sources)
-        loop = StreamLoop(
-            sources,
-            detector,
-            CameraTrackers.from_config(
-                config.tracker, {c: s.info.fps for c, s in sources.items()}, config.source
-            ),
-            TrackletBuilder.from_config(config.tracklets),
-            _build_associator(config, matcher, sources, sinks, snapshots),
-            summary,
-            queue_size_frames=config.runtime.queue_size_frames,
-            log_interval_s=config.runtime.log_interval_s,
-            progress=progress,
-            stop=stop,
-            max_frames=max_frames,
-            on_tick=snapshots.maybe_write if snapshots is not None else None,
-            drop_when_behind=frozenset(c for c, s in sources.items() if _drops(config, s)),
+        snapshots = _snapshots(sinks, config)
+        consumer = AssociationConsumer(
+            _build_associator(config, matcher, sources, sinks, snapshots), list(sources), summary.stage_s
         )
-        if snapshots is not None:
-            snapshots.state = lambda: _snapshot_state(sources, loop)
-        result = loop.run()
+        producer = build_producer(
+            config, sources, detector, matcher, progress=progress, stop=stop, max_frames=max_frames
+        )
+        result = StreamLoop(producer, consumer, summary, snapshots=snapshots).run()
         tracks = _tracks_file(sources, result)
         _summarise(summary, sources, result, tracks)
         _finish_sinks(sinks, RunResult(tracks, sources, summary), staged)
@@ -122,18 +112,6 @@ def _check_unique(cams: Sequence[CameraSpec]) -> None:
         seen[cam.cam_id] = cam.source
 
 
-def _open_sources(cams: Sequence[CameraSpec], default_fps: float) -> dict[str, FrameSource]:
-    sources: dict[str, FrameSource] = {}
-    try:
-        for cam in cams:
-            sources[cam.cam_id] = open_source(cam, default_fps)
-    except BaseException:
-        for source in sources.values():
-            source.close()
-        raise
-    return sources
-
-
 def _log_sources(sources: Mapping[str, FrameSource]) -> None:
     for cam_id, source in sources.items():
         i = source.info
@@ -148,45 +126,6 @@ def _log_sources(sources: Mapping[str, FrameSource]) -> None:
             i.fps,
             frames,
         )
-
-
-def _load_matcher(config: PipelineConfig) -> MatcherLike | None:
-    """The re-ID model, or ``None`` when linking is off (or the default weights are not installed)."""
-    if not config.association.enabled:
-        return None
-    if config.reid.weights is None and config.reid.model == "siamese" and not _default_reid_weights_exist():
-        # A checkout without the shipped re-ID weights: say so loudly, track per camera only.
-        log.warning(
-            "re-ID default weights are not installed (reid_core/weights/): cross-camera linking is "
-            "off; pass --reid-weights PATH to link identities across cameras"
-        )
-        return None
-    try:
-        loader = MATCHERS.get(config.reid.model)
-    except UserError as err:
-        raise UserError(f"{config.source}: reid.model: {err}") from None
-    return loader(config.reid.weights, config.runtime.device)
-
-
-def _default_reid_weights_exist() -> bool:
-    try:
-        from reid_core.weights import DEFAULT_WEIGHTS
-    except ImportError:
-        return False
-    return Path(DEFAULT_WEIGHTS).is_file()
-
-
-def _build_detector(
-    config: PipelineConfig, cam_ids: Sequence[str], detections_dir: str | Path | None
-) -> Detector:
-    if detections_dir is not None:
-        return ReplayDetector(detections_dir, cam_ids, conf_threshold=config.detector.conf_threshold)
-    return build_detector(config.detector, device=config.runtime.device, source=config.source)
-
-
-def _detector_device(detector: Detector, config: PipelineConfig) -> str:
-    device = getattr(detector, "device", None)
-    return str(device) if device is not None else str(resolve_device(config.runtime.device))
 
 
 def _build_associator(
@@ -222,15 +161,7 @@ def _finish_sinks(sinks: Sequence[Sink], result: RunResult, staged: StagedFiles)
     staged.commit()
 
 
-def _drops(config: PipelineConfig, source: FrameSource) -> bool:
-    """Whether ``source``'s reader drops frames to keep up (``runtime.when_behind``)."""
-    policy = config.runtime.when_behind
-    return policy == "drop" or (policy == "auto" and source.live)
-
-
-def _snapshots(
-    sinks: Sequence[Sink], config: PipelineConfig, sources: Mapping[str, FrameSource]
-) -> Snapshots | None:
+def _snapshots(sinks: Sequence[Sink], config: PipelineConfig) -> Snapshots | None:
     """Periodic snapshots through the sinks that can write one (``snapshot(tracks)``), if configured."""
     writers = [w for sink in sinks if (w := getattr(sink, "snapshot", None)) is not None]
     if not writers or config.runtime.snapshot_interval_s is None:
@@ -241,36 +172,6 @@ def _snapshots(
             writer(tracks)
 
     return Snapshots(write, config.runtime.snapshot_interval_s)
-
-
-def _camera_record(
-    cam_id: str, source: FrameSource, frames: int, last_index: int, end: str, error: str | None
-) -> CameraRecord:
-    i = source.info
-    return CameraRecord(
-        cam_id,
-        i.source,
-        i.fps,
-        i.width,
-        i.height,
-        last_index + 1 if i.rewindable else frames,
-        tuple(source.gaps),
-        source.dropped,
-        end,
-        error,
-    )
-
-
-def _snapshot_state(
-    sources: Mapping[str, FrameSource], loop: StreamLoop
-) -> tuple[tuple[CameraRecord, ...], dict[tuple[str, int], TrackletRecord]]:
-    cameras = tuple(
-        _camera_record(
-            c, s, loop.counts[c], loop.last_index[c], loop.end.get(c, "running"), loop.errors.get(c)
-        )
-        for c, s in sources.items()
-    )
-    return cameras, {k: t.to_record() for k, t in list(loop.finished.items())}
 
 
 def _tracks_file(sources: Mapping[str, FrameSource], result: LoopResult) -> TracksFile:
@@ -286,13 +187,14 @@ def _tracks_file(sources: Mapping[str, FrameSource], result: LoopResult) -> Trac
     if errors and len(errors) == len(sources):
         raise UserError(next(iter(errors.values())))
     cameras = tuple(
-        _camera_record(
-            c,
+        camera_record(
             s,
             result.frames[c],
             result.last_index[c],
             "failed" if c in errors else result.end.get(c, "ended"),
             errors.get(c),
+            result.gaps.get(c, ()),
+            result.frames_dropped.get(c, 0),
         )
         for c, s in sources.items()
     )
@@ -300,7 +202,7 @@ def _tracks_file(sources: Mapping[str, FrameSource], result: LoopResult) -> Trac
         IdentityRecord(identity.global_id, tuple(result.tracklets[k].to_record() for k in identity.members))
         for identity in result.identities
     )
-    complete = not errors and all(c.end != "stopped" for c in cameras)
+    complete = not errors and not result.lost and all(c.end != "stopped" for c in cameras)
     return TracksFile(cameras, identities, complete=complete)
 
 
@@ -308,9 +210,10 @@ def _summarise(
     summary: RunSummary, sources: Mapping[str, FrameSource], result: LoopResult, tracks: TracksFile
 ) -> None:
     summary.frames = dict(result.frames)
-    summary.skipped = {c: s.skipped for c, s in sources.items()}
-    summary.dropped = {c: s.dropped for c, s in sources.items()}
-    summary.gaps = {c: len(s.gaps) for c, s in sources.items()}
+    summary.skipped = dict(result.skipped)
+    summary.lost = list(result.lost)
+    summary.frames_dropped = {c.cam_id: c.frames_dropped for c in tracks.cameras}
+    summary.gaps = {c.cam_id: len(c.gaps) for c in tracks.cameras}
     summary.failed = {c.cam_id: str(c.error) for c in tracks.cameras if c.end == "failed"}
     ends = {c.end for c in tracks.cameras} - {"ended", "failed"}
     summary.stopped = "stopped" if "stopped" in ends else next(iter(sorted(ends)), None)

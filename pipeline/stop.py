@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import signal
 import threading
 import time
@@ -28,6 +29,9 @@ from typing import Any
 
 from pipeline.identities import Assignment
 from pipeline.records import CameraRecord, IdentityRecord, TrackletRecord, TracksFile
+from pipeline.tracklets import Tracklet
+
+_Closed = Mapping[tuple[str, int], Tracklet | TrackletRecord]  # closed tracklets by (cam_id, track_id)
 
 __all__ = ["STOP_EXIT_CODE", "Snapshots", "StopControl"]
 
@@ -109,57 +113,60 @@ class StopControl:
 class Snapshots:
     """Writes the tracks file every ``interval_s`` seconds during a run (atomically, ``complete: false``).
 
-    It learns the identities from the associator's decisions (:meth:`on_assign`, any thread) and
-    the closed tracklets and camera records from the loop (``state``, called on the loop's thread).
+    The loop asks :meth:`due` on its thread and then calls :meth:`write` on the association
+    thread (after the batches before it), with the cameras as of then and the tracklets associated
+    so far; the identities come from the associator's decisions (:meth:`on_assign`).
 
     Args:
         write: writes a :class:`~pipeline.records.TracksFile` atomically (the sinks' ``snapshot``).
         interval_s: seconds between snapshots; ``None`` = never.
-        state: returns ``(cameras, closed tracklets by (cam_id, track_id))`` as of now.
     """
 
-    def __init__(
-        self,
-        write: Callable[[TracksFile], None],
-        interval_s: float | None,
-        state: Callable[[], tuple[tuple[CameraRecord, ...], Mapping[tuple[str, int], TrackletRecord]]]
-        | None = None,
-    ) -> None:
-        self.write = write
+    def __init__(self, write: Callable[[TracksFile], None], interval_s: float | None) -> None:
+        self._write = write
         self.interval_s = interval_s
-        self.state = state
         self.written = 0
         self._global_ids: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
-        self._next = time.monotonic() + interval_s if interval_s is not None else float("inf")
+        self._next = time.monotonic() + interval_s if interval_s is not None else math.inf
 
     def on_assign(self, assignment: Assignment) -> None:
         with self._lock:
             self._global_ids[(assignment.cam_id, assignment.track_id)] = assignment.global_id
 
-    def tracks(self) -> TracksFile:
-        """The run so far: assigned tracklets grouped by identity (closed, not yet assigned ones wait)."""
-        assert self.state is not None
-        cameras, tracklets = self.state()
+    def due(self) -> bool:
+        """Whether a snapshot is due now (the next one is then due ``interval_s`` later)."""
+        now = time.monotonic()
+        if self.interval_s is None or now < self._next:
+            return False
+        self._next = now + self.interval_s
+        return True
+
+    def tracks(
+        self,
+        cameras: tuple[CameraRecord, ...],
+        tracklets: Mapping[tuple[str, int], Tracklet | TrackletRecord],
+    ) -> TracksFile:
+        """The run so far: assigned tracklets grouped by identity (the others wait for the next one)."""
         with self._lock:
             global_ids = dict(self._global_ids)
         members: dict[int, list[TrackletRecord]] = {}
         for key, gid in global_ids.items():
-            if key in tracklets:
-                members.setdefault(gid, []).append(tracklets[key])
+            t = tracklets.get(key)
+            if t is not None:
+                members.setdefault(gid, []).append(t if isinstance(t, TrackletRecord) else t.to_record())
         identities = tuple(
             IdentityRecord(gid, tuple(sorted(ts, key=lambda t: (t.t_start_s, t.cam_id, t.track_id))))
             for gid, ts in sorted(members.items())
         )
         return TracksFile(cameras, identities, complete=False)
 
-    def maybe_write(self) -> bool:
-        """Write a snapshot if one is due; returns whether one was written."""
-        now = time.monotonic()
-        if now < self._next or self.state is None or self.interval_s is None:
-            return False
-        self._next = now + self.interval_s
-        self.write(self.tracks())
+    def write(
+        self,
+        cameras: tuple[CameraRecord, ...],
+        tracklets: Mapping[tuple[str, int], Tracklet | TrackletRecord],
+    ) -> None:
+        """Write a snapshot now."""
+        self._write(self.tracks(cameras, tracklets))
         self.written += 1
         log.debug("snapshot %d written", self.written)
-        return True
