@@ -51,9 +51,13 @@ def _check(condition: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """The person detector (ultralytics YOLO).
+    """The person detector (a YOLO detect model) and how it runs.
 
     Attributes:
+        backend: the back end (registry ``pipeline.detections.DETECTORS``): ``litert`` runs a
+            ``.tflite`` file on LiteRT interpreters, one per core; ``ultralytics`` runs any
+            ultralytics model file (GPU batching for ``.pt``/``.onnx``/``.engine``); ``auto`` =
+            ``litert`` for a ``.tflite`` file, else ``ultralytics``. The summary names it.
         weights: an ultralytics model file (``.pt``, ``.onnx``, ``.tflite``…); ``None`` = the bundled
             TFLite YOLOv8n int8 (CPU, AGPL-3.0). ``--detector`` overrides it.
         conf_threshold: smallest detector score kept, in [0, 1]. Lower finds more people (and more
@@ -62,14 +66,25 @@ class DetectorConfig:
         imgsz_px: network input size in pixels (the bundled TFLite model is fixed at 640).
         batch_frames: most frames per predict call; the frames of several cameras go in one call.
             Higher amortises per-call overhead on a GPU; the bundled TFLite model still runs its
-            network one frame at a time (its graph has batch 1).
+            network one frame at a time (its graph has batch 1). ``ultralytics`` back end only.
+        threads: CPU threads for detection in all (``litert``); 0 = every core the process may
+            use. Lower leaves cores to other work.
+        parallelism: frames detected at once (``litert``: interpreters, each with
+            ``threads / parallelism`` threads); 0 = one per thread, the fastest split measured
+            on the bundled model (docs/speed.md).
+        fp16: run a torch/ONNX/TensorRT model in half precision on a GPU (``ultralytics`` back
+            end; ignored on the CPU). Faster on GPUs; boxes may move by a pixel.
     """
 
+    backend: str = "auto"
     weights: str | None = None
     conf_threshold: float = 0.25
     classes: tuple[int, ...] = (0,)
     imgsz_px: int = 640
     batch_frames: int = 8
+    threads: int = 0
+    parallelism: int = 0
+    fp16: bool = False
 
     def __post_init__(self) -> None:
         _check(
@@ -82,6 +97,11 @@ class DetectorConfig:
         )
         _check(self.batch_frames >= 1, f"detector.batch_frames must be >= 1, got {self.batch_frames}")
         _check(len(self.classes) >= 1, "detector.classes must name at least one class id")
+        _check(self.threads >= 0, f"detector.threads must be >= 0 (0 = every core), got {self.threads}")
+        _check(
+            self.parallelism >= 0,
+            f"detector.parallelism must be >= 0 (0 = one per thread), got {self.parallelism}",
+        )
 
 
 @dataclass(frozen=True)
