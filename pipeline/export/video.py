@@ -218,6 +218,7 @@ def write_identity_video(
     boxes: dict[int, list[DrawnBox]],
     path: str | Path,
     *,
+    num_frames: int | None = None,
     on_frame: Any = None,
 ) -> int:
     """Re-read ``source`` and write it to ``path`` (H.264 MP4) with identity boxes and the camera clock.
@@ -226,6 +227,7 @@ def write_identity_video(
         source: a rewindable source (video file or folder of frames).
         boxes: the camera's boxes by 0-based frame index (:func:`boxes_by_camera`).
         path: the file to write (the caller renames it into place).
+        num_frames: stop after the frames of this index (a run stopped early); ``None`` = all.
         on_frame: called as ``on_frame(frame)`` with each clean frame before drawing (the report
             cuts its crops there, sparing a second decoding pass).
 
@@ -235,6 +237,8 @@ def write_identity_video(
     info = source.info
     with H264Writer(path, info.width, info.height, info.fps) as writer:
         for frame in source.frames():
+            if num_frames is not None and frame.index >= num_frames:
+                break
             if on_frame is not None:
                 on_frame(frame)
             image = frame.image_bgr
@@ -277,6 +281,7 @@ class VideoSink(BaseSink):
     def finish(self, result: RunResult, staged: StagedFiles) -> None:
         staged.folder(self.folder)
         boxes = boxes_by_camera(result.tracks)
+        read = {c.cam_id: c.num_frames for c in result.tracks.cameras}
         for cam_id, source in result.sources.items():
             tmp = staged.path(self.folder / f"{cam_id}.mp4", suffix=".mp4")
-            write_identity_video(source, boxes.get(cam_id, {}), tmp)
+            write_identity_video(source, boxes.get(cam_id, {}), tmp, num_frames=read.get(cam_id))

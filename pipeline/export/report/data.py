@@ -4,7 +4,8 @@
 summary, configuration, link scores and written crops/videos) into the dict the page embeds.
 Its shape (times in seconds of source time, frames 0-based)::
 
-    {"cameras": [{"cam_id", "source", "width", "height", "fps", "num_frames", "duration_s",
+    {"complete": bool,                                              # false: a run stopped early
+     "cameras": [{"cam_id", "source", "width", "height", "fps", "num_frames", "duration_s",
                   "frames_dropped", "gaps", "video"}],              # video: relative path or null
      "summary": {...} | null,                                       # pipeline.loop.RunSummary figures
      "config": "<yaml text>" | null,
@@ -217,6 +218,7 @@ def report_data(
     durations = [c["duration_s"] for c in cameras if c["duration_s"] is not None]
     duration = max([*durations, *(r["t_end_s"] for r in rows)], default=0.0)
     return {
+        "complete": bool(getattr(tracks, "complete", True)),
         "cameras": cameras,
         "summary": _summary(summary),
         "config": config_text,

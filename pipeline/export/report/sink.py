@@ -80,6 +80,7 @@ def write_report(
         staged.folder(folder / "crops")
         if settings.videos:
             staged.folder(folder / "videos")
+    read = {c.cam_id: c.num_frames for c in tracks.cameras}
     for cam_id, source in readable.items():
         cutter = CropCutter(
             plan.get(cam_id, {}), height_px=settings.crop_height_px, jpeg_quality=settings.jpeg_quality
@@ -91,11 +92,18 @@ def write_report(
         if settings.videos:
             name = f"videos/{cam_id}.mp4"
             write_identity_video(
-                source, boxes.get(cam_id, {}), staged.path(folder / name, suffix=".mp4"), on_frame=on_frame
+                source,
+                boxes.get(cam_id, {}),
+                staged.path(folder / name, suffix=".mp4"),
+                num_frames=read.get(cam_id),
+                on_frame=on_frame,
             )
             videos[cam_id] = name
         else:
+            last = read.get(cam_id)
             for frame in source.frames():
+                if last is not None and frame.index >= last:
+                    break
                 on_frame(frame)
         for frame_crops in plan.get(cam_id, {}).values():
             for crop in frame_crops:

@@ -30,7 +30,8 @@
   const s = D.summary;
   $("headline").textContent =
     `${CAMS.length} camera(s), ${IDS.length} identities (${IDS.filter((c) => c.cams.length > 1).length} seen by ` +
-    `more than one camera), ${T.length} tracklets` + (s ? ` (run on ${s.device})` : "");
+    `more than one camera), ${T.length} tracklets` + (s ? ` (run on ${s.device})` : "") +
+    (D.complete === false ? " — INCOMPLETE: the run stopped before its sources ended" : "");
   const camBody = $("cameras").tBodies[0];
   for (const c of CAMS) {
     const skipped = s && s.skipped ? s.skipped[c.cam_id] : null;
