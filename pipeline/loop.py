@@ -30,7 +30,7 @@ from pipeline.tracklets import Tracklet, TrackletBuilder
 from pipeline.tracks import CameraTrackers
 from trackers import Detections
 
-__all__ = ["STAGES", "Detector", "LoopResult", "RunSummary", "StreamLoop"]
+__all__ = ["STAGES", "Detector", "LoopResult", "RunSummary", "StreamLoop", "queue_frames"]
 
 log = logging.getLogger("pipeline")
 
@@ -60,6 +60,7 @@ class RunSummary:
         stage_s: seconds spent per stage (``decode`` summed over reader threads).
         device: the device the models ran on.
         detector: the detector back end, its threads and device (``Detector.describe()``).
+        peak_rss_mib: the process's peak resident memory in MiB (0 where unknown).
     """
 
     frames: dict[str, int] = field(default_factory=dict)
@@ -72,6 +73,7 @@ class RunSummary:
     stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     device: str = "cpu"
     detector: str = ""
+    peak_rss_mib: float = 0.0
 
     @property
     def total_frames(self) -> int:
@@ -80,6 +82,9 @@ class RunSummary:
     def stage_fps(self) -> dict[str, float | None]:
         """Frames (all cameras) per second of each stage's own time; ``None`` for an unmeasured stage."""
         return {s: (self.total_frames / t if t > 0 else None) for s, t in self.stage_s.items()}
+
+    def _rss(self) -> str:
+        return f"{self.peak_rss_mib:.0f} MiB ({self.peak_rss_mib / len(self.frames):.0f} per camera)"
 
     def format(self) -> str:
         """A few human-readable lines."""
@@ -95,6 +100,7 @@ class RunSummary:
             f"identities: {self.identities} ({self.cross_camera_identities} seen by more than one camera)",
             f"wall time: {self.wall_s:.1f} s, {fps:.1f} frames/s end to end on {self.device}",
             *([f"detector: {self.detector}"] if self.detector else []),
+            *([f"peak RSS: {self._rss()}"] if self.peak_rss_mib and self.frames else []),
             "stage time (frames/s): "
             + ", ".join(
                 f"{s} {t:.2f} s" + (f" ({v:.0f})" if (v := stage_fps[s]) is not None else "")
@@ -133,9 +139,15 @@ class StreamLoop:
         builder: the tracklet builder.
         associator: the associator (runs on one worker thread).
         summary: where stage times are added (``stage_s``).
-        queue_size_frames: decoded frames buffered per camera.
+        queue_size_frames: decoded frames buffered per camera (at most).
+        frames_in_flight_mib: bound on the frames buffered by all cameras together, in MiB
+            (:func:`queue_frames`).
         log_interval_s: seconds between per-camera FPS lines in the log.
         progress: per-camera progress bars; ``None`` = only when stderr is a terminal.
+        every_n_frames: detect in every n-th frame of each camera (index divisible by n); the
+            frames between only extend the open tracklets by prediction
+            (:meth:`~pipeline.tracklets.TrackletBuilder.coast`). The trackers must then run at
+            ``fps / n``. 1 = detect in every frame.
     """
 
     def __init__(
@@ -148,8 +160,10 @@ class StreamLoop:
         summary: RunSummary,
         *,
         queue_size_frames: int,
+        frames_in_flight_mib: float,
         log_interval_s: float,
         progress: bool | None,
+        every_n_frames: int = 1,
     ) -> None:
         self.sources = dict(sources)
         self.detector = detector
@@ -159,8 +173,15 @@ class StreamLoop:
         self.stage = summary.stage_s
         self.log_interval_s = log_interval_s
         self.progress = progress
+        self.every_n_frames = max(1, int(every_n_frames))
         self.cam_ids = list(self.sources)
-        self.readers = {c: FrameReader(s, queue_size=queue_size_frames) for c, s in self.sources.items()}
+        frames = {
+            c: queue_frames(
+                s.info.width * s.info.height * 3, len(sources), queue_size_frames, frames_in_flight_mib
+            )
+            for c, s in self.sources.items()
+        }
+        self.readers = {c: FrameReader(s, queue_size=frames[c]) for c, s in self.sources.items()}
         self.counts = dict.fromkeys(self.cam_ids, 0)
         self.last_index = dict.fromkeys(self.cam_ids, -1)
         self.finished: dict[tuple[str, int], Tracklet] = {}
@@ -221,17 +242,23 @@ class StreamLoop:
         """Detect in every camera's due frame at once, then track and build tracklets per frame."""
         t_min = min(f.time_s for f in heads.values() if f is not None)
         batch = [f for f in heads.values() if f is not None and f.time_s <= t_min + self._step_s]
+        detected = [f for f in batch if f.index % self.every_n_frames == 0]
         t0 = time.perf_counter()
-        dets = self.detector.detect(batch)
+        dets = iter(self.detector.detect(detected) if detected else [])
         self.stage["detect"] += time.perf_counter() - t0
         closed: list[Tracklet] = []
-        for frame, det in zip(batch, dets, strict=True):
+        for frame in batch:
             t0 = time.perf_counter()
-            tracks, deleted = self.trackers.update(frame.cam_id, det)
-            t1 = time.perf_counter()
-            closed.extend(self.builder.update(frame, det, tracks, deleted))
-            self.stage["track"] += t1 - t0
-            self.stage["tracklets"] += time.perf_counter() - t1
+            if frame.index % self.every_n_frames:
+                self.builder.coast(frame)  # not detected: predicted boxes only
+                self.stage["tracklets"] += time.perf_counter() - t0
+            else:
+                det = next(dets)
+                tracks, deleted = self.trackers.update(frame.cam_id, det)
+                t1 = time.perf_counter()
+                closed.extend(self.builder.update(frame, det, tracks, deleted))
+                self.stage["track"] += t1 - t0
+                self.stage["tracklets"] += time.perf_counter() - t1
             self.last_index[frame.cam_id] = frame.index
             self.counts[frame.cam_id] += 1
             bars[frame.cam_id].update(frame.index + 1 - bars[frame.cam_id].n)
@@ -270,6 +297,19 @@ class StreamLoop:
             )
             for k, (c, s) in enumerate(self.sources.items())
         }
+
+
+def queue_frames(frame_bytes: int, cameras: int, most_frames: int, budget_mib: float) -> int:
+    """Frames one camera may buffer: its share of ``budget_mib`` over ``cameras``, in ``[2, most_frames]``.
+
+    Example:
+        >>> queue_frames(1920 * 1080 * 3, 16, 16, 256.0)  # 16 cameras of 1080p share 256 MiB
+        2
+        >>> queue_frames(640 * 360 * 3, 2, 16, 256.0)
+        16
+    """
+    share = int(budget_mib * 2**20 / max(1, cameras) / max(1, frame_bytes))
+    return max(min(2, most_frames), min(most_frames, share))
 
 
 class _RateLog:

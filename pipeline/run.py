@@ -67,15 +67,19 @@ def run(
         result = StreamLoop(
             sources,
             detector,
-            CameraTrackers.from_config(
-                config.tracker, {c: s.info.fps for c, s in sources.items()}, config.source
+            CameraTrackers.from_config(  # a tracker sees every n-th frame: its frame rate is fps / n
+                config.tracker,
+                {c: s.info.fps / config.detector.every_n_frames for c, s in sources.items()},
+                config.source,
             ),
             TrackletBuilder.from_config(config.tracklets),
             _build_associator(config, matcher, sources, sinks),
             summary,
             queue_size_frames=config.runtime.queue_size_frames,
+            frames_in_flight_mib=config.runtime.frames_in_flight_mib,
             log_interval_s=config.runtime.log_interval_s,
             progress=progress,
+            every_n_frames=config.detector.every_n_frames,
         ).run()
         tracks = _tracks_file(sources, result)
         _summarise(summary, sources, result, tracks)
@@ -89,7 +93,17 @@ def run(
         for source in sources.values():
             source.close()
     summary.wall_s = time.perf_counter() - wall_start
+    summary.peak_rss_mib = _peak_rss_mib()
     return summary
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident set size in MiB (0 where ``resource`` is missing: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _check_unique(cams: Sequence[CameraSpec]) -> None:
