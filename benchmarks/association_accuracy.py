@@ -305,7 +305,6 @@ def run_stages(cut: Cut, folder: Path, boxes: str, out: Path, config: PipelineCo
             recorder,  # type: ignore[arg-type]
             RunSummary(),
             queue_size_frames=16,
-            frames_in_flight_mib=config.runtime.frames_in_flight_mib,
             log_interval_s=1e9,
             progress=False,
         ).run()

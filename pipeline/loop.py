@@ -1,36 +1,60 @@
-"""The streaming loop: frames → detections → tracks → tracklets → identities, until every source ends.
+"""The streaming loop, in two halves: producers (cameras → closed, encoded tracklets) and one consumer.
 
-This is the only module that knows the order of the stages; :mod:`pipeline.run` builds the parts
-and hands them over.
+This is the only module that knows the order of the stages; :mod:`pipeline.parts` builds the
+parts, :mod:`pipeline.run` wires a run.
 
-Threads: one reader per camera (:class:`~pipeline.frames.reader.FrameReader`) decodes into a
-bounded queue; detection, tracking and tracklets run on the calling thread; association runs on
-one worker thread, in submission order (so its decisions are those of an inline run),
-overlapping detection. Each step takes the next frame of every camera whose next frame is due
-(cameras are kept in step by their timestamps), detects people in all of them with **one**
-detector call, updates each camera's tracker and tracklets, and hands the tracklets that closed
-to the associator. When every source has ended, the remaining tracklets close and the
-associator gives its final identities.
+- :class:`CameraGroupProducer` runs decode → detect → track → tracklets → re-ID encoding for a
+  group of cameras. Each step takes the next frame of every camera whose next frame is due
+  (cameras are kept in step by their timestamps) and detects people in all of them with **one**
+  detector call; closed tracklets are encoded (one model call per tracklet) and sent as
+  :class:`TrackletBatch` es: the tracklets' boxes and encodings, never frames or crops.
+- :class:`AssociationConsumer` merges the batches of any number of producers by **close key**
+  (:data:`CloseKey`: the media time at which a tracklet closed) and gives the associator the
+  tracklets of one key together, keys in increasing order, once every camera has passed the key.
+  The associator's calls therefore depend on the media only, not on how cameras are grouped or
+  when batches arrive: a local run and a Ray run (:mod:`pipeline.executors`) give the same answer.
+- :class:`StreamLoop` is the local executor: one producer for every camera on the calling thread
+  (one reader thread per camera decodes into a bounded queue), the consumer on one worker
+  thread, overlapping detection.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
+import math
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pipeline.frames import Frame, FrameSource
 from pipeline.frames.reader import FrameReader
-from pipeline.identities import Associator, Identity
+from pipeline.identities import Associator, Identity, MatcherLike
+from pipeline.identities.scoring import encode_tracklets
 from pipeline.tracklets import Tracklet, TrackletBuilder
 from pipeline.tracks import CameraTrackers
 from trackers import Detections
 
-__all__ = ["STAGES", "Detector", "LoopResult", "RunSummary", "StreamLoop", "queue_frames"]
+__all__ = [
+    "END_OF_STREAM",
+    "STAGES",
+    "AssociationConsumer",
+    "CameraEntry",
+    "CameraGroupProducer",
+    "CloseKey",
+    "Detector",
+    "LoopResult",
+    "ProducerStats",
+    "RunSummary",
+    "StreamLoop",
+    "TrackletBatch",
+    "TrackletEncoder",
+    "WorkerStats",
+    "queue_frames",
+]
 
 log = logging.getLogger("pipeline")
 
@@ -43,6 +67,23 @@ class Detector(Protocol):
     """What the loop needs of a detector: one :class:`trackers.Detections` per frame, any mix of cameras."""
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]: ...
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """One producer's throughput: ``name`` (``local`` or ``ray-N``), its cameras, frames decoded,
+    ``wall_s`` seconds from its first frame to its last batch, and ``restarts`` (Ray actor restarts)."""
+
+    name: str
+    cam_ids: tuple[str, ...]
+    frames: int
+    wall_s: float
+    restarts: int
+
+    @property
+    def fps(self) -> float:
+        """Frames (all its cameras) per second of its wall time."""
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
 
 
 @dataclass
@@ -60,6 +101,10 @@ class RunSummary:
         stage_s: seconds spent per stage (``decode`` summed over reader threads).
         device: the device the models ran on.
         detector: the detector back end, its threads and device (``Detector.describe()``).
+        executor: ``local`` or ``ray``.
+        workers: per producer (one for a local run, one per Ray actor), its throughput.
+        lost: cameras whose worker died for good: their tracklets up to then are kept, the rest is
+            missing (reported, never silent).
         peak_rss_mib: the process's peak resident memory in MiB (0 where unknown).
     """
 
@@ -73,6 +118,9 @@ class RunSummary:
     stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     device: str = "cpu"
     detector: str = ""
+    executor: str = "local"
+    workers: list[WorkerStats] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
     peak_rss_mib: float = 0.0
 
     @property
@@ -107,6 +155,14 @@ class RunSummary:
                 for s, t in self.stage_s.items()
             ),
         ]
+        if self.executor != "local" or len(self.workers) > 1:
+            lines.extend(
+                f"worker {w.name} ({', '.join(w.cam_ids)}): {w.frames} frames in {w.wall_s:.1f} s, "
+                f"{w.fps:.1f} frames/s" + (f", restarted {w.restarts}x" if w.restarts else "")
+                for w in self.workers
+            )
+        if self.lost:
+            lines.append(f"LOST cameras (worker died; output incomplete for them): {', '.join(self.lost)}")
         return "\n".join(lines)
 
 
@@ -120,6 +176,8 @@ class LoopResult:
         frames: decoded frames per camera.
         last_index: the last decoded frame index per camera (-1 if none).
         dropped: tracklets dropped as shorter than ``tracklets.min_length_s``.
+        skipped: frames per camera that failed to decode.
+        lost: cameras whose worker died for good (see :attr:`RunSummary.lost`).
     """
 
     tracklets: dict[tuple[str, int], Tracklet]
@@ -127,23 +185,156 @@ class LoopResult:
     frames: dict[str, int]
     last_index: dict[str, int]
     dropped: int
+    skipped: dict[str, int] = field(default_factory=dict)
+    lost: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_parts(
+        cls, consumer: AssociationConsumer, identities: list[Identity], stats: Sequence[ProducerStats]
+    ) -> LoopResult:
+        """Join the consumer's tracklets and identities with the producers' counts."""
+        frames: dict[str, int] = {}
+        last_index: dict[str, int] = {}
+        skipped: dict[str, int] = {}
+        for s in stats:
+            frames.update(s.frames)
+            last_index.update(s.last_index)
+            skipped.update(s.skipped)
+        for cam_id in consumer.frames:  # a lost camera: what the consumer heard of it
+            frames.setdefault(cam_id, consumer.frames[cam_id])
+            last_index.setdefault(cam_id, consumer.frames[cam_id] - 1)
+            skipped.setdefault(cam_id, 0)
+        return cls(
+            consumer.finished,
+            identities,
+            frames,
+            last_index,
+            sum(s.dropped for s in stats),
+            skipped,
+            list(consumer.lost),
+        )
 
 
-class StreamLoop:
-    """Runs the stages over every camera until all sources end.
+CloseKey = tuple[float, int]
+"""When a tracklet closed, in media time: ``(time_s, phase)``.
+
+``phase`` 0: its tracker deleted it while reading the frame at ``time_s`` (seconds from the start of
+the source); 1: the source ended after its last frame, at ``time_s``. Keys order the association:
+the tracklets of every camera that closed at one key are linked together, keys in increasing order.
+So the association depends on the media only, never on how cameras are grouped or scheduled.
+"""
+
+END_OF_STREAM: CloseKey = (math.inf, 1)
+"""The watermark of a camera whose source ended (or that was lost): nothing more will come."""
+
+
+@dataclass
+class CameraEntry:
+    """Closed tracklets of one camera at one :data:`CloseKey`.
+
+    Attributes:
+        cam_id: the camera.
+        key: when they closed.
+        tracklets: the closed tracklets, encoded (:class:`TrackletEncoder`), crops freed.
+        open_start_s: start (seconds) of the camera's oldest tracklet still open after ``key``,
+            ``None`` if none is (bounds what the associator must keep, see ``evict_before``).
+    """
+
+    cam_id: str
+    key: CloseKey
+    tracklets: list[Tracklet]
+    open_start_s: float | None
+
+
+@dataclass
+class TrackletBatch:
+    """What a producer sends to the association: closed tracklets and its progress. Never frames.
+
+    Attributes:
+        entries: per camera, in key order (a camera emits an entry when tracklets close or when
+            the start of its oldest open tracklet changes).
+        watermarks: per camera, the key up to which every entry has been sent
+            (:data:`END_OF_STREAM` once its source ended).
+        frames: frames decoded so far per camera (for progress lines).
+    """
+
+    entries: list[CameraEntry] = field(default_factory=list)
+    watermarks: dict[str, CloseKey] = field(default_factory=dict)
+    frames: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def num_tracklets(self) -> int:
+        return sum(len(e.tracklets) for e in self.entries)
+
+    def extend(self, later: TrackletBatch) -> None:
+        """Append a later batch of the same producer (one message for several steps)."""
+        self.entries.extend(later.entries)
+        self.watermarks.update(later.watermarks)
+        self.frames.update(later.frames)
+
+
+@dataclass
+class ProducerStats:
+    """What a producer counted (summed into :class:`RunSummary` and the per-worker lines).
+
+    Attributes:
+        frames: decoded frames per camera; last_index: last decoded frame index per camera (-1 if
+        none); skipped: frames per camera that failed to decode; dropped: tracklets shorter than
+        ``tracklets.min_length_s``; stage_s: seconds per stage; wall_s: seconds from the first
+        frame read to the last tracklet sent.
+    """
+
+    frames: dict[str, int]
+    last_index: dict[str, int]
+    skipped: dict[str, int]
+    dropped: int
+    stage_s: dict[str, float]
+    wall_s: float
+
+
+class TrackletEncoder:
+    """Encodes each closed tracklet's crops with the re-ID model, attaches the encoding and frees the crops.
+
+    One model call **per tracklet**: float results of a batched call depend on what else is in the
+    batch, so encoding tracklets one by one makes the numbers independent of which tracklets
+    closed together and of how cameras are grouped onto workers (local and Ray runs agree exactly).
 
     Args:
-        sources: ``cam_id → FrameSource``, opened.
-        detector: the detector (or replayed detections).
+        matcher: the re-ID model; ``None`` (linking off) only frees the crops.
+        crops_per_pair: crops kept per tracklet for pair scores (``association.crops_per_pair``).
+    """
+
+    def __init__(self, matcher: MatcherLike | None, *, crops_per_pair: int) -> None:
+        self.matcher = matcher
+        self.crops_per_pair = int(crops_per_pair)
+
+    def __call__(self, tracklets: Sequence[Tracklet]) -> None:
+        for tracklet in tracklets:
+            if self.matcher is not None and not tracklet.encoded:
+                tracklet.encoding = encode_tracklets(self.matcher, [tracklet], self.crops_per_pair)[0]
+                tracklet.encoded = True
+            tracklet.drop_crops()
+
+
+class CameraGroupProducer:
+    """Decode → detect → track → tracklets → re-ID encoding for a group of cameras.
+
+    Yields one :class:`TrackletBatch` per step. Each step takes the next frame of every camera
+    whose next frame is due (cameras are kept in step by their timestamps) and detects people in
+    all of them with **one** detector call. Runs on the calling thread (a local run) or inside a
+    Ray actor (:mod:`pipeline.executors.ray_cluster`), the same code either way.
+
+    Args:
+        sources: ``cam_id → FrameSource``, opened (closed by the caller).
+        detector: the detector (or replayed detections) for these cameras.
         trackers: one tracker per camera.
         builder: the tracklet builder.
-        associator: the associator (runs on one worker thread).
-        summary: where stage times are added (``stage_s``).
+        encoder: encodes closed tracklets (and frees their crops).
         queue_size_frames: decoded frames buffered per camera (at most).
-        frames_in_flight_mib: bound on the frames buffered by all cameras together, in MiB
-            (:func:`queue_frames`).
         log_interval_s: seconds between per-camera FPS lines in the log.
         progress: per-camera progress bars; ``None`` = only when stderr is a terminal.
+        frames_in_flight_mib: bound on the frames buffered by all these cameras together, in MiB
+            (:func:`queue_frames`).
         every_n_frames: detect in every n-th frame of each camera (index divisible by n); the
             frames between only extend the open tracklets by prediction
             (:meth:`~pipeline.tracklets.TrackletBuilder.coast`). The trackers must then run at
@@ -156,131 +347,132 @@ class StreamLoop:
         detector: Detector,
         trackers: CameraTrackers,
         builder: TrackletBuilder,
-        associator: Associator,
-        summary: RunSummary,
+        encoder: TrackletEncoder,
         *,
         queue_size_frames: int,
-        frames_in_flight_mib: float,
         log_interval_s: float,
         progress: bool | None,
-        every_n_frames: int = 1,
+        frames_in_flight_mib: float,
+        every_n_frames: int,
     ) -> None:
         self.sources = dict(sources)
         self.detector = detector
         self.trackers = trackers
         self.builder = builder
-        self.associator = associator
-        self.stage = summary.stage_s
-        self.log_interval_s = log_interval_s
-        self.progress = progress
-        self.every_n_frames = max(1, int(every_n_frames))
+        self.encoder = encoder
         self.cam_ids = list(self.sources)
-        frames = {
+        self.queue_size_frames = {
             c: queue_frames(
                 s.info.width * s.info.height * 3, len(sources), queue_size_frames, frames_in_flight_mib
             )
             for c, s in self.sources.items()
         }
-        self.readers = {c: FrameReader(s, queue_size=frames[c]) for c, s in self.sources.items()}
+        self.every_n_frames = max(1, int(every_n_frames))
+        self.log_interval_s = log_interval_s
+        self.progress = progress
+        self.stage = dict.fromkeys(STAGES, 0.0)
         self.counts = dict.fromkeys(self.cam_ids, 0)
         self.last_index = dict.fromkeys(self.cam_ids, -1)
-        self.finished: dict[tuple[str, int], Tracklet] = {}
-        self._pending: deque[Future[float]] = deque()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reid-link")
+        self.wall_s = 0.0
+        self._last_key: dict[str, CloseKey] = dict.fromkeys(self.cam_ids, (-math.inf, 0))
+        self._open_start: dict[str, float | None] = dict.fromkeys(self.cam_ids)
+        self._watermark: dict[str, CloseKey] = dict.fromkeys(self.cam_ids, (-math.inf, 0))
         self._step_s = 0.5 / max(s.info.fps for s in self.sources.values())
 
-    def run(self) -> LoopResult:
-        """Read every source to its end; returns the tracklets and the final identities."""
+    def stats(self) -> ProducerStats:
+        return ProducerStats(
+            dict(self.counts),
+            dict(self.last_index),
+            {c: s.skipped for c, s in self.sources.items()},
+            self.builder.dropped,
+            dict(self.stage),
+            self.wall_s,
+        )
+
+    def batches(self) -> Iterator[TrackletBatch]:
+        """Read every source to its end, one batch per step (the last ones carry ``END_OF_STREAM``)."""
         from tqdm.contrib.logging import logging_redirect_tqdm
 
+        readers = {c: FrameReader(s, queue_size=self.queue_size_frames[c]) for c, s in self.sources.items()}
         bars = self._progress_bars()
+        t_start = time.perf_counter()
         try:
             with logging_redirect_tqdm():  # log lines above the progress bars, not through them
-                self._loop(bars)
-                while self._pending:
-                    self.stage["reid"] += self._pending.popleft().result()
-                t0 = time.perf_counter()
-                identities = self.associator.finish()
-                self.stage["reid"] += time.perf_counter() - t0
+                for reader in readers.values():
+                    reader.start()
+                heads: dict[str, Frame | None] = {c: readers[c].get() for c in self.cam_ids}
+                clock = _RateLog(self.cam_ids, self.log_interval_s)
+                while heads:
+                    batch = TrackletBatch()
+                    self._close_ended(heads, batch)
+                    if heads:
+                        self._step(heads, readers, bars, batch)
+                    batch.watermarks = dict(self._watermark)
+                    batch.frames = dict(self.counts)
+                    self.wall_s = time.perf_counter() - t_start
+                    yield batch
+                    clock.maybe_log(self.counts, self.builder.num_open)
         finally:
-            self._worker.shutdown(wait=True, cancel_futures=True)
-            for reader in self.readers.values():
+            for reader in readers.values():
                 reader.close()
             for bar in bars.values():
                 bar.close()
-        for reader in self.readers.values():
-            self.stage["decode"] += reader.decode_s
-        return LoopResult(
-            self.finished, identities, dict(self.counts), dict(self.last_index), self.builder.dropped
-        )
+            for reader in readers.values():
+                self.stage["decode"] += reader.decode_s
 
-    def _loop(self, bars: dict) -> None:
-        for reader in self.readers.values():
-            reader.start()
-        heads: dict[str, Frame | None] = {c: self.readers[c].get() for c in self.cam_ids}
-        clock = _RateLog(self.cam_ids, self.log_interval_s)
-        while True:
-            closed = self._close_ended(heads)
-            if heads:
-                closed.extend(self._step(heads, bars))
-            self._submit(closed)
-            if not heads and self.builder.num_open == 0:
-                return
-            clock.maybe_log(self.counts, self.builder.num_open, self.associator.num_identities)
+    def _emit(self, batch: TrackletBatch, cam_id: str, key: CloseKey, closed: list[Tracklet]) -> None:
+        key = max(key, self._last_key[cam_id])  # keys never go back, even if a container's clock does
+        self._last_key[cam_id] = key
+        t0 = time.perf_counter()
+        self.encoder(closed)
+        self.stage["reid"] += time.perf_counter() - t0
+        open_start = None if key[1] == 1 else self.builder.earliest_open_start_s(cam_id)
+        if closed or open_start != self._open_start[cam_id]:
+            batch.entries.append(CameraEntry(cam_id, key, closed, open_start))
+            self._open_start[cam_id] = open_start
+        self._watermark[cam_id] = END_OF_STREAM if key[1] == 1 else key
 
-    def _close_ended(self, heads: dict[str, Frame | None]) -> list[Tracklet]:
+    def _close_ended(self, heads: dict[str, Frame | None], batch: TrackletBatch) -> None:
         """Close the tracklets of cameras whose source ended (and forget those cameras)."""
-        closed: list[Tracklet] = []
         for cam_id in [c for c, f in heads.items() if f is None]:
             del heads[cam_id]
             t0 = time.perf_counter()
-            closed.extend(self.builder.close_camera(cam_id))
+            closed = self.builder.close_camera(cam_id)
             self.stage["tracklets"] += time.perf_counter() - t0
-        return closed
+            self._emit(batch, cam_id, (self._last_key[cam_id][0], 1), closed)
 
-    def _step(self, heads: dict[str, Frame | None], bars: dict) -> list[Tracklet]:
+    def _step(
+        self,
+        heads: dict[str, Frame | None],
+        readers: Mapping[str, FrameReader],
+        bars: dict,
+        batch: TrackletBatch,
+    ) -> None:
         """Detect in every camera's due frame at once, then track and build tracklets per frame."""
         t_min = min(f.time_s for f in heads.values() if f is not None)
-        batch = [f for f in heads.values() if f is not None and f.time_s <= t_min + self._step_s]
-        detected = [f for f in batch if f.index % self.every_n_frames == 0]
+        due = [f for f in heads.values() if f is not None and f.time_s <= t_min + self._step_s]
+        detected = [f for f in due if f.index % self.every_n_frames == 0]
         t0 = time.perf_counter()
         dets = iter(self.detector.detect(detected) if detected else [])
         self.stage["detect"] += time.perf_counter() - t0
-        closed: list[Tracklet] = []
-        for frame in batch:
+        for frame in due:
             t0 = time.perf_counter()
             if frame.index % self.every_n_frames:
-                self.builder.coast(frame)  # not detected: predicted boxes only
+                self.builder.coast(frame)  # not detected (stride): predicted boxes only, nothing closes
                 self.stage["tracklets"] += time.perf_counter() - t0
+                closed: list[Tracklet] = []
             else:
                 det = next(dets)
                 tracks, deleted = self.trackers.update(frame.cam_id, det)
                 t1 = time.perf_counter()
-                closed.extend(self.builder.update(frame, det, tracks, deleted))
+                closed = self.builder.update(frame, det, tracks, deleted)
                 self.stage["track"] += t1 - t0
                 self.stage["tracklets"] += time.perf_counter() - t1
+            self._emit(batch, frame.cam_id, (frame.time_s, 0), closed)
             self.last_index[frame.cam_id] = frame.index
             self.counts[frame.cam_id] += 1
             bars[frame.cam_id].update(frame.index + 1 - bars[frame.cam_id].n)
-            heads[frame.cam_id] = self.readers[frame.cam_id].get()
-        return closed
-
-    def _submit(self, closed: list[Tracklet]) -> None:
-        """Hand closed tracklets to the association thread; collect finished batches (re-raising
-        their errors) and wait when too far behind (memory bound)."""
-        if closed:
-            oldest_open = self.builder.earliest_open_start_s()
-            self._pending.append(self._worker.submit(self._associate, closed, oldest_open))
-            self.finished.update((t.key, t) for t in closed)
-        while self._pending and (self._pending[0].done() or len(self._pending) > _MAX_PENDING_LINK_BATCHES):
-            self.stage["reid"] += self._pending.popleft().result()
-
-    def _associate(self, batch: list[Tracklet], oldest_open_s: float | None) -> float:
-        t0 = time.perf_counter()
-        self.associator.add(batch)
-        if oldest_open_s is not None:
-            self.associator.evict_before(oldest_open_s)
-        return time.perf_counter() - t0
+            heads[frame.cam_id] = readers[frame.cam_id].get()
 
     def _progress_bars(self) -> dict:
         from tqdm import tqdm
@@ -299,6 +491,137 @@ class StreamLoop:
         }
 
 
+class AssociationConsumer:
+    """Merges the producers' batches in :data:`CloseKey` order and runs the associator.
+
+    A key is *ready* when every camera's watermark has passed it: then the tracklets of every
+    camera that closed at that key are given to :meth:`Associator.add` together, and the
+    associator may forget what only tracklets older than the oldest still-open one need
+    (``evict_before``). Whatever the number of producers and the order their batches arrive in,
+    the associator sees the same calls, so the result is the same.
+
+    Entries at or below a camera's watermark are ignored: a producer restarted from the start of
+    its files (:mod:`pipeline.executors.ray_cluster`) resends what was already received.
+
+    Args:
+        associator: the associator.
+        cam_ids: every camera of the run.
+        stage_s: where association seconds are added (``reid``).
+    """
+
+    def __init__(self, associator: Associator, cam_ids: Sequence[str], stage_s: dict[str, float]) -> None:
+        self.associator = associator
+        self.stage = stage_s
+        self.finished: dict[tuple[str, int], Tracklet] = {}
+        self.lost: list[str] = []
+        self.frames: dict[str, int] = dict.fromkeys(cam_ids, 0)
+        self._watermark: dict[str, CloseKey] = dict.fromkeys(cam_ids, (-math.inf, 0))
+        self._open_start: dict[str, float | None] = dict.fromkeys(cam_ids)
+        self._pending: dict[CloseKey, list[CameraEntry]] = {}
+        self._keys: list[CloseKey] = []  # heap of the pending keys
+
+    @property
+    def done(self) -> bool:
+        """Every camera ended (or was lost) and every key was associated."""
+        return not self._pending and all(w == END_OF_STREAM for w in self._watermark.values())
+
+    def push(self, batch: TrackletBatch) -> None:
+        """Take a producer's batch (entries already received are ignored), then associate what is ready."""
+        for entry in batch.entries:
+            if entry.key <= self._watermark[entry.cam_id]:
+                continue  # a restarted producer replaying what was received
+            if entry.key not in self._pending:
+                self._pending[entry.key] = []
+                heapq.heappush(self._keys, entry.key)
+            self._pending[entry.key].append(entry)
+        for cam_id, key in batch.watermarks.items():
+            self._watermark[cam_id] = max(self._watermark[cam_id], key)
+        for cam_id, n in batch.frames.items():
+            self.frames[cam_id] = max(self.frames[cam_id], n)
+        self._drain()
+
+    def lose(self, cam_ids: Sequence[str]) -> None:
+        """These cameras will send nothing more (their worker is gone): keep what came, go on without them."""
+        for cam_id in cam_ids:
+            if self._watermark[cam_id] != END_OF_STREAM:
+                self.lost.append(cam_id)
+                self._watermark[cam_id] = END_OF_STREAM
+        self._drain()
+
+    def finish(self) -> list[Identity]:
+        """Every camera ended: the associator's final identities."""
+        if not self.done:
+            waiting = sorted(c for c, w in self._watermark.items() if w != END_OF_STREAM)
+            raise RuntimeError(f"association finished before cameras ended: {waiting}")
+        t0 = time.perf_counter()
+        identities = self.associator.finish()
+        self.stage["reid"] += time.perf_counter() - t0
+        return identities
+
+    def _drain(self) -> None:
+        ready = min(self._watermark.values())
+        while self._keys and self._keys[0] <= ready:
+            entries = self._pending.pop(heapq.heappop(self._keys))
+            for entry in entries:
+                self._open_start[entry.cam_id] = entry.open_start_s
+            batch = [t for entry in entries for t in entry.tracklets]
+            if not batch:
+                continue
+            t0 = time.perf_counter()
+            self.associator.add(batch)
+            oldest = min((t for t in self._open_start.values() if t is not None), default=None)
+            if oldest is not None:
+                self.associator.evict_before(oldest)
+            self.stage["reid"] += time.perf_counter() - t0
+            self.finished.update((t.key, t) for t in batch)
+
+
+class StreamLoop:
+    """The local executor: one producer for all cameras on the calling thread, the consumer on a worker.
+
+    Association runs on one worker thread, in submission order, overlapping detection; the loop
+    waits when more than ``max_pending_batches`` batches are waiting for it (memory bound).
+
+    Args:
+        producer: the cameras' producer.
+        consumer: the association.
+        summary: where stage times are added (``stage_s``).
+    """
+
+    def __init__(
+        self,
+        producer: CameraGroupProducer,
+        consumer: AssociationConsumer,
+        summary: RunSummary,
+        *,
+        max_pending_batches: int = _MAX_PENDING_LINK_BATCHES,
+    ) -> None:
+        self.producer = producer
+        self.consumer = consumer
+        self.summary = summary
+        self.max_pending_batches = max_pending_batches
+
+    def run(self) -> LoopResult:
+        """Read every source to its end; returns the tracklets and the final identities."""
+        pending: deque[Future[None]] = deque()
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reid-link")
+        try:
+            for batch in self.producer.batches():
+                pending.append(worker.submit(self.consumer.push, batch))
+                while pending and (pending[0].done() or len(pending) > self.max_pending_batches):
+                    pending.popleft().result()
+            while pending:
+                pending.popleft().result()
+            identities = self.consumer.finish()
+        finally:
+            worker.shutdown(wait=True, cancel_futures=True)
+        stats = self.producer.stats()
+        _add_stages(self.summary.stage_s, stats.stage_s)
+        frames = sum(stats.frames.values())
+        self.summary.workers = [WorkerStats("local", tuple(stats.frames), frames, stats.wall_s, 0)]
+        return LoopResult.from_parts(self.consumer, identities, [stats])
+
+
 def queue_frames(frame_bytes: int, cameras: int, most_frames: int, budget_mib: float) -> int:
     """Frames one camera may buffer: its share of ``budget_mib`` over ``cameras``, in ``[2, most_frames]``.
 
@@ -312,6 +635,11 @@ def queue_frames(frame_bytes: int, cameras: int, most_frames: int, budget_mib: f
     return max(min(2, most_frames), min(most_frames, share))
 
 
+def _add_stages(into: dict[str, float], stage_s: Mapping[str, float]) -> None:
+    for stage, seconds in stage_s.items():
+        into[stage] = into.get(stage, 0.0) + seconds
+
+
 class _RateLog:
     """Logs per-camera frames/s every ``interval_s`` seconds."""
 
@@ -322,11 +650,11 @@ class _RateLog:
         self.next = self.start + interval_s
         self.counts = dict.fromkeys(self.cam_ids, 0)
 
-    def maybe_log(self, counts: Mapping[str, int], num_open: int, num_identities: int) -> None:
+    def maybe_log(self, counts: Mapping[str, int], num_open: int) -> None:
         now = time.perf_counter()
         if now < self.next:
             return
         span = now - self.start
         rates = ", ".join(f"{c} {(counts[c] - self.counts[c]) / span:.1f}" for c in self.cam_ids)
-        log.info("fps: %s | open tracklets %d, identities %d", rates, num_open, num_identities)
+        log.info("fps: %s | open tracklets %d", rates, num_open)
         self.counts, self.start, self.next = dict(counts), now, now + self.interval_s

@@ -13,18 +13,22 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from infra.device import resolve_device
 from infra.errors import UserError
 from infra.fileio import StagedFiles
 from pipeline.config import PipelineConfig
-from pipeline.detections import ReplayDetector, build_detector
 from pipeline.export import RunResult, Sink, check_sinks
-from pipeline.frames import CameraSpec, FrameSource, open_source
-from pipeline.identities import ASSOCIATORS, MATCHERS, Assignment, Associator, MatcherLike
-from pipeline.loop import Detector, LoopResult, RunSummary, StreamLoop
+from pipeline.frames import CameraSpec, FrameSource
+from pipeline.identities import ASSOCIATORS, Assignment, Associator, MatcherLike
+from pipeline.loop import AssociationConsumer, LoopResult, RunSummary, StreamLoop
+from pipeline.parts import (
+    build_detector,
+    build_producer,
+    describe_detector,
+    detector_device,
+    load_matcher,
+    open_sources,
+)
 from pipeline.records import CameraRecord, IdentityRecord, TracksFile
-from pipeline.tracklets import TrackletBuilder
-from pipeline.tracks import CameraTrackers
 
 __all__ = ["CameraSpec", "RunSummary", "run"]
 
@@ -56,31 +60,19 @@ def run(
     summary = RunSummary()
     _check_unique(cams)
     check_sinks(sinks, cams)
-    sources = _open_sources(cams, config.runtime.default_fps)
+    sources = open_sources(cams, config.runtime.default_fps)
     staged = StagedFiles()
     try:
-        matcher = _load_matcher(config)  # first: a bad re-ID file is reported before the detector logs
-        detector = _build_detector(config, [c.cam_id for c in cams], detections_dir)
-        summary.device = str(getattr(matcher, "device", None) or _detector_device(detector, config))
-        summary.detector = detector.describe() if hasattr(detector, "describe") else type(detector).__name__
+        matcher = load_matcher(config)  # first: a bad re-ID file is reported before the detector logs
+        detector = build_detector(config, [c.cam_id for c in cams], detections_dir)
+        summary.device = str(getattr(matcher, "device", None) or detector_device(detector, config))
+        summary.detector = describe_detector(detector)
         _log_sources(sources)
-        result = StreamLoop(
-            sources,
-            detector,
-            CameraTrackers.from_config(  # a tracker sees every n-th frame: its frame rate is fps / n
-                config.tracker,
-                {c: s.info.fps / config.detector.every_n_frames for c, s in sources.items()},
-                config.source,
-            ),
-            TrackletBuilder.from_config(config.tracklets),
-            _build_associator(config, matcher, sources, sinks),
-            summary,
-            queue_size_frames=config.runtime.queue_size_frames,
-            frames_in_flight_mib=config.runtime.frames_in_flight_mib,
-            log_interval_s=config.runtime.log_interval_s,
-            progress=progress,
-            every_n_frames=config.detector.every_n_frames,
-        ).run()
+        consumer = AssociationConsumer(
+            _build_associator(config, matcher, sources, sinks), list(sources), summary.stage_s
+        )
+        producer = build_producer(config, sources, detector, matcher, progress=progress)
+        result = StreamLoop(producer, consumer, summary).run()
         tracks = _tracks_file(sources, result)
         _summarise(summary, sources, result, tracks)
         _finish_sinks(sinks, RunResult(tracks, sources, summary), staged)
@@ -117,18 +109,6 @@ def _check_unique(cams: Sequence[CameraSpec]) -> None:
         seen[cam.cam_id] = cam.source
 
 
-def _open_sources(cams: Sequence[CameraSpec], default_fps: float) -> dict[str, FrameSource]:
-    sources: dict[str, FrameSource] = {}
-    try:
-        for cam in cams:
-            sources[cam.cam_id] = open_source(cam, default_fps)
-    except BaseException:
-        for source in sources.values():
-            source.close()
-        raise
-    return sources
-
-
 def _log_sources(sources: Mapping[str, FrameSource]) -> None:
     for cam_id, source in sources.items():
         i = source.info
@@ -143,45 +123,6 @@ def _log_sources(sources: Mapping[str, FrameSource]) -> None:
             i.fps,
             frames,
         )
-
-
-def _load_matcher(config: PipelineConfig) -> MatcherLike | None:
-    """The re-ID model, or ``None`` when linking is off (or the default weights are not installed)."""
-    if not config.association.enabled:
-        return None
-    if config.reid.weights is None and config.reid.model == "siamese" and not _default_reid_weights_exist():
-        # A checkout without the shipped re-ID weights: say so loudly, track per camera only.
-        log.warning(
-            "re-ID default weights are not installed (reid_core/weights/): cross-camera linking is "
-            "off; pass --reid-weights PATH to link identities across cameras"
-        )
-        return None
-    try:
-        loader = MATCHERS.get(config.reid.model)
-    except UserError as err:
-        raise UserError(f"{config.source}: reid.model: {err}") from None
-    return loader(config.reid.weights, config.runtime.device)
-
-
-def _default_reid_weights_exist() -> bool:
-    try:
-        from reid_core.weights import DEFAULT_WEIGHTS
-    except ImportError:
-        return False
-    return Path(DEFAULT_WEIGHTS).is_file()
-
-
-def _build_detector(
-    config: PipelineConfig, cam_ids: Sequence[str], detections_dir: str | Path | None
-) -> Detector:
-    if detections_dir is not None:
-        return ReplayDetector(detections_dir, cam_ids, conf_threshold=config.detector.conf_threshold)
-    return build_detector(config.detector, device=config.runtime.device, source=config.source)
-
-
-def _detector_device(detector: Detector, config: PipelineConfig) -> str:
-    device = getattr(detector, "device", None)
-    return str(device) if device is not None else str(resolve_device(config.runtime.device))
 
 
 def _build_associator(
@@ -241,7 +182,8 @@ def _summarise(
     summary: RunSummary, sources: Mapping[str, FrameSource], result: LoopResult, tracks: TracksFile
 ) -> None:
     summary.frames = dict(result.frames)
-    summary.skipped = {c: s.skipped for c, s in sources.items()}
+    summary.skipped = dict(result.skipped)
+    summary.lost = list(result.lost)
     summary.tracklets = len(result.tracklets)
     summary.tracklets_dropped = result.dropped
     summary.identities = len(tracks.identities)

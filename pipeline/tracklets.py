@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -62,6 +62,10 @@ class Tracklet:
         scores: detector score per frame, ``None`` for a coasted prediction.
         crops: the crops chosen when the tracklet closed, sorted by time (empty while open).
         slots: the candidate crops while open (``None`` once closed).
+        encoded: whether :attr:`encoding` was attached by the producer (then the crops are gone).
+        encoding: the re-ID encoding (:class:`pipeline.identities.scoring.EncodedTracklet`, or
+            ``None`` for a tracklet without a usable crop), attached where the tracklet closed so
+            that only encodings, never images, travel to the association.
     """
 
     cam_id: str
@@ -72,6 +76,8 @@ class Tracklet:
     scores: list[float | None] = field(default_factory=list)
     crops: list[Crop] = field(default_factory=list)
     slots: CropSlots | None = field(default=None, repr=False)
+    encoded: bool = False
+    encoding: Any = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -289,9 +295,11 @@ class TrackletBuilder:
     def num_open(self) -> int:
         return len(self._open)
 
-    def earliest_open_start_s(self) -> float | None:
-        """Start time (seconds) of the oldest open tracklet, ``None`` if none is open."""
-        return min((t.t_start_s for t in self._open.values()), default=None)
+    def earliest_open_start_s(self, cam_id: str | None = None) -> float | None:
+        """Start (s) of the oldest open tracklet of ``cam_id`` (any camera if ``None``); ``None`` if none."""
+        return min(
+            (t.t_start_s for t in self._open.values() if cam_id is None or t.cam_id == cam_id), default=None
+        )
 
     def update(
         self, frame: Frame, detections: Detections, tracks: Tracks, deleted_ids: Iterable[int] = ()
