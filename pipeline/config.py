@@ -247,6 +247,19 @@ class RuntimeConfig:
         log_interval_s: seconds between per-camera FPS lines in the log.
         default_fps: frame rate assumed, in frames per second, for a source that states none (a
             folder of frames without ``seqinfo.ini``, some streams).
+        snapshot_interval_s: seconds between atomic snapshots of ``tracks.json`` (``complete:
+            false``) during a run, so a crash loses at most this much; ``None`` = no snapshots.
+        stream_open_timeout_s: seconds a live stream may take to open (connect and first frame).
+        stream_read_timeout_s: seconds without a frame before a live source counts as stalled
+            (a gap is recorded and a reconnect tried). Lower notices a cut sooner; too low cuts
+            a slow stream.
+        reconnect_delay_s: seconds before the first reconnect try; doubled after each failed try.
+        reconnect_max_delay_s: the longest wait between two reconnect tries, in seconds.
+        reconnect_max_tries: failed reconnect tries in a row before the camera is given up
+            (reported, the others go on); 0 = never reconnect.
+        when_behind: when processing is slower than a live source: ``drop`` frames to keep up
+            (counted as ``frames_dropped``), ``wait`` (process every frame, latency grows) or
+            ``auto`` (drop for live sources, wait for files).
     """
 
     device: str = "auto"
@@ -254,6 +267,13 @@ class RuntimeConfig:
     frames_in_flight_mib: float = 256.0
     log_interval_s: float = 5.0
     default_fps: float = 25.0
+    snapshot_interval_s: float | None = 30.0
+    stream_open_timeout_s: float = 10.0
+    stream_read_timeout_s: float = 3.0
+    reconnect_delay_s: float = 0.5
+    reconnect_max_delay_s: float = 8.0
+    reconnect_max_tries: int = 10
+    when_behind: str = "auto"
 
     def __post_init__(self) -> None:
         _check(
@@ -264,6 +284,21 @@ class RuntimeConfig:
         _check(self.frames_in_flight_mib > 0, "runtime.frames_in_flight_mib must be > 0 MiB")
         _check(self.log_interval_s > 0, "runtime.log_interval_s must be > 0 seconds")
         _check(self.default_fps > 0, "runtime.default_fps must be > 0 frames per second")
+        _check(
+            self.snapshot_interval_s is None or self.snapshot_interval_s > 0,
+            "runtime.snapshot_interval_s must be > 0 seconds or null",
+        )
+        for name in ("stream_open_timeout_s", "stream_read_timeout_s", "reconnect_delay_s"):
+            _check(getattr(self, name) > 0, f"runtime.{name} must be > 0 seconds")
+        _check(
+            self.reconnect_max_delay_s >= self.reconnect_delay_s,
+            "runtime.reconnect_max_delay_s must be >= runtime.reconnect_delay_s",
+        )
+        _check(self.reconnect_max_tries >= 0, "runtime.reconnect_max_tries must be >= 0")
+        _check(
+            self.when_behind in ("auto", "drop", "wait"),
+            f"runtime.when_behind must be auto, drop or wait, got {str(self.when_behind)[:40]!r}",
+        )
 
 
 @dataclass(frozen=True)
