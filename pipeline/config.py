@@ -72,6 +72,9 @@ class DetectorConfig:
         parallelism: frames detected at once (``litert``: interpreters, each with
             ``threads / parallelism`` threads); 0 = one per thread, the fastest split measured
             on the bundled model (docs/speed.md).
+        every_n_frames: detection stride: detect in every n-th frame of each camera; the frames
+            between get boxes predicted at constant velocity (no crops). n cuts detection cost
+            about n times and costs accuracy (docs/speed.md measures it); 1 = every frame.
         fp16: run a torch/ONNX/TensorRT model in half precision on a GPU (``ultralytics`` back
             end; ignored on the CPU). Faster on GPUs; boxes may move by a pixel.
     """
@@ -84,6 +87,7 @@ class DetectorConfig:
     batch_frames: int = 8
     threads: int = 0
     parallelism: int = 0
+    every_n_frames: int = 1
     fp16: bool = False
 
     def __post_init__(self) -> None:
@@ -98,6 +102,7 @@ class DetectorConfig:
         _check(self.batch_frames >= 1, f"detector.batch_frames must be >= 1, got {self.batch_frames}")
         _check(len(self.classes) >= 1, "detector.classes must name at least one class id")
         _check(self.threads >= 0, f"detector.threads must be >= 0 (0 = every core), got {self.threads}")
+        _check(self.every_n_frames >= 1, f"detector.every_n_frames must be >= 1, got {self.every_n_frames}")
         _check(
             self.parallelism >= 0,
             f"detector.parallelism must be >= 0 (0 = one per thread), got {self.parallelism}",
@@ -236,6 +241,10 @@ class RuntimeConfig:
         device: ``auto`` (CUDA when there is one, else CPU), ``cpu`` or ``cuda:N``.
         queue_size_frames: decoded frames buffered per camera between its reader thread and the
             main loop. Higher smooths decoding hiccups; costs one frame of memory each.
+        frames_in_flight_mib: the decoded frames buffered by all cameras together are bounded by
+            this many MiB (``width × height × 3`` bytes a frame): each camera buffers
+            ``min(queue_size_frames, budget / cameras / frame bytes)`` frames, at least 2. Keeps
+            memory flat as cameras are added; lower saves memory, higher smooths decoding.
         log_interval_s: seconds between per-camera FPS lines in the log.
         default_fps: frame rate assumed, in frames per second, for a source that states none (a
             folder of frames without ``seqinfo.ini``, some streams).
@@ -256,6 +265,7 @@ class RuntimeConfig:
 
     device: str = "auto"
     queue_size_frames: int = 16
+    frames_in_flight_mib: float = 256.0
     log_interval_s: float = 5.0
     default_fps: float = 25.0
     snapshot_interval_s: float | None = 30.0
@@ -272,6 +282,7 @@ class RuntimeConfig:
             f"runtime.device must be auto, cpu or cuda:N, got {self.device!r}",
         )
         _check(self.queue_size_frames >= 1, "runtime.queue_size_frames must be >= 1")
+        _check(self.frames_in_flight_mib > 0, "runtime.frames_in_flight_mib must be > 0 MiB")
         _check(self.log_interval_s > 0, "runtime.log_interval_s must be > 0 seconds")
         _check(self.default_fps > 0, "runtime.default_fps must be > 0 frames per second")
         _check(

@@ -98,7 +98,17 @@ def run(
         for source in sources.values():
             source.close()
     summary.wall_s = time.perf_counter() - wall_start
+    summary.peak_rss_mib = _peak_rss_mib()
     return summary
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident set size in MiB (0 where ``resource`` is missing: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _check_unique(cams: Sequence[CameraSpec]) -> None:

@@ -28,8 +28,8 @@ FED = {
 NOT_TAKEN = {
     "tracklets": set(),
     "association": {"method"},
-    "detector": {"backend", "batch_frames", "fp16"},
-    "detector/ultralytics": {"backend", "threads", "parallelism"},
+    "detector": {"backend", "batch_frames", "fp16", "every_n_frames"},
+    "detector/ultralytics": {"backend", "threads", "parallelism", "every_n_frames"},
 }
 
 
