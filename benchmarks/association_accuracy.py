@@ -274,8 +274,7 @@ def run_stages(cut: Cut, folder: Path, boxes: str, out: Path, config: PipelineCo
     cache = out / "replay" / f"{cut.name}-{boxes}.pkl"
     if cache.is_file():
         with cache.open("rb") as handle:
-            replay: Replay = pickle.load(handle)
-        return replay
+            return Replay(**pickle.load(handle))  # a plain dict: readable whichever module runs
     from pipeline.detections import ReplayDetector, YoloDetector
     from pipeline.frames import CameraSpec, open_source
     from pipeline.loop import RunSummary, StreamLoop
@@ -319,7 +318,7 @@ def run_stages(cut: Cut, folder: Path, boxes: str, out: Path, config: PipelineCo
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     with tmp.open("wb") as handle:
-        pickle.dump(replay, handle)
+        pickle.dump({f.name: getattr(replay, f.name) for f in dataclasses.fields(replay)}, handle)
     os.replace(tmp, cache)
     return replay
 
@@ -437,6 +436,7 @@ def evaluate_method(
     own_scores = None
     if callable(own):
         own_scores = np.array([own(tracklets[i].key, tracklets[j].key) for i, j, _ in pairs], np.float64)
+        own_scores = np.nan_to_num(own_scores, nan=-1.0)  # a pair the method did not score ranks last
     figures = {
         "mtmc_idf1": result.idf1,
         "per_camera_idf1": {c: v["IDF1"] for c, v in result.per_camera.items()},
