@@ -50,9 +50,13 @@ def _check(condition: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """The person detector (ultralytics YOLO).
+    """The person detector (a YOLO detect model) and how it runs.
 
     Attributes:
+        backend: the back end (registry ``pipeline.detections.DETECTORS``): ``litert`` runs a
+            ``.tflite`` file on LiteRT interpreters, one per core; ``ultralytics`` runs any
+            ultralytics model file (GPU batching for ``.pt``/``.onnx``/``.engine``); ``auto`` =
+            ``litert`` for a ``.tflite`` file, else ``ultralytics``. The summary names it.
         weights: an ultralytics model file (``.pt``, ``.onnx``, ``.tflite``…); ``None`` = the bundled
             TFLite YOLOv8n int8 (CPU, AGPL-3.0). ``--detector`` overrides it.
         conf_threshold: smallest detector score kept, in [0, 1]. Lower finds more people (and more
@@ -61,14 +65,29 @@ class DetectorConfig:
         imgsz_px: network input size in pixels (the bundled TFLite model is fixed at 640).
         batch_frames: most frames per predict call; the frames of several cameras go in one call.
             Higher amortises per-call overhead on a GPU; the bundled TFLite model still runs its
-            network one frame at a time (its graph has batch 1).
+            network one frame at a time (its graph has batch 1). ``ultralytics`` back end only.
+        threads: CPU threads for detection in all (``litert``); 0 = every core the process may
+            use. Lower leaves cores to other work.
+        parallelism: frames detected at once (``litert``: interpreters, each with
+            ``threads / parallelism`` threads); 0 = one per thread, the fastest split measured
+            on the bundled model (docs/speed.md).
+        every_n_frames: detection stride: detect in every n-th frame of each camera; the frames
+            between get boxes predicted at constant velocity (no crops). n cuts detection cost
+            about n times and costs accuracy (docs/speed.md measures it); 1 = every frame.
+        fp16: run a torch/ONNX/TensorRT model in half precision on a GPU (``ultralytics`` back
+            end; ignored on the CPU). Faster on GPUs; boxes may move by a pixel.
     """
 
+    backend: str = "auto"
     weights: str | None = None
     conf_threshold: float = 0.25
     classes: tuple[int, ...] = (0,)
     imgsz_px: int = 640
     batch_frames: int = 8
+    threads: int = 0
+    parallelism: int = 0
+    every_n_frames: int = 1
+    fp16: bool = False
 
     def __post_init__(self) -> None:
         _check(
@@ -81,6 +100,12 @@ class DetectorConfig:
         )
         _check(self.batch_frames >= 1, f"detector.batch_frames must be >= 1, got {self.batch_frames}")
         _check(len(self.classes) >= 1, "detector.classes must name at least one class id")
+        _check(self.threads >= 0, f"detector.threads must be >= 0 (0 = every core), got {self.threads}")
+        _check(self.every_n_frames >= 1, f"detector.every_n_frames must be >= 1, got {self.every_n_frames}")
+        _check(
+            self.parallelism >= 0,
+            f"detector.parallelism must be >= 0 (0 = one per thread), got {self.parallelism}",
+        )
 
 
 @dataclass(frozen=True)
@@ -223,15 +248,40 @@ class RuntimeConfig:
         device: ``auto`` (CUDA when there is one, else CPU), ``cpu`` or ``cuda:N``.
         queue_size_frames: decoded frames buffered per camera between its reader thread and the
             main loop. Higher smooths decoding hiccups; costs one frame of memory each.
+        frames_in_flight_mib: the decoded frames buffered by all cameras together are bounded by
+            this many MiB (``width × height × 3`` bytes a frame): each camera buffers
+            ``min(queue_size_frames, budget / cameras / frame bytes)`` frames, at least 2. Keeps
+            memory flat as cameras are added; lower saves memory, higher smooths decoding.
         log_interval_s: seconds between per-camera FPS lines in the log.
         default_fps: frame rate assumed, in frames per second, for a source that states none (a
             folder of frames without ``seqinfo.ini``, some streams).
+        snapshot_interval_s: seconds between atomic snapshots of ``tracks.json`` (``complete:
+            false``) during a run, so a crash loses at most this much; ``None`` = no snapshots.
+        stream_open_timeout_s: seconds a live stream may take to open (connect and first frame).
+        stream_read_timeout_s: seconds without a frame before a live source counts as stalled
+            (a gap is recorded and a reconnect tried). Lower notices a cut sooner; too low cuts
+            a slow stream.
+        reconnect_delay_s: seconds before the first reconnect try; doubled after each failed try.
+        reconnect_max_delay_s: the longest wait between two reconnect tries, in seconds.
+        reconnect_max_tries: failed reconnect tries in a row before the camera is given up
+            (reported, the others go on); 0 = never reconnect.
+        when_behind: when processing is slower than a live source: ``drop`` frames to keep up
+            (counted as ``frames_dropped``), ``wait`` (process every frame, latency grows) or
+            ``auto`` (drop for live sources, wait for files).
     """
 
     device: str = "auto"
     queue_size_frames: int = 16
+    frames_in_flight_mib: float = 256.0
     log_interval_s: float = 5.0
     default_fps: float = 25.0
+    snapshot_interval_s: float | None = 30.0
+    stream_open_timeout_s: float = 10.0
+    stream_read_timeout_s: float = 3.0
+    reconnect_delay_s: float = 0.5
+    reconnect_max_delay_s: float = 8.0
+    reconnect_max_tries: int = 10
+    when_behind: str = "auto"
 
     def __post_init__(self) -> None:
         _check(
@@ -239,8 +289,24 @@ class RuntimeConfig:
             f"runtime.device must be auto, cpu or cuda:N, got {self.device!r}",
         )
         _check(self.queue_size_frames >= 1, "runtime.queue_size_frames must be >= 1")
+        _check(self.frames_in_flight_mib > 0, "runtime.frames_in_flight_mib must be > 0 MiB")
         _check(self.log_interval_s > 0, "runtime.log_interval_s must be > 0 seconds")
         _check(self.default_fps > 0, "runtime.default_fps must be > 0 frames per second")
+        _check(
+            self.snapshot_interval_s is None or self.snapshot_interval_s > 0,
+            "runtime.snapshot_interval_s must be > 0 seconds or null",
+        )
+        for name in ("stream_open_timeout_s", "stream_read_timeout_s", "reconnect_delay_s"):
+            _check(getattr(self, name) > 0, f"runtime.{name} must be > 0 seconds")
+        _check(
+            self.reconnect_max_delay_s >= self.reconnect_delay_s,
+            "runtime.reconnect_max_delay_s must be >= runtime.reconnect_delay_s",
+        )
+        _check(self.reconnect_max_tries >= 0, "runtime.reconnect_max_tries must be >= 0")
+        _check(
+            self.when_behind in ("auto", "drop", "wait"),
+            f"runtime.when_behind must be auto, drop or wait, got {str(self.when_behind)[:40]!r}",
+        )
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -62,6 +62,10 @@ class Tracklet:
         scores: detector score per frame, ``None`` for a coasted prediction.
         crops: the crops chosen when the tracklet closed, sorted by time (empty while open).
         slots: the candidate crops while open (``None`` once closed).
+        encoded: whether :attr:`encoding` was attached by the producer (then the crops are gone).
+        encoding: the re-ID encoding (:class:`pipeline.identities.scoring.EncodedTracklet`, or
+            ``None`` for a tracklet without a usable crop), attached where the tracklet closed so
+            that only encodings, never images, travel to the association.
     """
 
     cam_id: str
@@ -72,6 +76,8 @@ class Tracklet:
     scores: list[float | None] = field(default_factory=list)
     crops: list[Crop] = field(default_factory=list)
     slots: CropSlots | None = field(default=None, repr=False)
+    encoded: bool = False
+    encoding: Any = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -277,6 +283,7 @@ class TrackletBuilder:
         self.crop_max_height_px = int(crop_max_height_px)
         self.min_length_s = float(min_length_s)
         self._open: dict[tuple[str, int], Tracklet] = {}
+        self._last_tracked: dict[str, list[tuple[str, int]]] = {}
         self.dropped = 0
 
     @classmethod
@@ -288,9 +295,11 @@ class TrackletBuilder:
     def num_open(self) -> int:
         return len(self._open)
 
-    def earliest_open_start_s(self) -> float | None:
-        """Start time (seconds) of the oldest open tracklet, ``None`` if none is open."""
-        return min((t.t_start_s for t in self._open.values()), default=None)
+    def earliest_open_start_s(self, cam_id: str | None = None) -> float | None:
+        """Start (s) of the oldest open tracklet of ``cam_id`` (any camera if ``None``); ``None`` if none."""
+        return min(
+            (t.t_start_s for t in self._open.values() if cam_id is None or t.cam_id == cam_id), default=None
+        )
 
     def update(
         self, frame: Frame, detections: Detections, tracks: Tracks, deleted_ids: Iterable[int] = ()
@@ -324,12 +333,35 @@ class TrackletBuilder:
             tracklet.scores.append(float(detections.score[d]) if d >= 0 else None)
             if d >= 0 and quality[d] > 0:
                 self._offer_crop(tracklet, frame, detections.xyxy[d], float(quality[d]), bool(good[d]))
+        self._last_tracked[cam] = [(cam, int(t)) for t in tracks.track_id]
         closed = []
         for track_id in deleted_ids:
             tracklet = self._open.pop((cam, int(track_id)), None)
             if tracklet is not None:
                 closed.append(tracklet)
         return self._finish(closed)
+
+    def coast(self, frame: Frame) -> None:
+        """Add a frame that was not detected (``detector.every_n_frames`` > 1): each track of the
+        camera's last tracked frame gets a box predicted at constant velocity (from its last two
+        boxes, as the tracker's Kalman filter moves it) and no score and no crop. Predicted boxes
+        left at a tracklet's end are dropped when it closes (as coasted boxes are).
+        """
+        for key in self._last_tracked.get(frame.cam_id, ()):
+            tracklet = self._open.get(key)
+            if tracklet is None or tracklet.frames[-1] >= frame.index:
+                continue
+            last = np.asarray(tracklet.boxes_xyxy[-1])
+            step = np.zeros(4)
+            if len(tracklet.frames) >= 2:
+                step = (last - np.asarray(tracklet.boxes_xyxy[-2])) / (
+                    tracklet.frames[-1] - tracklet.frames[-2]
+                )
+            x1, y1, x2, y2 = (float(v) for v in last + step * (frame.index - tracklet.frames[-1]))
+            tracklet.frames.append(frame.index)
+            tracklet.times_s.append(frame.time_s)
+            tracklet.boxes_xyxy.append((x1, y1, x2, y2))
+            tracklet.scores.append(None)
 
     def close_camera(self, cam_id: str) -> list[Tracklet]:
         """Close every open tracklet of ``cam_id`` (its stream ended); filtered by ``min_length_s``."""

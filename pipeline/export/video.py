@@ -64,13 +64,16 @@ def _draw(image: np.ndarray, boxes: list[tuple[tuple[float, ...], int]]) -> None
         cv2.putText(image, label, (x1 + 2, ty - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
 
 
-def write_identity_video(source: FrameSource, rows: MotRows, path: str | Path) -> int:
+def write_identity_video(
+    source: FrameSource, rows: MotRows, path: str | Path, num_frames: int | None = None
+) -> int:
     """Re-read ``source`` and write it to ``path`` (MP4, ``mp4v``) with identity boxes drawn.
 
     Args:
         source: a rewindable source (video file or folder of frames).
         rows: the camera's MOT rows (id = global id).
         path: the file to write (the caller renames it into place).
+        num_frames: stop after the frames of this index (a run stopped early); ``None`` = all.
 
     Returns:
         The number of frames written.
@@ -85,6 +88,8 @@ def write_identity_video(source: FrameSource, rows: MotRows, path: str | Path) -
         if not writer.isOpened():
             raise UserError(f"{path}: OpenCV cannot write an MP4 video here")
         for frame in source.frames():
+            if num_frames is not None and frame.index >= num_frames:
+                break
             image = frame.image_bgr
             _draw(image, by_frame.get(frame.index, []))
             writer.write(image)
@@ -128,6 +133,7 @@ class VideoSink(BaseSink):
     def finish(self, result: RunResult, staged: StagedFiles) -> None:
         staged.folder(self.folder)
         rows = to_mot_rows(result.tracks)
+        read = {c.cam_id: c.num_frames for c in result.tracks.cameras}
         for cam_id, source in result.sources.items():
             tmp = staged.path(self.folder / f"{cam_id}.mp4", suffix=".mp4")
-            write_identity_video(source, rows.get(cam_id, MotRows.empty()), tmp)
+            write_identity_video(source, rows.get(cam_id, MotRows.empty()), tmp, read.get(cam_id))

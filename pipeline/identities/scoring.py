@@ -103,7 +103,15 @@ def aggregate_pair_scores(scores: np.ndarray, top_fraction: float) -> float:
 def encode_tracklets(
     matcher: MatcherLike, tracklets: Sequence[Tracklet], crops_per_pair: int
 ) -> list[EncodedTracklet | None]:
-    """Encode the crops of ``tracklets`` in one model call; ``None`` for a tracklet without crops."""
+    """Encode the crops of ``tracklets`` in one model call; ``None`` for a tracklet without crops.
+
+    A tracklet whose encoding was already attached (``tracklet.encoded``, see
+    :class:`~pipeline.loop.TrackletEncoder`) is not encoded again: its attached encoding is returned.
+    """
+    if any(t.encoded for t in tracklets):
+        todo = [t for t in tracklets if not t.encoded]
+        fresh = iter(encode_tracklets(matcher, todo, crops_per_pair) if todo else [])
+        return [t.encoding if t.encoded else next(fresh) for t in tracklets]
     crops: list[np.ndarray] = []
     spans: list[tuple[int, int]] = []
     for tracklet in tracklets:

@@ -1,15 +1,11 @@
-"""② Frames → ``trackers.Detections`` (person boxes, xyxy pixels of the original frame).
+"""The ``ultralytics`` back end: :class:`YoloDetector` runs any ultralytics model file.
 
-Two adapters with the same method, ``detect(frames) -> list[Detections]``, one entry per frame:
-
-- :class:`YoloDetector` runs an ultralytics model, by default the bundled TFLite YOLOv8n int8
-  (CPU), or any ultralytics model file (``.pt``, ``.onnx``, ``.engine``…). The frames of several
-  cameras go through **one** ``predict`` call (pre- and post-processing batched; torch models
-  also batch the network forward, on the GPU when there is one). The bundled TFLite graph has a
-  fixed batch of 1, so ultralytics runs its network once per frame inside that call.
-- :class:`ReplayDetector` reads saved detections, one MOTChallenge file per camera
-  (``<dir>/<cam_id>.txt``, 1-based frame = decoded index + 1), so the pipeline runs without a
-  model (tests, tuning).
+By default the bundled TFLite YOLOv8n int8 (CPU), or any ultralytics model file (``.pt``,
+``.onnx``, ``.engine``…). The frames of several cameras go through **one** ``predict`` call
+(pre- and post-processing batched; torch models also batch the network forward, on the GPU when
+there is one, in fp16 with ``detector.fp16``). The bundled TFLite graph has a fixed batch of 1,
+so ultralytics runs its network once per frame inside that call, on one thread (ultralytics'
+own choice on a 2-core machine); the ``litert`` back end is the faster way to run that file.
 """
 
 from __future__ import annotations
@@ -23,14 +19,13 @@ import numpy as np
 
 from infra.device import resolve_device
 from infra.errors import UserError, WeightsError
-from infra.motchallenge import MotRows, read_mot
 from pipeline.frames import Frame
 from trackers import Detections
 
 if TYPE_CHECKING:
     from pipeline.config import DetectorConfig
 
-__all__ = ["ReplayDetector", "YoloDetector", "rows_to_detections"]
+__all__ = ["YoloDetector"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +40,7 @@ class YoloDetector:
         imgsz_px: network input size in pixels.
         device: ``auto``, ``cpu`` or ``cuda:N`` (TFLite models always run on the CPU).
         batch_frames: most frames per ``predict`` call.
+        fp16: half precision on a GPU (ignored on the CPU).
 
     Raises:
         WeightsError: the file is missing or ultralytics cannot load it (named).
@@ -59,6 +55,7 @@ class YoloDetector:
         imgsz_px: int,
         device: str,
         batch_frames: int,
+        fp16: bool,
     ) -> None:
         from pipeline.weights import default_detector_path
 
@@ -73,6 +70,7 @@ class YoloDetector:
         is_torch = path.suffix in (".pt", ".pth")
         on_torch_device = is_torch or path.suffix in (".engine", ".onnx")
         self.device = str(resolve_device(device)) if on_torch_device else "cpu"
+        self.fp16 = bool(fp16) and self.device.startswith("cuda")
         try:
             from ultralytics import YOLO
             from ultralytics.utils import LOGGER as ULTRALYTICS_LOG
@@ -103,7 +101,12 @@ class YoloDetector:
             imgsz_px=cfg.imgsz_px,
             device=device,
             batch_frames=cfg.batch_frames,
+            fp16=cfg.fp16,
         )
+
+    def describe(self) -> str:
+        """The back end as the summary prints it, e.g. ``ultralytics (cpu)``."""
+        return f"ultralytics ({self.device}{', fp16' if self.fp16 else ''})"
 
     def _predict(self, images: list[np.ndarray]) -> list[Any]:
         return list(
@@ -115,6 +118,7 @@ class YoloDetector:
                 device=self.device,
                 verbose=False,
                 batch=len(images),
+                **({"half": True} if self.fp16 else {}),
             )
         )
 
@@ -143,42 +147,3 @@ class YoloDetector:
                     )
                 )
         return out
-
-
-def rows_to_detections(rows: MotRows) -> Detections:
-    """MOTChallenge rows (tlwh pixels, ``conf`` as score) as person :class:`trackers.Detections` (xyxy)."""
-    return Detections(
-        rows.to_xyxy().astype(np.float32), rows.score.astype(np.float32), np.zeros(len(rows), np.int64)
-    )
-
-
-class ReplayDetector:
-    """Saved detections replayed as if a detector produced them.
-
-    Args:
-        folder: a folder with one MOTChallenge file per camera, ``<cam_id>.txt``; frame numbers are
-            1-based (= decoded index + 1), boxes tlwh pixels, ``conf`` the score.
-        cam_ids: the cameras of the run; each must have its file.
-        conf_threshold: rows scoring below this are dropped, in [0, 1].
-
-    Raises:
-        UserError: the folder or a camera's file is missing or malformed (named).
-    """
-
-    def __init__(self, folder: str | Path, cam_ids: Sequence[str], *, conf_threshold: float) -> None:
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise UserError(f"{folder}: --detections-dir is not a folder")
-        self.folder = folder
-        self._by_cam: dict[str, dict[int, Detections]] = {}
-        for cam_id in cam_ids:
-            path = folder / f"{cam_id}.txt"
-            if not path.is_file():
-                raise UserError(f"{path}: no saved detections for camera {cam_id!r} (expected <cam_id>.txt)")
-            rows = read_mot(path)
-            rows = rows[rows.score >= conf_threshold]
-            self._by_cam[cam_id] = {frame: rows_to_detections(part) for frame, part in rows.by_frame()}
-
-    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
-        """The saved detections of each frame (``Detections.empty()`` where there are none)."""
-        return [self._by_cam[f.cam_id].get(f.index + 1, Detections.empty()) for f in frames]

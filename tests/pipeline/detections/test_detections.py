@@ -1,4 +1,4 @@
-"""pipeline.detections: replayed MOT detections, the YOLO adapter and its errors."""
+"""pipeline.detections: replayed MOT detections, the back ends (registry, errors, the bundled model)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from infra.device import DeviceError, resolve_device
 from infra.errors import UserError, WeightsError
 from pipeline.config import DetectorConfig
-from pipeline.detections import ReplayDetector, YoloDetector
+from pipeline.detections import DETECTORS, ReplayDetector, build_detector, resolve_backend
 from pipeline.frames import CameraSpec, Frame, open_source
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "sample_videos" / "cam_a.mp4"
 
 
@@ -61,26 +61,58 @@ def test_resolve_device_rejects_unknown_names_as_user_errors(name: str) -> None:
         resolve_device(name)
 
 
+@pytest.mark.parametrize("backend", ["litert", "ultralytics"])
 @pytest.mark.parametrize("content", [None, b"garbage", b"x" * 10])
-def test_bad_detector_weights_are_a_weights_error(tmp_path: Path, content: bytes | None) -> None:
+def test_bad_detector_weights_are_a_weights_error(
+    tmp_path: Path, content: bytes | None, backend: str
+) -> None:
     path = tmp_path / "det.tflite"
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(WeightsError) as info:
-        YoloDetector.from_config(DetectorConfig(weights=None if path is None else str(path)), device="cpu")
+        build_detector(DetectorConfig(backend=backend, weights=str(path)), device="cpu")
     assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
+def test_unknown_backend_lists_the_registered_ones() -> None:
+    with pytest.raises(UserError, match=r"detector\.backend: .*'tpu'.*litert, ultralytics"):
+        build_detector(DetectorConfig(backend="tpu"), device="cpu", source="my.yaml")
+
+
+@pytest.mark.parametrize(
+    ("backend", "weights", "expected"),
+    [
+        ("auto", None, "litert"),
+        ("auto", "x/model.tflite", "litert"),
+        ("auto", "x/model.TFLITE", "litert"),
+        ("auto", "x/model.pt", "ultralytics"),
+        ("auto", "x/model.onnx", "ultralytics"),
+        ("ultralytics", None, "ultralytics"),
+        ("litert", "x/model.onnx", "litert"),
+    ],
+)
+def test_auto_backend_follows_the_file_type(backend: str, weights: str | None, expected: str) -> None:
+    assert resolve_backend(DetectorConfig(backend=backend, weights=weights)) == expected
+    assert expected in DETECTORS.names()
+
+
+def test_litert_rejects_an_input_size_the_graph_does_not_take() -> None:
+    with pytest.raises(UserError, match=r"imgsz_px is 320 .* takes 640"):
+        build_detector(DetectorConfig(backend="litert", imgsz_px=320), device="cpu")
+
+
 @pytest.mark.skipif(not SAMPLE.is_file(), reason="sample_videos/cam_a.mp4 not in this checkout")
-def test_bundled_detector_finds_people_in_a_batch_of_frames() -> None:
+@pytest.mark.parametrize("backend", ["litert", "ultralytics"])
+def test_bundled_detector_finds_people_in_a_batch_of_frames(backend: str) -> None:
     """The bundled TFLite model, two frames in one call (its graph has batch 1: run per frame inside)."""
     frames = []
     for frame in open_source(CameraSpec(str(SAMPLE), "cam_a"), 25.0).frames():
         frames.append(frame)
         if len(frames) == 2:
             break
-    detector = YoloDetector.from_config(DetectorConfig(), device="auto")
-    assert detector.device == "cpu"  # TFLite runs on the CPU
+    detector = build_detector(DetectorConfig(backend=backend), device="auto")
+    assert getattr(detector, "device", None) == "cpu"  # TFLite runs on the CPU
+    assert detector.describe().startswith(backend)
     out = detector.detect(frames)
     assert len(out) == 2
     for det in out:

@@ -1,0 +1,131 @@
+"""Build a run's parts from the config: the re-ID model, the detector, the sources and a cameras' producer.
+
+Shared by the local run (:mod:`pipeline.run`) and the Ray workers
+(:mod:`pipeline.executors.ray_cluster`), which build the same producer for their cameras from the
+same config, so the two paths cannot drift.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from infra.device import resolve_device
+from infra.errors import UserError
+from pipeline.config import PipelineConfig
+from pipeline.detections import ReplayDetector
+from pipeline.detections import build_detector as build_detector_backend
+from pipeline.frames import CameraSpec, FrameSource, open_source
+from pipeline.identities import MATCHERS, MatcherLike
+from pipeline.loop import CameraGroupProducer, Detector, TrackletEncoder
+from pipeline.stop import StopControl
+from pipeline.tracklets import TrackletBuilder
+from pipeline.tracks import CameraTrackers
+
+__all__ = [
+    "build_detector",
+    "build_producer",
+    "describe_detector",
+    "detector_device",
+    "load_matcher",
+    "open_sources",
+]
+
+log = logging.getLogger("pipeline")
+
+
+def open_sources(cams: Sequence[CameraSpec], default_fps: float) -> dict[str, FrameSource]:
+    """Open every camera once (all closed again if one fails)."""
+    sources: dict[str, FrameSource] = {}
+    try:
+        for cam in cams:
+            sources[cam.cam_id] = open_source(cam, default_fps)
+    except BaseException:
+        for source in sources.values():
+            source.close()
+        raise
+    return sources
+
+
+def load_matcher(config: PipelineConfig, *, warn: bool = True) -> MatcherLike | None:
+    """The re-ID model, or ``None`` when linking is off (or the default weights are not installed)."""
+    if not config.association.enabled:
+        return None
+    if config.reid.weights is None and config.reid.model == "siamese" and not _default_reid_weights_exist():
+        # A checkout without the shipped re-ID weights: say so loudly, track per camera only.
+        if warn:
+            log.warning(
+                "re-ID default weights are not installed (reid_core/weights/): cross-camera linking is "
+                "off; pass --reid-weights PATH to link identities across cameras"
+            )
+        return None
+    try:
+        loader = MATCHERS.get(config.reid.model)
+    except UserError as err:
+        raise UserError(f"{config.source}: reid.model: {err}") from None
+    return loader(config.reid.weights, config.runtime.device)
+
+
+def _default_reid_weights_exist() -> bool:
+    try:
+        from reid_core.weights import DEFAULT_WEIGHTS
+    except ImportError:
+        return False
+    return Path(DEFAULT_WEIGHTS).is_file()
+
+
+def build_detector(
+    config: PipelineConfig, cam_ids: Sequence[str], detections_dir: str | Path | None
+) -> Detector:
+    """Replayed detections (``detections_dir``/``<cam_id>.txt``) or the configured detector."""
+    if detections_dir is not None:
+        return ReplayDetector(detections_dir, cam_ids, conf_threshold=config.detector.conf_threshold)
+    return build_detector_backend(config.detector, device=config.runtime.device, source=config.source)
+
+
+def detector_device(detector: Detector, config: PipelineConfig) -> str:
+    device = getattr(detector, "device", None)
+    return str(device) if device is not None else str(resolve_device(config.runtime.device))
+
+
+def describe_detector(detector: Detector) -> str:
+    """The summary's detector line (``describe()`` of the back end, else its class name)."""
+    describe = getattr(detector, "describe", None)
+    return str(describe()) if callable(describe) else type(detector).__name__
+
+
+def build_producer(
+    config: PipelineConfig,
+    sources: Mapping[str, FrameSource],
+    detector: Detector,
+    matcher: MatcherLike | None,
+    *,
+    progress: bool | None,
+    stop: StopControl | None = None,
+    max_frames: int | None = None,
+) -> CameraGroupProducer:
+    """The producer of ``sources`` (opened): their trackers, a tracklet builder, the encoder.
+
+    ``stop`` and ``max_frames`` end the reading early (:mod:`pipeline.stop`); live sources drop
+    frames to keep up when ``runtime.when_behind`` says so.
+    """
+    policy = config.runtime.when_behind
+    drops = frozenset(c for c, s in sources.items() if policy == "drop" or (policy == "auto" and s.live))
+    n = config.detector.every_n_frames  # a tracker sees every n-th frame: its frame rate is fps / n
+    fps = {c: s.info.fps / n for c, s in sources.items()}
+    return CameraGroupProducer(
+        sources,
+        detector,
+        CameraTrackers.from_config(config.tracker, fps, config.source),
+        TrackletBuilder.from_config(config.tracklets),
+        TrackletEncoder(matcher, crops_per_pair=config.association.crops_per_pair),
+        queue_size_frames=config.runtime.queue_size_frames,
+        log_interval_s=config.runtime.log_interval_s,
+        progress=progress,
+        frames_in_flight_mib=config.runtime.frames_in_flight_mib,
+        every_n_frames=n,
+        stop=stop,
+        max_frames=max_frames,
+        drop_when_behind=drops,
+    )

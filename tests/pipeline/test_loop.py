@@ -1,0 +1,221 @@
+"""The loop split: producers' batches merged by close key give the associator the same calls, whatever
+the grouping of cameras, the order batches arrive in, or a producer replaying from the start."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.frames import CameraSpec
+from pipeline.identities import MATCHERS, Assignment, Identity
+from pipeline.loop import (
+    END_OF_STREAM,
+    AssociationConsumer,
+    CameraEntry,
+    LoopResult,
+    RunSummary,
+    StreamLoop,
+    TrackletBatch,
+)
+from pipeline.parts import build_detector, build_producer, open_sources
+from pipeline.tracklets import Tracklet
+
+
+class RecordingAssociator:
+    """Records every call; refuses a tracklet given twice (as the online associator does)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.seen: set[tuple[str, int]] = set()
+
+    def add(self, tracklets: Sequence[Tracklet]) -> list[Assignment]:
+        keys = sorted(t.key for t in tracklets)
+        assert not self.seen.intersection(keys), "tracklet added twice"
+        self.seen.update(keys)
+        self.calls.append(("add", tuple(keys)))
+        return []
+
+    def evict_before(self, t_s: float) -> None:
+        self.calls.append(("evict", t_s))
+
+    def finish(self) -> list[Identity]:
+        return [Identity(k, (key,)) for k, key in enumerate(sorted(self.seen), 1)]
+
+    @property
+    def num_identities(self) -> int:
+        return len(self.seen)
+
+
+def _entry(cam: str, t: float, ids: Sequence[int], open_s: float | None, phase: int = 0) -> CameraEntry:
+    return CameraEntry(
+        cam, (t, phase), [Tracklet(cam, i, [0], [t], [(0, 0, 1, 1)], [1.0]) for i in ids], open_s
+    )
+
+
+def _batch(entries: list[CameraEntry], watermarks: dict) -> TrackletBatch:
+    return TrackletBatch(entries, dict(watermarks), {})
+
+
+# Producer "A" (cam_a) and producer "B" (cam_b), two batches each; the last one ends the camera.
+A1 = _batch([_entry("cam_a", 0.04, [1], 0.0), _entry("cam_a", 0.08, [], 0.08)], {"cam_a": (0.08, 0)})
+A2 = _batch([_entry("cam_a", 0.12, [2], None), _entry("cam_a", 0.12, [3], None, 1)], {"cam_a": END_OF_STREAM})
+B1 = _batch([_entry("cam_b", 0.04, [7], 0.02)], {"cam_b": (0.10, 0)})
+B2 = _batch([_entry("cam_b", 0.12, [8], None), _entry("cam_b", 0.16, [9], None, 1)], {"cam_b": END_OF_STREAM})
+
+
+def _run(order: Sequence[TrackletBatch]) -> list[tuple]:
+    assoc = RecordingAssociator()
+    consumer = AssociationConsumer(assoc, ["cam_a", "cam_b"], {"reid": 0.0})
+    for batch in order:
+        consumer.push(batch)
+    assert consumer.done
+    consumer.finish()
+    return assoc.calls
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        [A1, B1, A2, B2],
+        [B1, B2, A1, A2],
+        [A1, A2, B1, B2],
+        [B1, A1, B2, A2],
+        [A1, B1, A1, A2, B1, B2, A2],  # a restarted producer resending what was received: ignored
+    ],
+    ids=["interleaved", "b-first", "a-first", "b-then-a", "replayed"],
+)
+def test_the_associator_sees_the_same_calls_whatever_the_arrival_order(order: list[TrackletBatch]) -> None:
+    calls = _run(order)
+    assert calls[0] == ("add", (("cam_a", 1), ("cam_b", 7)))
+    # after key 0.04: cam_a's oldest open starts at 0.0, cam_b's at 0.02 → evict before 0.0
+    assert calls[1] == ("evict", 0.0)
+    assert calls[2:] == [
+        ("add", (("cam_a", 2), ("cam_b", 8))),
+        ("add", (("cam_a", 3),)),
+        ("add", (("cam_b", 9),)),
+    ]
+
+
+def test_a_key_waits_until_every_camera_passed_it() -> None:
+    assoc = RecordingAssociator()
+    consumer = AssociationConsumer(assoc, ["cam_a", "cam_b"], {"reid": 0.0})
+    consumer.push(A1)
+    assert assoc.calls == []  # cam_b has not reached 0.04 yet
+    consumer.push(_batch([], {"cam_b": (0.04, 0)}))
+    assert assoc.calls == [("add", (("cam_a", 1),)), ("evict", 0.0)]
+    assert not consumer.done
+    with pytest.raises(RuntimeError, match="cam_a"):
+        consumer.finish()
+
+
+def test_a_lost_camera_is_reported_and_the_others_go_on() -> None:
+    assoc = RecordingAssociator()
+    consumer = AssociationConsumer(assoc, ["cam_a", "cam_b"], {"reid": 0.0})
+    consumer.push(A1)
+    consumer.push(A2)
+    consumer.push(B1)
+    consumer.lose(["cam_b"])
+    consumer.lose(["cam_b"])  # twice: reported once
+    assert consumer.done and consumer.lost == ["cam_b"]
+    assert [c for c in assoc.calls if c[0] == "add"] == [
+        ("add", (("cam_a", 1), ("cam_b", 7))),
+        ("add", (("cam_a", 2),)),
+        ("add", (("cam_a", 3),)),
+    ]
+    result = LoopResult.from_parts(consumer, consumer.finish(), [])
+    assert result.lost == ["cam_b"] and set(result.tracklets) == {
+        ("cam_a", 1),
+        ("cam_a", 2),
+        ("cam_a", 3),
+        ("cam_b", 7),
+    }
+
+
+def test_end_of_stream_orders_after_every_frame_key() -> None:
+    assert (0.12, 0) < (0.12, 1) < END_OF_STREAM
+    assert END_OF_STREAM[0] == math.inf
+
+
+@pytest.fixture
+def fake_reid(fake_matcher):
+    MATCHERS.add("fake", lambda weights, device: fake_matcher)
+    yield fake_matcher
+    MATCHERS.remove("fake")
+
+
+def _grouped_run(scene: dict, groups: list[list[str]]) -> LoopResult:
+    """One producer per group of cameras, their batches pushed round-robin into one consumer."""
+    from pipeline.parts import load_matcher
+    from pipeline.run import _build_associator
+
+    cfg = load_config()
+    cfg = cfg.replace(reid=type(cfg.reid)(model="fake"))
+    cams = [CameraSpec(str(p), c) for c, p in scene["videos"].items()]
+    sources = open_sources(cams, cfg.runtime.default_fps)
+    try:
+        matcher = load_matcher(cfg)
+        consumer = AssociationConsumer(
+            _build_associator(cfg, matcher, sources, []), list(sources), {"reid": 0.0}
+        )
+        producers = [
+            build_producer(
+                cfg,
+                {c: sources[c] for c in group},
+                build_detector(cfg, group, scene["dets"]),
+                matcher,
+                progress=False,
+            )
+            for group in groups
+        ]
+        if len(producers) == 1:
+            return StreamLoop(producers[0], consumer, RunSummary()).run()
+        streams = [p.batches() for p in producers]
+        while streams:
+            for stream in list(streams):
+                batch = next(stream, None)
+                if batch is None:
+                    streams.remove(stream)
+                else:
+                    consumer.push(batch)
+        return LoopResult.from_parts(consumer, consumer.finish(), [p.stats() for p in producers])
+    finally:
+        for source in sources.values():
+            source.close()
+
+
+def test_grouping_cameras_into_producers_does_not_change_the_identities(
+    two_cam_scene: dict, fake_reid
+) -> None:
+    one = _grouped_run(two_cam_scene, [["cam_a", "cam_b"]])
+    two = _grouped_run(two_cam_scene, [["cam_b"], ["cam_a"]])
+    assert one.identities == two.identities and len(one.identities) == 3
+    assert {k: t.to_record() for k, t in one.tracklets.items()} == {
+        k: t.to_record() for k, t in two.tracklets.items()
+    }
+    assert one.frames == two.frames == {"cam_a": 50, "cam_b": 50}
+    assert all(t.encoded and not t.crops for t in two.tracklets.values())  # encodings travel, never crops
+
+
+def test_the_producer_emits_watermarks_for_every_camera_and_ends_them(
+    two_cam_scene: dict, tmp_path: Path
+) -> None:
+    cfg = load_config()
+    cams = [CameraSpec(str(p), c) for c, p in two_cam_scene["videos"].items()]
+    sources = open_sources(cams, cfg.runtime.default_fps)
+    try:
+        producer = build_producer(
+            cfg, sources, build_detector(cfg, list(sources), two_cam_scene["dets"]), None, progress=False
+        )
+        batches = list(producer.batches())
+    finally:
+        for source in sources.values():
+            source.close()
+    assert all(set(b.watermarks) == {"cam_a", "cam_b"} for b in batches)
+    assert batches[-1].watermarks == {"cam_a": END_OF_STREAM, "cam_b": END_OF_STREAM}
+    keys = {c: [e.key for b in batches for e in b.entries if e.cam_id == c] for c in ("cam_a", "cam_b")}
+    assert all(k == sorted(k) for k in keys.values())  # per camera, keys only go forward
+    assert producer.stats().frames == {"cam_a": 50, "cam_b": 50}
