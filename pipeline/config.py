@@ -34,6 +34,7 @@ __all__ = [
     "DetectorConfig",
     "PipelineConfig",
     "ReIDConfig",
+    "ReportConfig",
     "RuntimeConfig",
     "TrackerConfig",
     "TrackletConfig",
@@ -310,6 +311,40 @@ class RuntimeConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    """The offline HTML report (``--report DIR``, ``reid-eval report``).
+
+    Attributes:
+        videos: also write browser-playable annotated videos (H.264 MP4) beside the page, opened
+            by clicking a timeline bar; false = a lighter report without videos.
+        crops_per_camera: best crops shown per identity and camera on its card; higher = heavier page.
+        crop_height_px: height in pixels the crops are scaled to (JPEG); higher = sharper, heavier.
+        jpeg_quality: JPEG quality of the crops, in [1, 100]; higher = sharper, heavier.
+        cards_per_page: identity cards per page of the gallery; higher = longer first render.
+        short_tracklet_s: seconds; tracklets shorter than this are listed apart as very short
+            (where mistakes hide); higher lists more.
+        low_margin_logodds: log-odds; a link whose score beats the association threshold by less
+            than this gets a warning badge; higher = more badges.
+    """
+
+    videos: bool = True
+    crops_per_camera: int = 3
+    crop_height_px: int = 96
+    jpeg_quality: int = 80
+    cards_per_page: int = 60
+    short_tracklet_s: float = 1.0
+    low_margin_logodds: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check(self.crops_per_camera >= 1, "report.crops_per_camera must be >= 1")
+        _check(self.crop_height_px >= 16, "report.crop_height_px must be >= 16 pixels")
+        _check(1 <= self.jpeg_quality <= 100, "report.jpeg_quality must be in [1, 100]")
+        _check(self.cards_per_page >= 1, "report.cards_per_page must be >= 1")
+        _check(self.short_tracklet_s >= 0, "report.short_tracklet_s must be >= 0 seconds")
+        _check(self.low_margin_logodds >= 0, "report.low_margin_logodds must be >= 0")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """A whole run: one section per stage. ``source`` is the file it was loaded from."""
 
@@ -319,6 +354,7 @@ class PipelineConfig:
     association: AssociationConfig = field(default_factory=AssociationConfig)
     reid: ReIDConfig = field(default_factory=ReIDConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     source: str = "<defaults>"
 
     def replace(self, **sections: Any) -> PipelineConfig:

@@ -88,7 +88,7 @@ def run(
         result = StreamLoop(producer, consumer, summary, snapshots=snapshots).run()
         tracks = _tracks_file(sources, result)
         _summarise(summary, sources, result, tracks)
-        _finish_sinks(sinks, RunResult(tracks, sources, summary), staged)
+        _finish_sinks(sinks, RunResult(tracks, sources, summary, config), staged)
     except BaseException:
         staged.rollback()
         for sink in sinks:
