@@ -60,6 +60,7 @@ __all__ = [
     "TrackletBatch",
     "TrackletEncoder",
     "WorkerStats",
+    "queue_frames",
 ]
 
 log = logging.getLogger("pipeline")
@@ -116,6 +117,7 @@ class RunSummary:
         failed: the one-line error of each camera that failed (the others were written).
         frames_dropped: frames dropped per camera to keep up with a live source.
         gaps: outages recorded per camera (reconnects).
+        peak_rss_mib: the process's peak resident memory in MiB (0 where unknown).
     """
 
     frames: dict[str, int] = field(default_factory=dict)
@@ -135,6 +137,7 @@ class RunSummary:
     failed: dict[str, str] = field(default_factory=dict)
     frames_dropped: dict[str, int] = field(default_factory=dict)
     gaps: dict[str, int] = field(default_factory=dict)
+    peak_rss_mib: float = 0.0
 
     @property
     def total_frames(self) -> int:
@@ -143,6 +146,9 @@ class RunSummary:
     def stage_fps(self) -> dict[str, float | None]:
         """Frames (all cameras) per second of each stage's own time; ``None`` for an unmeasured stage."""
         return {s: (self.total_frames / t if t > 0 else None) for s, t in self.stage_s.items()}
+
+    def _rss(self) -> str:
+        return f"{self.peak_rss_mib:.0f} MiB ({self.peak_rss_mib / len(self.frames):.0f} per camera)"
 
     def format(self) -> str:
         """A few human-readable lines."""
@@ -169,6 +175,7 @@ class RunSummary:
             f"identities: {self.identities} ({self.cross_camera_identities} seen by more than one camera)",
             f"wall time: {self.wall_s:.1f} s, {fps:.1f} frames/s end to end on {self.device}",
             *([f"detector: {self.detector}"] if self.detector else []),
+            *([f"peak RSS: {self._rss()}"] if self.peak_rss_mib and self.frames else []),
             "stage time (frames/s): "
             + ", ".join(
                 f"{s} {t:.2f} s" + (f" ({v:.0f})" if (v := stage_fps[s]) is not None else "")
@@ -376,9 +383,15 @@ class CameraGroupProducer:
         trackers: one tracker per camera.
         builder: the tracklet builder.
         encoder: encodes closed tracklets (and frees their crops).
-        queue_size_frames: decoded frames buffered per camera.
+        queue_size_frames: decoded frames buffered per camera (at most).
         log_interval_s: seconds between per-camera FPS lines in the log.
         progress: per-camera progress bars; ``None`` = only when stderr is a terminal.
+        frames_in_flight_mib: bound on the frames buffered by all these cameras together, in MiB
+            (:func:`queue_frames`).
+        every_n_frames: detect in every n-th frame of each camera (index divisible by n); the
+            frames between only extend the open tracklets by prediction
+            (:meth:`~pipeline.tracklets.TrackletBuilder.coast`). The trackers must then run at
+            ``fps / n``. 1 = detect in every frame.
         stop: ends the reading early (a signal, a duration); ``None`` = read every source to its end.
         max_frames: frames read per camera at most; ``None`` = no limit.
         drop_when_behind: camera ids whose reader drops frames to keep up (live sources).
@@ -395,6 +408,8 @@ class CameraGroupProducer:
         queue_size_frames: int,
         log_interval_s: float,
         progress: bool | None,
+        frames_in_flight_mib: float,
+        every_n_frames: int,
         stop: StopControl | None = None,
         max_frames: int | None = None,
         drop_when_behind: frozenset[str] = frozenset(),
@@ -405,7 +420,13 @@ class CameraGroupProducer:
         self.builder = builder
         self.encoder = encoder
         self.cam_ids = list(self.sources)
-        self.queue_size_frames = queue_size_frames
+        self.queue_size_frames = {
+            c: queue_frames(
+                s.info.width * s.info.height * 3, len(sources), queue_size_frames, frames_in_flight_mib
+            )
+            for c, s in self.sources.items()
+        }
+        self.every_n_frames = max(1, int(every_n_frames))
         self.log_interval_s = log_interval_s
         self.progress = progress
         self.stop = stop or StopControl()
@@ -456,7 +477,9 @@ class CameraGroupProducer:
         from tqdm.contrib.logging import logging_redirect_tqdm
 
         readers = {
-            c: FrameReader(s, queue_size=self.queue_size_frames, drop_when_behind=c in self.drop_when_behind)
+            c: FrameReader(
+                s, queue_size=self.queue_size_frames[c], drop_when_behind=c in self.drop_when_behind
+            )
             for c, s in self.sources.items()
         }
         bars = self._progress_bars()
@@ -520,16 +543,23 @@ class CameraGroupProducer:
         """Detect in every camera's due frame at once, then track and build tracklets per frame."""
         t_min = min(f.time_s for f in heads.values() if f is not None)
         due = [f for f in heads.values() if f is not None and f.time_s <= t_min + self._step_s]
+        detected = [f for f in due if f.index % self.every_n_frames == 0]
         t0 = time.perf_counter()
-        dets = self.detector.detect(due)
+        dets = iter(self.detector.detect(detected) if detected else [])
         self.stage["detect"] += time.perf_counter() - t0
-        for frame, det in zip(due, dets, strict=True):
+        for frame in due:
             t0 = time.perf_counter()
-            tracks, deleted = self.trackers.update(frame.cam_id, det)
-            t1 = time.perf_counter()
-            closed = self.builder.update(frame, det, tracks, deleted)
-            self.stage["track"] += t1 - t0
-            self.stage["tracklets"] += time.perf_counter() - t1
+            if frame.index % self.every_n_frames:
+                self.builder.coast(frame)  # not detected (stride): predicted boxes only, nothing closes
+                self.stage["tracklets"] += time.perf_counter() - t0
+                closed: list[Tracklet] = []
+            else:
+                det = next(dets)
+                tracks, deleted = self.trackers.update(frame.cam_id, det)
+                t1 = time.perf_counter()
+                closed = self.builder.update(frame, det, tracks, deleted)
+                self.stage["track"] += t1 - t0
+                self.stage["tracklets"] += time.perf_counter() - t1
             self._emit(batch, frame.cam_id, (frame.time_s, 0), closed)
             self.last_index[frame.cam_id] = frame.index
             self.counts[frame.cam_id] += 1
@@ -709,6 +739,19 @@ class StreamLoop:
         frames = sum(stats.frames.values())
         self.summary.workers = [WorkerStats("local", tuple(stats.frames), frames, stats.wall_s, 0)]
         return LoopResult.from_parts(self.consumer, identities, [stats])
+
+
+def queue_frames(frame_bytes: int, cameras: int, most_frames: int, budget_mib: float) -> int:
+    """Frames one camera may buffer: its share of ``budget_mib`` over ``cameras``, in ``[2, most_frames]``.
+
+    Example:
+        >>> queue_frames(1920 * 1080 * 3, 16, 16, 256.0)  # 16 cameras of 1080p share 256 MiB
+        2
+        >>> queue_frames(640 * 360 * 3, 2, 16, 256.0)
+        16
+    """
+    share = int(budget_mib * 2**20 / max(1, cameras) / max(1, frame_bytes))
+    return max(min(2, most_frames), min(most_frames, share))
 
 
 def camera_record(

@@ -115,7 +115,8 @@ def build_producer(
     """
     policy = config.runtime.when_behind
     drops = frozenset(c for c, s in sources.items() if policy == "drop" or (policy == "auto" and s.live))
-    fps = {c: s.info.fps for c, s in sources.items()}
+    n = config.detector.every_n_frames  # a tracker sees every n-th frame: its frame rate is fps / n
+    fps = {c: s.info.fps / n for c, s in sources.items()}
     return CameraGroupProducer(
         sources,
         detector,
@@ -125,6 +126,8 @@ def build_producer(
         queue_size_frames=config.runtime.queue_size_frames,
         log_interval_s=config.runtime.log_interval_s,
         progress=progress,
+        frames_in_flight_mib=config.runtime.frames_in_flight_mib,
+        every_n_frames=n,
         stop=stop,
         max_frames=max_frames,
         drop_when_behind=drops,

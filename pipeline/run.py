@@ -89,7 +89,7 @@ def run(
         result = StreamLoop(producer, consumer, summary, snapshots=snapshots).run()
         tracks = _tracks_file(sources, result)
         _summarise(summary, sources, result, tracks)
-        _finish_sinks(sinks, RunResult(tracks, sources, summary), staged)
+        _finish_sinks(sinks, RunResult(tracks, sources, summary, config), staged)
     except BaseException:
         staged.rollback()
         for sink in sinks:
@@ -99,7 +99,17 @@ def run(
         for source in sources.values():
             source.close()
     summary.wall_s = time.perf_counter() - wall_start
+    summary.peak_rss_mib = _peak_rss_mib()
     return summary
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident set size in MiB (0 where ``resource`` is missing: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _check_unique(cams: Sequence[CameraSpec]) -> None:

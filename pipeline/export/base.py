@@ -48,11 +48,13 @@ class RunResult:
         tracks: the cameras and global identities (the content of ``tracks.json``).
         sources: ``cam_id → FrameSource`` (rewindable ones can be read again, e.g. for videos).
         summary: figures of the run (:class:`pipeline.loop.RunSummary`), for reports.
+        config: the run's :class:`~pipeline.config.PipelineConfig` (``None`` = unknown), for reports.
     """
 
     tracks: TracksFile
     sources: Mapping[str, FrameSource] = field(default_factory=dict)
     summary: Any = None
+    config: Any = None
 
 
 class Sink(Protocol):
