@@ -33,9 +33,11 @@ __all__ = [
     "RANKINGS",
     "CMCResult",
     "Matcher",
+    "calibration_summary",
     "cmc_map",
     "evaluate_rankings",
     "evaluate_split",
+    "pair_scores",
     "shortlist_scores",
 ]
 
@@ -281,3 +283,72 @@ def evaluate_split(matcher: Matcher, split: Split, *, shortlist_k: int | None = 
     """
     ranking = "pair" if shortlist_k is None else "shortlist"
     return evaluate_rankings(matcher, split, [ranking], shortlist_k=shortlist_k)[ranking]
+
+
+def pair_scores(matcher: Matcher, split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """The pair head's P(same person) for every (query, gallery) pair of ``split``, and the truth.
+
+    Returns:
+        ``(scores, same)``: (Q·G,) float64 in [0, 1] (row-major over query × gallery) and (Q·G,)
+        bool, True where the two images show one person. Input for calibrating the head's
+        probability (e.g. by the association stage).
+    """
+    q_pids = np.array([it.person_id for it in split.query])
+    g_pids = np.array([it.person_id for it in split.gallery])
+    enc_q = matcher.encode_paths([it.image_path for it in split.query])
+    enc_g = matcher.encode_paths([it.image_path for it in split.gallery])
+    scores = np.asarray(matcher.score(enc_q, enc_g), dtype=np.float64)
+    return scores.reshape(-1), (q_pids[:, None] == g_pids[None, :]).reshape(-1)
+
+
+def calibration_summary(scores: np.ndarray, same: np.ndarray, bins: int = 10) -> dict[str, float]:
+    """How well probabilities ``scores`` match the outcomes ``same``.
+
+    Returns:
+        ``positives``/``negatives`` (counts), ``pos_mean``/``neg_mean`` (mean score of each),
+        ``auc`` (ROC AUC, ties count half), ``ece`` (expected calibration error over ``bins``
+        equal-width probability bins, weighted by pair count: 0 = calibrated),
+        ``ece_balanced`` (the same with positives and negatives weighted equally overall, as
+        association sees them when it decides link-or-not on a balanced prior), ``brier``.
+
+    Raises:
+        ValueError: different lengths, or no positive or no negative pair.
+    """
+    s = np.asarray(scores, np.float64)
+    y = np.asarray(same, bool)
+    if s.shape != y.shape:
+        raise ValueError(f"scores {s.shape} and labels {y.shape} differ in shape")
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"need positive and negative pairs, got {n_pos} and {n_neg}")
+    order = np.argsort(s, kind="stable")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    # average ranks for ties
+    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
+    avg = first + (counts - 1) / 2.0 + 1.0
+    ranks[order] = np.repeat(avg, counts)
+    auc = (ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+    def ece(weights: np.ndarray) -> float:
+        idx = np.minimum((s * bins).astype(int), bins - 1)
+        total = weights.sum()
+        err = 0.0
+        for b in range(bins):
+            m = idx == b
+            w = weights[m].sum()
+            if w > 0:
+                err += w / total * abs(float((weights[m] * s[m]).sum() / w - (weights[m] * y[m]).sum() / w))
+        return err
+
+    balanced = np.where(y, 0.5 / n_pos, 0.5 / n_neg)
+    return {
+        "positives": float(n_pos),
+        "negatives": float(n_neg),
+        "pos_mean": float(s[y].mean()),
+        "neg_mean": float(s[~y].mean()),
+        "auc": float(auc),
+        "ece": ece(np.ones(len(s))),
+        "ece_balanced": ece(balanced),
+        "brier": float(np.mean((s - y) ** 2)),
+    }

@@ -78,6 +78,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="re-rank only the top K by embedding cosine with the pair head (default: pair head over all)",
     )
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--pair-scores",
+        type=Path,
+        metavar="F.npz",
+        default=None,
+        help="also write the pair head's P(same) of every query x gallery pair (all trials) to F.npz: "
+        "arrays scores (float) and same (bool), for calibration; prints positives vs negatives, "
+        "ROC AUC and calibration error",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--trials does not apply to --split-file (one saved split = one trial)")
     if args.split_file is None and (args.dataset is None or args.root is None):
         raise UserError("give --dataset NAME and --root DIR (or --split-file F)")
+
+    if args.pair_scores is not None and not args.pair_scores.parent.is_dir():
+        raise UserError(f"{args.pair_scores}: folder {args.pair_scores.parent} does not exist")
 
     from reid_core.data.splits import load_split, read_split
 
@@ -122,7 +135,35 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     print(format_result(results))
+    if args.pair_scores is not None:
+        _write_pair_scores(matcher, splits, args.pair_scores)
     return 0
+
+
+def _write_pair_scores(matcher: Any, splits: list[Any], path: Path) -> None:
+    """Write every (query, gallery) pair's score and truth to ``path`` (npz, atomic); print a summary."""
+    import io
+
+    import numpy as np
+
+    from infra.fileio import atomic_write_bytes
+    from reid_core.evaluate import calibration_summary, pair_scores
+
+    parts = [pair_scores(matcher, split) for split in splits]
+    scores = np.concatenate([p[0] for p in parts])
+    same = np.concatenate([p[1] for p in parts])
+    buffer = io.BytesIO()
+    np.savez(buffer, scores=scores, same=same)
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as err:
+        raise UserError(f"{path}: cannot write pair scores ({err.strerror})") from None
+    c = calibration_summary(scores, same)
+    print(
+        f"pairs: {int(c['positives'])} positive (mean P {c['pos_mean']:.3f}), {int(c['negatives'])} negative "
+        f"(mean P {c['neg_mean']:.3f}); AUC {c['auc']:.3f}; ECE {c['ece']:.3f} "
+        f"(balanced {c['ece_balanced']:.3f}); Brier {c['brier']:.4f}; written to {path}"
+    )
 
 
 def format_result(results: list[CMCResult]) -> str:

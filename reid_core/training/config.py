@@ -19,6 +19,7 @@ from typing import Any
 from reid_core.model import ModelConfig
 
 __all__ = [
+    "AdaptConfig",
     "AugmentConfig",
     "DataConfig",
     "DatasetSpec",
@@ -186,6 +187,34 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
+class AdaptConfig:
+    """Self-supervised adaptation (YAML section ``adapt``; used by ``reid-train --adapt`` only).
+
+    Attributes:
+        crops_per_tracklet: crops cut per tracklet, evenly spaced over its boxes (more = more
+            views of each person, slower to decode).
+        min_crops: tracklets with fewer usable boxes are not used (higher = fewer, safer
+            pseudo-identities).
+        min_height_px: boxes smaller than this (pixels of the source video) are not used.
+        cross_camera_negatives: two tracklets of different cameras at the same time are different
+            people. True only when the cameras' views do not overlap; set false for cameras that
+            see the same place.
+        conflict_fraction: share of each batch's identities drawn from the anchors' cannot-link
+            partners (0..1; higher = more negatives per batch).
+    """
+
+    crops_per_tracklet: int = 16
+    min_crops: int = 4
+    min_height_px: int = 32
+    cross_camera_negatives: bool = True
+    conflict_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.conflict_fraction < 1.0:
+            raise ValueError(f"adapt.conflict_fraction must be in [0, 1), got {self.conflict_fraction}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Run control (YAML section ``run``).
 
@@ -231,6 +260,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
 
     def __post_init__(self) -> None:
         names = [d.name for d in self.data.train]

@@ -73,6 +73,9 @@ class SiameseTrainer(Trainer):
         embed_weight: weight of the embedding's InfoNCE loss (0 = pair loss only).
         embed_temperature: InfoNCE temperature.
         shortlist_k: shortlist length of the "shortlist + pair head" figure.
+        cannot_link: (I, I) bool over identity labels: negatives are only the pairs marked
+            True (self-supervised adaptation: tracklets known to be different people); None =
+            every pair of different identities is a negative.
         **engine: the :class:`~reid_core.training.engine.Trainer` arguments.
     """
 
@@ -95,6 +98,7 @@ class SiameseTrainer(Trainer):
         embed_weight: float,
         embed_temperature: float,
         shortlist_k: int,
+        cannot_link: np.ndarray | None = None,
         **engine: Any,
     ) -> None:
         super().__init__(model, optimizer, **engine)
@@ -113,6 +117,7 @@ class SiameseTrainer(Trainer):
         self.embed_weight = embed_weight
         self.embed_temperature = embed_temperature
         self.shortlist_k = shortlist_k
+        self.cannot_link = cannot_link
 
     @classmethod
     def from_config(
@@ -250,7 +255,7 @@ class SiameseTrainer(Trainer):
             pos_v.append(ar)
         pu, pv = np.concatenate(pos_u), np.concatenate(pos_v)
         # cross-camera negatives: (a_i, b_j) and, with both orders, (b_i, a_j), i != j
-        i, j = np.nonzero(batch.pids[:, None] != batch.pids[None, :])
+        i, j = np.nonzero(self._negative_mask(batch.pids))
         cu, cv = [i], [j + p]
         if self.both_orders:
             cu.append(i + p)
@@ -281,6 +286,12 @@ class SiameseTrainer(Trainer):
         y = np.concatenate([np.ones(len(pu), np.int64), np.zeros(len(chosen), np.int64)])
         return u, v, y
 
+    def _negative_mask(self, pids: np.ndarray) -> np.ndarray:
+        """(P, P) bool: which (i, j) of the batch's identities may be used as a negative pair."""
+        if self.cannot_link is None:
+            return pids[:, None] != pids[None, :]
+        return self.cannot_link[pids[:, None], pids[None, :]]
+
     def training_step(self, step: int) -> dict[str, float]:
         batch = self.sampler.batch(step)
         gen = torch.Generator().manual_seed(torch_seed(self.seed, Stream.AUGMENT, step))
@@ -305,6 +316,9 @@ class SiameseTrainer(Trainer):
                 emb = self.model.embed(maps).float()
                 p = len(batch.pids)
                 sim = emb[:p] @ emb[p:].T / self.embed_temperature
+                if self.cannot_link is not None:  # only known-different identities compete
+                    keep = self._negative_mask(batch.pids) | np.eye(p, dtype=bool)
+                    sim = sim.masked_fill(~torch.as_tensor(keep, device=self.device), float("-inf"))
                 target = torch.arange(p, device=self.device)
                 emb_loss = 0.5 * (F.cross_entropy(sim, target) + F.cross_entropy(sim.T, target))
                 loss = loss + self.embed_weight * emb_loss

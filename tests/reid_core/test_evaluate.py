@@ -224,3 +224,39 @@ def test_evaluate_rankings_errors(rankings: tuple[str, ...], shortlist_k: int | 
     split, matcher = _toy()
     with pytest.raises(ValueError, match=message):
         evaluate_rankings(matcher, split, rankings, shortlist_k=shortlist_k)
+
+
+@pytest.mark.parametrize(
+    ("scores", "same", "expected"),
+    [
+        # perfectly separated and calibrated at the extremes
+        ([1.0, 1.0, 0.0, 0.0], [True, True, False, False], {"auc": 1.0, "ece": 0.0, "brier": 0.0}),
+        # inverted
+        ([0.0, 1.0], [True, False], {"auc": 0.0, "ece": 1.0, "brier": 1.0}),
+        # all tied: AUC one half; P 0.5 for half positives is calibrated
+        ([0.5, 0.5, 0.5, 0.5], [True, False, True, False], {"auc": 0.5, "ece": 0.0, "brier": 0.25}),
+        # over-confident: 0.9 for pairs of which 1 in 2 is the same person: (0.4 + 0.1) / 2
+        ([0.9, 0.9, 0.1, 0.1], [True, False, False, False], {"auc": 5 / 6, "ece": 0.25}),
+    ],
+)
+def test_calibration_summary(scores: list[float], same: list[bool], expected: dict[str, float]) -> None:
+    from reid_core.evaluate import calibration_summary
+
+    got = calibration_summary(np.array(scores), np.array(same))
+    for k, v in expected.items():
+        assert got[k] == pytest.approx(v), k
+    assert got["positives"] == sum(same)
+
+
+@pytest.mark.parametrize(
+    ("scores", "same", "match"),
+    [
+        ([0.1, 0.2], [True], "differ in shape"),
+        ([0.1, 0.2], [True, True], "need positive and negative"),
+    ],
+)
+def test_calibration_summary_errors(scores: list[float], same: list[bool], match: str) -> None:
+    from reid_core.evaluate import calibration_summary
+
+    with pytest.raises(ValueError, match=match):
+        calibration_summary(np.array(scores), np.array(same))

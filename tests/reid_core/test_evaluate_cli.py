@@ -120,6 +120,10 @@ def test_cmc_on_a_saved_split(folder_root: Path, tmp_path: Path, fake_matcher: l
         (["--split-file", "{tmp}/none.json"], "none.json: split file not found"),
         (["--split-file", "{tmp}/none.json", "--trials", "3"], "--trials does not apply to --split-file"),
         (
+            ["--split-file", "{tmp}/s.json", "--pair-scores", "{tmp}/no/p.npz"],
+            "folder {tmp}/no does not exist",
+        ),
+        (
             ["--dataset", "folder", "--root", "{tmp}/one_cam"],
             "only 0 identities are seen by two or more cameras",
         ),
@@ -139,7 +143,7 @@ def test_cmc_errors_are_one_line_exit_2(
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
-    assert message in err
+    assert message.replace("{tmp}", str(tmp_path)) in err
 
 
 def test_dispatcher_runs_cmc(folder_root: Path, fake_matcher: list, capsys) -> None:
@@ -222,3 +226,18 @@ def test_cmc_prints_the_overlap_warning(folder_root: Path, monkeypatch: pytest.M
     assert "warning: " in capsys.readouterr().err
     assert cmc_main(["--dataset", "folder", "--root", str(folder_root)]) == 0
     assert "warning: " not in capsys.readouterr().err
+
+
+def test_pair_scores_file(folder_root: Path, fake_matcher: list, capsys, tmp_path: Path) -> None:
+    path = tmp_path / "pairs.npz"
+    code = cmc_main(
+        ["--dataset", "folder", "--root", str(folder_root), "--trials", "2", "--pair-scores", str(path)]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = np.load(path)
+    n = int(np.sqrt(len(data["scores"]) / 2))  # two trials of n x n
+    assert data["scores"].shape == data["same"].shape == (2 * n * n,)
+    assert int(data["same"].sum()) == 2 * n  # one true match per query
+    assert data["scores"][data["same"]].min() > data["scores"][~data["same"]].max()
+    assert f"pairs: {2 * n} positive" in out and "AUC 1.000" in out

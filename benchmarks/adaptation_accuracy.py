@@ -1,0 +1,140 @@
+"""Self-supervised adaptation, measured: MTMC IDF1 and link precision before and after, per split.
+
+For each two-camera split of ``benchmarks/pipeline_accuracy.py`` (``sample``,
+``stadtmitte-400-440``, ``campus-320-360``):
+
+1. **before**: ``reid-pipeline --cams cam_a.mp4 cam_b.mp4`` with the shipped re-ID weights
+   (default config: bundled TFLite YOLOv8n int8, SORT, online association);
+2. **adapt**: ``reid-train --config configs/reid/adapt.yaml --adapt before.json`` — the split's
+   videos and the *pipeline's own* tracklets only; the ground truth is never read;
+3. **after**: the same pipeline run with ``--reid-weights adapted.safetensors``;
+
+then both runs are scored against the split's ground truth as in ``pipeline_accuracy.py``
+(``reid-eval mtmc`` IDF1 over both cameras, tracklet-level cross-camera links: correct / made /
+possible, link precision = correct / made).
+
+The splits are views of the sequence they are cut from, so "adapt on a split, score on it" is
+the intended use: the user adapts to the cameras they then run on, without labels.
+
+Usage (from the repo root)::
+
+    python benchmarks/adaptation_accuracy.py [--splits sample ...] [--steps 100] [--threads 2] [--markdown]
+
+Outputs under ``runs/bench/adapt/<split>/`` (git-ignored); the table on stdout and in
+``runs/bench/adapt/adaptation.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from pipeline_accuracy import CAMS, DEFAULT_DATA, SPLITS, load_gt, run_pipeline, score, split_dir  # noqa: E402
+
+from infra.fileio import atomic_write_text  # noqa: E402
+from pipeline.export.tracks_json import read_tracks_json  # noqa: E402
+
+
+def _adapt(tracks: Path, out: Path, steps: int, threads: int, log: Path) -> dict[str, Any]:
+    cmd = [
+        sys.executable, "-c", "import sys; from reid_core.train_cli import main; sys.exit(main())",
+        "--config", str(ROOT / "configs" / "reid" / "adapt.yaml"), "--adapt", str(tracks),
+        "--out", str(out), "--steps", str(steps),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    with log.open("w", encoding="utf-8") as handle:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, check=False, env=env)
+    return {"returncode": proc.returncode, "wall_s": time.perf_counter() - start, "log": str(log)}
+
+
+def _row(split: str, stage: str, result: dict[str, Any]) -> list[str]:
+    links = result["cross_camera_links"]
+    precision = f"{100.0 * links['correct'] / links['links']:.0f}" if links["links"] else "-"
+    return [
+        split,
+        stage,
+        f"{100.0 * result['idf1']:.1f}",
+        f"{result['num_pred_ids']} / {result['num_gt_ids']}",
+        "{correct} / {links} / {possible}".format(**links),
+        precision,
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; returns 1 if a pipeline or adaptation run failed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--splits", nargs="+", choices=list(SPLITS), default=list(SPLITS))
+    parser.add_argument("--steps", type=int, default=100, help="adaptation steps (default 100)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the adaptation (default 2)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="../shared/data")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args(argv)
+    rows: list[list[str]] = []
+    record: list[dict[str, Any]] = []
+    for name in args.splits:
+        folder = split_dir(SPLITS[name], args.out, args.data)
+        work = args.out / "adapt" / name
+        work.mkdir(parents=True, exist_ok=True)
+        cams = [folder / f"{cam}.mp4" for cam in CAMS]
+        gt = load_gt(folder)
+        before = work / "before.json"
+        if not before.is_file():
+            run = run_pipeline(cams, before, work / "before.log")
+            if run["returncode"]:
+                print(f"{name}: pipeline failed, see {run['log']}", file=sys.stderr)
+                return 1
+        adapted = work / "run" / "adapted.safetensors"
+        info = _adapt(before, work / "run", args.steps, args.threads, work / "adapt.log")
+        if info["returncode"]:
+            print(f"{name}: adaptation failed, see {info['log']}", file=sys.stderr)
+            return 1
+        after = work / "after.json"
+        run = run_pipeline(cams, after, work / "after.log", ["--reid-weights", str(adapted)])
+        if run["returncode"]:
+            print(f"{name}: pipeline with adapted weights failed, see {run['log']}", file=sys.stderr)
+            return 1
+        res_before = score(read_tracks_json(before), gt)
+        res_after = score(read_tracks_json(after), gt)
+        rows += [_row(name, "shipped weights", res_before), _row(name, "adapted", res_after)]
+        record.append(
+            {"split": name, "steps": args.steps, "adapt_wall_s": round(info["wall_s"], 1),
+             "before": res_before, "after": res_after}
+        )  # fmt: skip
+        print(
+            " | ".join(rows[-2]),
+            "\n" + " | ".join(rows[-1]),
+            f"(adaptation {info['wall_s']:.0f} s)",
+            flush=True,
+        )
+    head = [
+        "split",
+        "re-ID weights",
+        "MTMC IDF1",
+        "pred ids / gt ids",
+        "links ok / made / possible",
+        "link P %",
+    ]
+    if args.markdown:
+        print("| " + " | ".join(head) + " |\n" + "|---" * len(head) + "|")
+        print("\n".join("| " + " | ".join(r) + " |" for r in rows))
+    else:
+        print("\n".join("  ".join(r) for r in [head, *rows]))
+    atomic_write_text(args.out / "adapt" / "adaptation.json", json.dumps(record, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
