@@ -64,15 +64,18 @@ def run(
     staged = StagedFiles()
     try:
         matcher = load_matcher(config)  # first: a bad re-ID file is reported before the detector logs
-        detector = build_detector(config, [c.cam_id for c in cams], detections_dir)
-        summary.device = str(getattr(matcher, "device", None) or detector_device(detector, config))
-        summary.detector = describe_detector(detector)
         _log_sources(sources)
         consumer = AssociationConsumer(
             _build_associator(config, matcher, sources, sinks), list(sources), summary.stage_s
         )
-        producer = build_producer(config, sources, detector, matcher, progress=progress)
-        result = StreamLoop(producer, consumer, summary).run()
+        if config.executor.kind == "ray":
+            result = _run_on_ray(config, cams, sources, consumer, summary, detections_dir)
+        else:
+            detector = build_detector(config, [c.cam_id for c in cams], detections_dir)
+            summary.device = str(getattr(matcher, "device", None) or detector_device(detector, config))
+            summary.detector = describe_detector(detector)
+            producer = build_producer(config, sources, detector, matcher, progress=progress)
+            result = StreamLoop(producer, consumer, summary).run()
         tracks = _tracks_file(sources, result)
         _summarise(summary, sources, result, tracks)
         _finish_sinks(sinks, RunResult(tracks, sources, summary), staged)
@@ -86,6 +89,26 @@ def run(
             source.close()
     summary.wall_s = time.perf_counter() - wall_start
     return summary
+
+
+def _run_on_ray(
+    config: PipelineConfig,
+    cams: Sequence[CameraSpec],
+    sources: Mapping[str, FrameSource],
+    consumer: AssociationConsumer,
+    summary: RunSummary,
+    detections_dir: str | Path | None,
+) -> LoopResult:
+    """The cameras on Ray actors (:mod:`pipeline.executors.ray_cluster`), association here."""
+    from pipeline.executors.ray_cluster import run_on_ray
+
+    live = [c for c, s in sources.items() if s.live]
+    result, workers = run_on_ray(config, cams, consumer, detections_dir=detections_dir, live_cams=live)
+    summary.executor = "ray"
+    summary.workers = workers
+    summary.device = f"{config.runtime.device} per Ray actor"
+    summary.detector = "replayed" if detections_dir is not None else "on the Ray actors"
+    return result
 
 
 def _check_unique(cams: Sequence[CameraSpec]) -> None:
