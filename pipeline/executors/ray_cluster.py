@@ -21,7 +21,6 @@ es, closed tracklets with their encodings and never frames, to the driver, whose
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -72,13 +71,17 @@ class ProducerWorker:
     """
 
     def __init__(
-        self, config: PipelineConfig, cams: Sequence[CameraSpec], detections_dir: Path | None
+        self,
+        config: PipelineConfig,
+        cams: Sequence[CameraSpec],
+        detections_dir: Path | None,
+        keep_batches: int,
     ) -> None:
         self.error: Exception | None = None
         self.sources: dict[str, FrameSource] = {}
-        self.sent = 0
+        self.computed = 0  # batches computed so far (by this incarnation)
+        self.recent: deque[tuple[TrackletBatch, ProducerStats | None]] = deque(maxlen=keep_batches)
         self.crash = _crash_plan(os.environ.get(CRASH_ENV), [c.cam_id for c in cams])
-        self.device = config.runtime.device
         try:
             self.sources = open_sources(cams, config.runtime.default_fps)
             matcher = load_matcher(config, warn=False)
@@ -89,25 +92,37 @@ class ProducerWorker:
             self.error = err
             self.close()
 
-    def next_batch(self, max_steps: int) -> tuple[TrackletBatch, ProducerStats | None]:
-        """Up to ``max_steps`` steps as one batch; the stats once every camera ended (else ``None``)."""
+    def next_batch(self, seq: int, max_steps: int) -> tuple[TrackletBatch, ProducerStats | None]:
+        """Batch number ``seq`` (``max_steps`` steps each; the stats once every camera ended, else ``None``).
+
+        Batches are numbered from 0 and are the same in every incarnation (the producer is
+        deterministic for files), so a request is safe to repeat: the last ``keep_batches`` are
+        kept, and a restarted actor asked for batch ``seq`` computes the ones before it first
+        (its files are read again from the start).
+        """
         if self.error is not None:
             raise self.error
-        if self.crash is not None and self.sent >= self.crash[1] and not self.crash[0].exists():
-            self.crash[0].write_text("crashed once\n", encoding="utf-8")
-            os._exit(1)  # the test hook: die as a killed worker would
+        while self.computed <= seq:
+            if self.crash is not None and self.computed >= self.crash[1] and not self.crash[0].exists():
+                self.crash[0].write_text("crashed once\n", encoding="utf-8")
+                os._exit(1)  # the test hook: die as a killed worker would
+            self.recent.append(self._compute(max_steps))
+            self.computed += 1
+        back = self.computed - 1 - seq
+        if back >= len(self.recent):
+            raise RuntimeError(f"batch {seq} is no longer kept (computed {self.computed})")
+        return self.recent[-1 - back]
+
+    def _compute(self, max_steps: int) -> tuple[TrackletBatch, ProducerStats | None]:
         batch = TrackletBatch()
-        stats = None
         for _ in range(max_steps):
             step = next(self.steps, None)
             if step is None:
                 self.close()
-                stats = self.producer.stats()
-                break
+                return batch, self.producer.stats()
             batch.extend(step)
-        self.sent += 1
         _encodings_to_cpu(batch)
-        return batch, stats
+        return batch, None
 
     def has_live_source(self) -> bool:
         return any(s.live for s in self.sources.values())
@@ -150,8 +165,11 @@ class _Actor:
     name: str
     cam_ids: list[str]
     handle: Any
-    pending: deque = dataclasses.field(default_factory=deque)
+    pending: deque = dataclasses.field(default_factory=deque)  # (seq, epoch, ref), in seq order
+    next_seq: int = 0
+    epoch: int = 0  # incremented at each death: errors of requests sent before it do not count again
     deaths: int = 0
+    healthy: bool = True  # false from a death to the next batch received
     max_restarts: int = 0
     stats: ProducerStats | None = None
     lost: bool = False
@@ -249,7 +267,10 @@ def _start_actors(
         if env is not None:
             options["runtime_env"] = {"env_vars": env}
         handle = remote.options(**options).remote(
-            config, [spec[c] for c in group], None if detections_dir is None else Path(detections_dir)
+            config,
+            [spec[c] for c in group],
+            None if detections_dir is None else Path(detections_dir),
+            rc.max_inflight_batches + 1,
         )
         actors.append(_Actor(f"ray-{k}", list(group), handle, max_restarts=restarts))
     log.info(
@@ -274,26 +295,28 @@ def _drive(
 
     def fill(actor: _Actor) -> None:
         while actor.active and len(actor.pending) < max_inflight:
-            actor.pending.append(actor.handle.next_batch.remote(steps_per_batch))
+            ref = actor.handle.next_batch.remote(actor.next_seq, steps_per_batch)
+            actor.pending.append((actor.next_seq, actor.epoch, ref))
+            actor.next_seq += 1
 
     for actor in actors:
         fill(actor)
     next_log = time.perf_counter() + log_interval_s
     while any(a.active for a in actors):
-        heads = {a.pending[0]: a for a in actors if a.active and a.pending}
+        heads = {a.pending[0][2]: a for a in actors if a.active and a.pending}
         ready, _ = ray.wait(list(heads), num_returns=1, timeout=log_interval_s)
         for ref in ready:
             actor = heads[ref]
-            actor.pending.popleft()
-            if _receive(ray, actor, ref, consumer):
-                fill(actor)
+            seq, epoch, _ = actor.pending.popleft()
+            _receive(ray, actor, seq, epoch, ref, consumer)
+            fill(actor)
         if time.perf_counter() >= next_log:
             next_log = time.perf_counter() + log_interval_s
             log.info("ray: frames %s", ", ".join(f"{c} {n}" for c, n in consumer.frames.items()))
 
 
-def _receive(ray: Any, actor: _Actor, ref: Any, consumer: AssociationConsumer) -> bool:
-    """Hand one result to the consumer; on the actor's death restart or lose it. Whether to ask for more."""
+def _receive(ray: Any, actor: _Actor, seq: int, epoch: int, ref: Any, consumer: AssociationConsumer) -> None:
+    """Hand one result to the consumer; on an error, ask again from ``seq`` (or lose the actor)."""
     try:
         batch, stats = ray.get(ref)
     except ray.exceptions.RayTaskError as err:
@@ -301,21 +324,24 @@ def _receive(ray: Any, actor: _Actor, ref: Any, consumer: AssociationConsumer) -
         if isinstance(cause, UserError):
             raise UserError(str(cause)) from None
         raise
-    except ray.exceptions.RayActorError:
-        _died(ray, actor, consumer)
-        return actor.active
+    except ray.exceptions.RayActorError as err:
+        actor.pending.clear()  # later requests are asked again: batches are numbered, repeats are safe
+        actor.next_seq = seq
+        if isinstance(err, ray.exceptions.ActorUnavailableError) and not actor.healthy:
+            time.sleep(0.2)  # still restarting: ask again
+        elif epoch == actor.epoch:  # one count per death, not per request it failed
+            _died(actor, consumer)
+        return
+    actor.healthy = True
     consumer.push(batch)
     if stats is not None:
         actor.stats = stats
         actor.pending.clear()  # requests beyond the end return nothing new
-    return actor.active
 
 
-def _died(ray: Any, actor: _Actor, consumer: AssociationConsumer) -> None:
-    for ref in list(actor.pending):  # requests sent before the death fail too; a later one may have run
-        with contextlib.suppress(ray.exceptions.RayActorError):
-            consumer.push(ray.get(ref)[0])
-    actor.pending.clear()
+def _died(actor: _Actor, consumer: AssociationConsumer) -> None:
+    actor.healthy = False
+    actor.epoch += 1
     actor.deaths += 1
     if actor.deaths > actor.max_restarts:
         actor.lost = True
