@@ -276,7 +276,7 @@ def run_stages(cut: Cut, folder: Path, boxes: str, out: Path, config: PipelineCo
         with cache.open("rb") as handle:
             replay: Replay = pickle.load(handle)
         return replay
-    from pipeline.detections import ReplayDetector, YoloDetector
+    from pipeline.detections import ReplayDetector, build_detector
     from pipeline.frames import CameraSpec, open_source
     from pipeline.loop import RunSummary, StreamLoop
     from pipeline.tracklets import TrackletBuilder
@@ -289,7 +289,7 @@ def run_stages(cut: Cut, folder: Path, boxes: str, out: Path, config: PipelineCo
     saving: _SavingDetector | None = None
     detector: Any
     if boxes == "yolo" and not all((det_dir / f"{c}.txt").is_file() for c in cut.cams):
-        saving = _SavingDetector(YoloDetector.from_config(config.detector, device="cpu"))
+        saving = _SavingDetector(build_detector(config.detector, device="cpu"))
         detector = saving
     else:
         detector = ReplayDetector(det_dir, cut.cams, conf_threshold=config.detector.conf_threshold)

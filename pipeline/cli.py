@@ -9,6 +9,11 @@ Heavy imports (torch, ultralytics, OpenCV) happen after the arguments are parsed
 with the user's input (a missing video, an existing ``--out``, bad weights, a config with an
 unknown key…) is one line on stderr naming the file and the problem, exit code 2, and nothing
 is written.
+
+Exit codes: 0 done (every source ended, or ``--duration``/``--max-frames`` reached); 2 a user
+error, nothing written; 3 a camera failed mid-run (one line names it; the other cameras'
+outputs were written); 130 stopped by SIGINT/SIGTERM after writing the outputs from the frames
+read so far (a second signal aborts without writing). See :mod:`pipeline.stop`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -115,6 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = parser.add_argument_group("run")
     run.add_argument(
+        "--duration",
+        metavar="SECONDS",
+        type=_positive(float),
+        default=None,
+        help="stop reading after this many seconds of wall-clock time and write the outputs "
+        "(default: read until every source ends; a live run also ends on Ctrl-C, outputs kept)",
+    )
+    run.add_argument(
+        "--max-frames",
+        metavar="N",
+        type=_positive(int),
+        default=None,
+        help="read at most N frames per camera (default: no limit)",
+    )
+    run.add_argument(
         "--executor",
         choices=("local", "ray"),
         default=None,
@@ -148,6 +168,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="log verbosity on stderr (default: info; per-camera FPS every runtime.log_interval_s)",
     )
     return parser
+
+
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float]:
+    """An argparse type: a number of ``kind`` greater than 0."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+        if not (0 < value < float("inf")):
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text[:40]!r}")
+        return value
+
+    return parse
 
 
 def _cam_specs(cams: Sequence[str], cam_ids: str | None) -> list[CameraSpec]:
@@ -211,12 +246,32 @@ def _main(argv: Sequence[str] | None) -> int:
     config = _executor_overrides(config, args)
 
     from pipeline.run import run
+    from pipeline.stop import STOP_EXIT_CODE, StopControl
 
     progress = {"auto": None, "on": True, "off": False}[args.progress]
-    summary = run(cams, sinks, config, detections_dir=args.detections_dir, progress=progress)
+    stop = StopControl(duration_s=args.duration)
+    with stop.signals():
+        summary = run(
+            cams,
+            sinks,
+            config,
+            detections_dir=args.detections_dir,
+            progress=progress,
+            stop=stop,
+            max_frames=args.max_frames,
+        )
     print(f"wrote {args.out}")
     print(summary.format())
-    return 0
+    for cam_id, error in summary.failed.items():
+        print(f"error: camera {cam_id} failed: {error} (the others' outputs were written)", file=sys.stderr)
+    if stop.by_signal:
+        print(
+            f"stopped early by {stop.signal_name}: outputs written from the frames read so far "
+            '("complete": false)',
+            file=sys.stderr,
+        )
+        return STOP_EXIT_CODE
+    return 3 if summary.failed else 0
 
 
 def _executor_overrides(config: PipelineConfig, args: argparse.Namespace) -> PipelineConfig:

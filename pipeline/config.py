@@ -36,6 +36,7 @@ __all__ = [
     "PipelineConfig",
     "RayExecutorConfig",
     "ReIDConfig",
+    "ReportConfig",
     "RuntimeConfig",
     "TrackerConfig",
     "TrackletConfig",
@@ -73,6 +74,9 @@ class DetectorConfig:
         parallelism: frames detected at once (``litert``: interpreters, each with
             ``threads / parallelism`` threads); 0 = one per thread, the fastest split measured
             on the bundled model (docs/speed.md).
+        every_n_frames: detection stride: detect in every n-th frame of each camera; the frames
+            between get boxes predicted at constant velocity (no crops). n cuts detection cost
+            about n times and costs accuracy (docs/speed.md measures it); 1 = every frame.
         fp16: run a torch/ONNX/TensorRT model in half precision on a GPU (``ultralytics`` back
             end; ignored on the CPU). Faster on GPUs; boxes may move by a pixel.
     """
@@ -85,6 +89,7 @@ class DetectorConfig:
     batch_frames: int = 8
     threads: int = 0
     parallelism: int = 0
+    every_n_frames: int = 1
     fp16: bool = False
 
     def __post_init__(self) -> None:
@@ -99,6 +104,7 @@ class DetectorConfig:
         _check(self.batch_frames >= 1, f"detector.batch_frames must be >= 1, got {self.batch_frames}")
         _check(len(self.classes) >= 1, "detector.classes must name at least one class id")
         _check(self.threads >= 0, f"detector.threads must be >= 0 (0 = every core), got {self.threads}")
+        _check(self.every_n_frames >= 1, f"detector.every_n_frames must be >= 1, got {self.every_n_frames}")
         _check(
             self.parallelism >= 0,
             f"detector.parallelism must be >= 0 (0 = one per thread), got {self.parallelism}",
@@ -237,15 +243,40 @@ class RuntimeConfig:
         device: ``auto`` (CUDA when there is one, else CPU), ``cpu`` or ``cuda:N``.
         queue_size_frames: decoded frames buffered per camera between its reader thread and the
             main loop. Higher smooths decoding hiccups; costs one frame of memory each.
+        frames_in_flight_mib: the decoded frames buffered by all cameras together are bounded by
+            this many MiB (``width × height × 3`` bytes a frame): each camera buffers
+            ``min(queue_size_frames, budget / cameras / frame bytes)`` frames, at least 2. Keeps
+            memory flat as cameras are added; lower saves memory, higher smooths decoding.
         log_interval_s: seconds between per-camera FPS lines in the log.
         default_fps: frame rate assumed, in frames per second, for a source that states none (a
             folder of frames without ``seqinfo.ini``, some streams).
+        snapshot_interval_s: seconds between atomic snapshots of ``tracks.json`` (``complete:
+            false``) during a run, so a crash loses at most this much; ``None`` = no snapshots.
+        stream_open_timeout_s: seconds a live stream may take to open (connect and first frame).
+        stream_read_timeout_s: seconds without a frame before a live source counts as stalled
+            (a gap is recorded and a reconnect tried). Lower notices a cut sooner; too low cuts
+            a slow stream.
+        reconnect_delay_s: seconds before the first reconnect try; doubled after each failed try.
+        reconnect_max_delay_s: the longest wait between two reconnect tries, in seconds.
+        reconnect_max_tries: failed reconnect tries in a row before the camera is given up
+            (reported, the others go on); 0 = never reconnect.
+        when_behind: when processing is slower than a live source: ``drop`` frames to keep up
+            (counted as ``frames_dropped``), ``wait`` (process every frame, latency grows) or
+            ``auto`` (drop for live sources, wait for files).
     """
 
     device: str = "auto"
     queue_size_frames: int = 16
+    frames_in_flight_mib: float = 256.0
     log_interval_s: float = 5.0
     default_fps: float = 25.0
+    snapshot_interval_s: float | None = 30.0
+    stream_open_timeout_s: float = 10.0
+    stream_read_timeout_s: float = 3.0
+    reconnect_delay_s: float = 0.5
+    reconnect_max_delay_s: float = 8.0
+    reconnect_max_tries: int = 10
+    when_behind: str = "auto"
 
     def __post_init__(self) -> None:
         _check(
@@ -253,8 +284,58 @@ class RuntimeConfig:
             f"runtime.device must be auto, cpu or cuda:N, got {self.device!r}",
         )
         _check(self.queue_size_frames >= 1, "runtime.queue_size_frames must be >= 1")
+        _check(self.frames_in_flight_mib > 0, "runtime.frames_in_flight_mib must be > 0 MiB")
         _check(self.log_interval_s > 0, "runtime.log_interval_s must be > 0 seconds")
         _check(self.default_fps > 0, "runtime.default_fps must be > 0 frames per second")
+        _check(
+            self.snapshot_interval_s is None or self.snapshot_interval_s > 0,
+            "runtime.snapshot_interval_s must be > 0 seconds or null",
+        )
+        for name in ("stream_open_timeout_s", "stream_read_timeout_s", "reconnect_delay_s"):
+            _check(getattr(self, name) > 0, f"runtime.{name} must be > 0 seconds")
+        _check(
+            self.reconnect_max_delay_s >= self.reconnect_delay_s,
+            "runtime.reconnect_max_delay_s must be >= runtime.reconnect_delay_s",
+        )
+        _check(self.reconnect_max_tries >= 0, "runtime.reconnect_max_tries must be >= 0")
+        _check(
+            self.when_behind in ("auto", "drop", "wait"),
+            f"runtime.when_behind must be auto, drop or wait, got {str(self.when_behind)[:40]!r}",
+        )
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The offline HTML report (``--report DIR``, ``reid-eval report``).
+
+    Attributes:
+        videos: also write browser-playable annotated videos (H.264 MP4) beside the page, opened
+            by clicking a timeline bar; false = a lighter report without videos.
+        crops_per_camera: best crops shown per identity and camera on its card; higher = heavier page.
+        crop_height_px: height in pixels the crops are scaled to (JPEG); higher = sharper, heavier.
+        jpeg_quality: JPEG quality of the crops, in [1, 100]; higher = sharper, heavier.
+        cards_per_page: identity cards per page of the gallery; higher = longer first render.
+        short_tracklet_s: seconds; tracklets shorter than this are listed apart as very short
+            (where mistakes hide); higher lists more.
+        low_margin_logodds: log-odds; a link whose score beats the association threshold by less
+            than this gets a warning badge; higher = more badges.
+    """
+
+    videos: bool = True
+    crops_per_camera: int = 3
+    crop_height_px: int = 96
+    jpeg_quality: int = 80
+    cards_per_page: int = 60
+    short_tracklet_s: float = 1.0
+    low_margin_logodds: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check(self.crops_per_camera >= 1, "report.crops_per_camera must be >= 1")
+        _check(self.crop_height_px >= 16, "report.crop_height_px must be >= 16 pixels")
+        _check(1 <= self.jpeg_quality <= 100, "report.jpeg_quality must be in [1, 100]")
+        _check(self.cards_per_page >= 1, "report.cards_per_page must be >= 1")
+        _check(self.short_tracklet_s >= 0, "report.short_tracklet_s must be >= 0 seconds")
+        _check(self.low_margin_logodds >= 0, "report.low_margin_logodds must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -328,6 +409,7 @@ class PipelineConfig:
     association: AssociationConfig = field(default_factory=AssociationConfig)
     reid: ReIDConfig = field(default_factory=ReIDConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     source: str = "<defaults>"
 

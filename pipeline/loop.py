@@ -16,6 +16,11 @@ parts, :mod:`pipeline.run` wires a run.
 - :class:`StreamLoop` is the local executor: one producer for every camera on the calling thread
   (one reader thread per camera decodes into a bounded queue), the consumer on one worker
   thread, overlapping detection.
+
+A run can end early (:mod:`pipeline.stop`): a stop request (a signal, ``--duration``) or
+``max_frames`` per camera end the reading of every camera (or of that camera) as if its source
+had ended, so its tracklets still close and are associated. A camera whose reader fails is
+reported on one line, its ``end`` is ``"failed"``, and the other cameras go on.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -34,6 +39,8 @@ from pipeline.frames import Frame, FrameSource
 from pipeline.frames.reader import FrameReader
 from pipeline.identities import Associator, Identity, MatcherLike
 from pipeline.identities.scoring import encode_tracklets
+from pipeline.records import CameraRecord, GapRecord
+from pipeline.stop import Snapshots, StopControl
 from pipeline.tracklets import Tracklet, TrackletBuilder
 from pipeline.tracks import CameraTrackers
 from trackers import Detections
@@ -53,6 +60,7 @@ __all__ = [
     "TrackletBatch",
     "TrackletEncoder",
     "WorkerStats",
+    "queue_frames",
 ]
 
 log = logging.getLogger("pipeline")
@@ -104,6 +112,12 @@ class RunSummary:
         workers: per producer (one for a local run, one per Ray actor), its throughput.
         lost: cameras whose worker died for good: their tracklets up to then are kept, the rest is
             missing (reported, never silent).
+        stopped: why the reading ended early (``"stopped"`` by a signal, ``"duration"``,
+            ``"max_frames"``), ``None`` when every source ended.
+        failed: the one-line error of each camera that failed (the others were written).
+        frames_dropped: frames dropped per camera to keep up with a live source.
+        gaps: outages recorded per camera (reconnects).
+        peak_rss_mib: the process's peak resident memory in MiB (0 where unknown).
     """
 
     frames: dict[str, int] = field(default_factory=dict)
@@ -119,6 +133,11 @@ class RunSummary:
     executor: str = "local"
     workers: list[WorkerStats] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    stopped: str | None = None
+    failed: dict[str, str] = field(default_factory=dict)
+    frames_dropped: dict[str, int] = field(default_factory=dict)
+    gaps: dict[str, int] = field(default_factory=dict)
+    peak_rss_mib: float = 0.0
 
     @property
     def total_frames(self) -> int:
@@ -128,12 +147,26 @@ class RunSummary:
         """Frames (all cameras) per second of each stage's own time; ``None`` for an unmeasured stage."""
         return {s: (self.total_frames / t if t > 0 else None) for s, t in self.stage_s.items()}
 
+    def _rss(self) -> str:
+        return f"{self.peak_rss_mib:.0f} MiB ({self.peak_rss_mib / len(self.frames):.0f} per camera)"
+
     def format(self) -> str:
         """A few human-readable lines."""
-        cams = ", ".join(
-            f"{c} {n}" + (f" ({self.skipped[c]} skipped)" if self.skipped.get(c) else "")
-            for c, n in self.frames.items()
-        )
+
+        def notes(c: str) -> str:
+            parts = [
+                f"{n} {what}"
+                for n, what in (
+                    (self.skipped.get(c), "skipped"),
+                    (self.frames_dropped.get(c), "dropped to keep up"),
+                    (self.gaps.get(c), "gap(s)"),
+                )
+                if n
+            ]
+            parts += ["FAILED"] if c in self.failed else []
+            return f" ({', '.join(parts)})" if parts else ""
+
+        cams = ", ".join(f"{c} {n}{notes(c)}" for c, n in self.frames.items())
         fps = self.total_frames / self.wall_s if self.wall_s > 0 else 0.0
         stage_fps = self.stage_fps()
         lines = [
@@ -142,6 +175,7 @@ class RunSummary:
             f"identities: {self.identities} ({self.cross_camera_identities} seen by more than one camera)",
             f"wall time: {self.wall_s:.1f} s, {fps:.1f} frames/s end to end on {self.device}",
             *([f"detector: {self.detector}"] if self.detector else []),
+            *([f"peak RSS: {self._rss()}"] if self.peak_rss_mib and self.frames else []),
             "stage time (frames/s): "
             + ", ".join(
                 f"{s} {t:.2f} s" + (f" ({v:.0f})" if (v := stage_fps[s]) is not None else "")
@@ -171,6 +205,10 @@ class LoopResult:
         dropped: tracklets dropped as shorter than ``tracklets.min_length_s``.
         skipped: frames per camera that failed to decode.
         lost: cameras whose worker died for good (see :attr:`RunSummary.lost`).
+        end: how each camera's reading ended (``pipeline.records.CAMERA_ENDS``).
+        errors: the one-line error of each camera that failed.
+        gaps: the outages of each live camera.
+        frames_dropped: frames dropped per camera to keep up with a live source.
     """
 
     tracklets: dict[tuple[str, int], Tracklet]
@@ -180,6 +218,10 @@ class LoopResult:
     dropped: int
     skipped: dict[str, int] = field(default_factory=dict)
     lost: list[str] = field(default_factory=list)
+    end: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    gaps: dict[str, list[GapRecord]] = field(default_factory=dict)
+    frames_dropped: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_parts(
@@ -189,10 +231,18 @@ class LoopResult:
         frames: dict[str, int] = {}
         last_index: dict[str, int] = {}
         skipped: dict[str, int] = {}
+        end: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        gaps: dict[str, list[GapRecord]] = {}
+        frames_dropped: dict[str, int] = {}
         for s in stats:
             frames.update(s.frames)
             last_index.update(s.last_index)
             skipped.update(s.skipped)
+            end.update(s.end)
+            errors.update(s.errors)
+            gaps.update(s.gaps)
+            frames_dropped.update(s.frames_dropped)
         for cam_id in consumer.frames:  # a lost camera: what the consumer heard of it
             frames.setdefault(cam_id, consumer.frames[cam_id])
             last_index.setdefault(cam_id, consumer.frames[cam_id] - 1)
@@ -205,6 +255,10 @@ class LoopResult:
             sum(s.dropped for s in stats),
             skipped,
             list(consumer.lost),
+            end,
+            errors,
+            gaps,
+            frames_dropped,
         )
 
 
@@ -274,7 +328,9 @@ class ProducerStats:
         frames: decoded frames per camera; last_index: last decoded frame index per camera (-1 if
         none); skipped: frames per camera that failed to decode; dropped: tracklets shorter than
         ``tracklets.min_length_s``; stage_s: seconds per stage; wall_s: seconds from the first
-        frame read to the last tracklet sent.
+        frame read to the last tracklet sent; end: how each camera's reading ended; errors: the
+        error of each camera that failed; gaps: outages per live camera; frames_dropped: frames
+        dropped per camera to keep up with a live source.
     """
 
     frames: dict[str, int]
@@ -283,6 +339,10 @@ class ProducerStats:
     dropped: int
     stage_s: dict[str, float]
     wall_s: float
+    end: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    gaps: dict[str, list[GapRecord]] = field(default_factory=dict)
+    frames_dropped: dict[str, int] = field(default_factory=dict)
 
 
 class TrackletEncoder:
@@ -323,9 +383,18 @@ class CameraGroupProducer:
         trackers: one tracker per camera.
         builder: the tracklet builder.
         encoder: encodes closed tracklets (and frees their crops).
-        queue_size_frames: decoded frames buffered per camera.
+        queue_size_frames: decoded frames buffered per camera (at most).
         log_interval_s: seconds between per-camera FPS lines in the log.
         progress: per-camera progress bars; ``None`` = only when stderr is a terminal.
+        frames_in_flight_mib: bound on the frames buffered by all these cameras together, in MiB
+            (:func:`queue_frames`).
+        every_n_frames: detect in every n-th frame of each camera (index divisible by n); the
+            frames between only extend the open tracklets by prediction
+            (:meth:`~pipeline.tracklets.TrackletBuilder.coast`). The trackers must then run at
+            ``fps / n``. 1 = detect in every frame.
+        stop: ends the reading early (a signal, a duration); ``None`` = read every source to its end.
+        max_frames: frames read per camera at most; ``None`` = no limit.
+        drop_when_behind: camera ids whose reader drops frames to keep up (live sources).
     """
 
     def __init__(
@@ -339,6 +408,11 @@ class CameraGroupProducer:
         queue_size_frames: int,
         log_interval_s: float,
         progress: bool | None,
+        frames_in_flight_mib: float,
+        every_n_frames: int,
+        stop: StopControl | None = None,
+        max_frames: int | None = None,
+        drop_when_behind: frozenset[str] = frozenset(),
     ) -> None:
         self.sources = dict(sources)
         self.detector = detector
@@ -346,9 +420,20 @@ class CameraGroupProducer:
         self.builder = builder
         self.encoder = encoder
         self.cam_ids = list(self.sources)
-        self.queue_size_frames = queue_size_frames
+        self.queue_size_frames = {
+            c: queue_frames(
+                s.info.width * s.info.height * 3, len(sources), queue_size_frames, frames_in_flight_mib
+            )
+            for c, s in self.sources.items()
+        }
+        self.every_n_frames = max(1, int(every_n_frames))
         self.log_interval_s = log_interval_s
         self.progress = progress
+        self.stop = stop or StopControl()
+        self.max_frames = max_frames
+        self.drop_when_behind = drop_when_behind
+        self.end: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
         self.stage = dict.fromkeys(STAGES, 0.0)
         self.counts = dict.fromkeys(self.cam_ids, 0)
         self.last_index = dict.fromkeys(self.cam_ids, -1)
@@ -366,22 +451,51 @@ class CameraGroupProducer:
             self.builder.dropped,
             dict(self.stage),
             self.wall_s,
+            dict(self.end),
+            dict(self.errors),
+            {c: list(s.gaps) for c, s in self.sources.items()},
+            {c: s.dropped for c, s in self.sources.items()},
+        )
+
+    def camera_records(self) -> tuple[CameraRecord, ...]:
+        """The cameras as of now (``end`` ``"running"`` for those still read): for snapshots."""
+        return tuple(
+            camera_record(
+                s,
+                self.counts[c],
+                self.last_index[c],
+                self.end.get(c, "running"),
+                self.errors.get(c),
+                s.gaps,
+                s.dropped,
+            )
+            for c, s in self.sources.items()
         )
 
     def batches(self) -> Iterator[TrackletBatch]:
         """Read every source to its end, one batch per step (the last ones carry ``END_OF_STREAM``)."""
         from tqdm.contrib.logging import logging_redirect_tqdm
 
-        readers = {c: FrameReader(s, queue_size=self.queue_size_frames) for c, s in self.sources.items()}
+        readers = {
+            c: FrameReader(
+                s, queue_size=self.queue_size_frames[c], drop_when_behind=c in self.drop_when_behind
+            )
+            for c, s in self.sources.items()
+        }
         bars = self._progress_bars()
         t_start = time.perf_counter()
         try:
             with logging_redirect_tqdm():  # log lines above the progress bars, not through them
+                self.stop.start()
                 for reader in readers.values():
                     reader.start()
-                heads: dict[str, Frame | None] = {c: readers[c].get() for c in self.cam_ids}
+                heads: dict[str, Frame | None] = {c: self._next(c, readers) for c in self.cam_ids}
                 clock = _RateLog(self.cam_ids, self.log_interval_s)
                 while heads:
+                    if self.stop.should_stop():
+                        for cam_id in heads:
+                            heads[cam_id] = None
+                            self.end.setdefault(cam_id, self.stop.reason or "stopped")
                     batch = TrackletBatch()
                     self._close_ended(heads, batch)
                     if heads:
@@ -390,10 +504,9 @@ class CameraGroupProducer:
                     batch.frames = dict(self.counts)
                     self.wall_s = time.perf_counter() - t_start
                     yield batch
-                    clock.maybe_log(self.counts, self.builder.num_open)
+                    clock.maybe_log(self.counts, self.builder.num_open, readers)
         finally:
-            for reader in readers.values():
-                reader.close()
+            _close_readers(readers.values())
             for bar in bars.values():
                 bar.close()
             for reader in readers.values():
@@ -430,21 +543,48 @@ class CameraGroupProducer:
         """Detect in every camera's due frame at once, then track and build tracklets per frame."""
         t_min = min(f.time_s for f in heads.values() if f is not None)
         due = [f for f in heads.values() if f is not None and f.time_s <= t_min + self._step_s]
+        detected = [f for f in due if f.index % self.every_n_frames == 0]
         t0 = time.perf_counter()
-        dets = self.detector.detect(due)
+        dets = iter(self.detector.detect(detected) if detected else [])
         self.stage["detect"] += time.perf_counter() - t0
-        for frame, det in zip(due, dets, strict=True):
+        for frame in due:
             t0 = time.perf_counter()
-            tracks, deleted = self.trackers.update(frame.cam_id, det)
-            t1 = time.perf_counter()
-            closed = self.builder.update(frame, det, tracks, deleted)
-            self.stage["track"] += t1 - t0
-            self.stage["tracklets"] += time.perf_counter() - t1
+            if frame.index % self.every_n_frames:
+                self.builder.coast(frame)  # not detected (stride): predicted boxes only, nothing closes
+                self.stage["tracklets"] += time.perf_counter() - t0
+                closed: list[Tracklet] = []
+            else:
+                det = next(dets)
+                tracks, deleted = self.trackers.update(frame.cam_id, det)
+                t1 = time.perf_counter()
+                closed = self.builder.update(frame, det, tracks, deleted)
+                self.stage["track"] += t1 - t0
+                self.stage["tracklets"] += time.perf_counter() - t1
             self._emit(batch, frame.cam_id, (frame.time_s, 0), closed)
             self.last_index[frame.cam_id] = frame.index
             self.counts[frame.cam_id] += 1
             bars[frame.cam_id].update(frame.index + 1 - bars[frame.cam_id].n)
-            heads[frame.cam_id] = readers[frame.cam_id].get()
+            heads[frame.cam_id] = self._next(frame.cam_id, readers)
+
+    def _next(self, cam_id: str, readers: Mapping[str, FrameReader]) -> Frame | None:
+        """The camera's next frame, or ``None`` when its reading ends (the reason goes in :attr:`end`)."""
+        if self.stop.should_stop():
+            self.end.setdefault(cam_id, self.stop.reason or "stopped")
+            return None
+        if self.max_frames is not None and self.counts[cam_id] >= self.max_frames:
+            self.end.setdefault(cam_id, "max_frames")
+            return None
+        try:
+            frame = readers[cam_id].get(self.stop.event)
+        except Exception as err:  # one camera failing must not lose the others' work
+            message = " ".join(str(err).split()) or type(err).__name__
+            self.end[cam_id], self.errors[cam_id] = "failed", message
+            log.error("%s: camera failed, the other cameras go on: %s", cam_id, message)
+            return None
+        if frame is None:
+            stopped = self.stop.event.is_set()
+            self.end.setdefault(cam_id, (self.stop.reason or "stopped") if stopped else "ended")
+        return frame
 
     def _progress_bars(self) -> dict:
         from tqdm import tqdm
@@ -558,6 +698,7 @@ class StreamLoop:
         producer: the cameras' producer.
         consumer: the association.
         summary: where stage times are added (``stage_s``).
+        snapshots: periodic snapshots of the outputs (:class:`~pipeline.stop.Snapshots`); ``None`` = none.
     """
 
     def __init__(
@@ -567,11 +708,13 @@ class StreamLoop:
         summary: RunSummary,
         *,
         max_pending_batches: int = _MAX_PENDING_LINK_BATCHES,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self.producer = producer
         self.consumer = consumer
         self.summary = summary
         self.max_pending_batches = max_pending_batches
+        self.snapshots = snapshots
 
     def run(self) -> LoopResult:
         """Read every source to its end; returns the tracklets and the final identities."""
@@ -580,6 +723,10 @@ class StreamLoop:
         try:
             for batch in self.producer.batches():
                 pending.append(worker.submit(self.consumer.push, batch))
+                if self.snapshots is not None and self.snapshots.due():
+                    # on the association thread, after the batches before it: no race on its tracklets
+                    cameras = self.producer.camera_records()
+                    pending.append(worker.submit(self.snapshots.write, cameras, self.consumer.finished))
                 while pending and (pending[0].done() or len(pending) > self.max_pending_batches):
                     pending.popleft().result()
             while pending:
@@ -592,6 +739,46 @@ class StreamLoop:
         frames = sum(stats.frames.values())
         self.summary.workers = [WorkerStats("local", tuple(stats.frames), frames, stats.wall_s, 0)]
         return LoopResult.from_parts(self.consumer, identities, [stats])
+
+
+def queue_frames(frame_bytes: int, cameras: int, most_frames: int, budget_mib: float) -> int:
+    """Frames one camera may buffer: its share of ``budget_mib`` over ``cameras``, in ``[2, most_frames]``.
+
+    Example:
+        >>> queue_frames(1920 * 1080 * 3, 16, 16, 256.0)  # 16 cameras of 1080p share 256 MiB
+        2
+        >>> queue_frames(640 * 360 * 3, 2, 16, 256.0)
+        16
+    """
+    share = int(budget_mib * 2**20 / max(1, cameras) / max(1, frame_bytes))
+    return max(min(2, most_frames), min(most_frames, share))
+
+
+def camera_record(
+    source: FrameSource,
+    frames: int,
+    last_index: int,
+    end: str,
+    error: str | None,
+    gaps: Sequence[GapRecord] = (),
+    frames_dropped: int = 0,
+) -> CameraRecord:
+    """The record of one camera: frames read (a file: up to its last decoded index), how it ended."""
+    i = source.info
+    num_frames = last_index + 1 if i.rewindable else frames
+    return CameraRecord(
+        i.cam_id, i.source, i.fps, i.width, i.height, num_frames, tuple(gaps), frames_dropped, end, error
+    )
+
+
+def _close_readers(readers: Iterable[FrameReader], total_wait_s: float = 1.0) -> None:
+    """Stop every reader; wait at most ``total_wait_s`` in all (a reader stuck in a read is a daemon)."""
+    readers = list(readers)
+    for reader in readers:
+        reader.stop()
+    deadline = time.monotonic() + total_wait_s
+    for reader in readers:
+        reader.close(timeout_s=max(0.0, deadline - time.monotonic()))
 
 
 def _add_stages(into: dict[str, float], stage_s: Mapping[str, float]) -> None:
@@ -609,11 +796,19 @@ class _RateLog:
         self.next = self.start + interval_s
         self.counts = dict.fromkeys(self.cam_ids, 0)
 
-    def maybe_log(self, counts: Mapping[str, int], num_open: int) -> None:
+    def maybe_log(
+        self, counts: Mapping[str, int], num_open: int, readers: Mapping[str, FrameReader] | None = None
+    ) -> None:
         now = time.perf_counter()
         if now < self.next:
             return
         span = now - self.start
         rates = ", ".join(f"{c} {(counts[c] - self.counts[c]) / span:.1f}" for c in self.cam_ids)
-        log.info("fps: %s | open tracklets %d", rates, num_open)
+        live = [
+            f"{c} {r.latency_s:.2f} s" + (f" ({r.source.dropped} dropped)" if r.source.dropped else "")
+            for c, r in (readers or {}).items()
+            if r.source.live
+        ]
+        latency = f" | latency {', '.join(live)}" if live else ""
+        log.info("fps: %s | open tracklets %d%s", rates, num_open, latency)
         self.counts, self.start, self.next = dict(counts), now, now + self.interval_s

@@ -19,6 +19,7 @@ from pipeline.detections import build_detector as build_detector_backend
 from pipeline.frames import CameraSpec, FrameSource, open_source
 from pipeline.identities import MATCHERS, MatcherLike
 from pipeline.loop import CameraGroupProducer, Detector, TrackletEncoder
+from pipeline.stop import StopControl
 from pipeline.tracklets import TrackletBuilder
 from pipeline.tracks import CameraTrackers
 
@@ -101,9 +102,18 @@ def build_producer(
     matcher: MatcherLike | None,
     *,
     progress: bool | None,
+    stop: StopControl | None = None,
+    max_frames: int | None = None,
 ) -> CameraGroupProducer:
-    """The producer of ``sources`` (opened): their trackers, a tracklet builder, the encoder."""
-    fps = {c: s.info.fps for c, s in sources.items()}
+    """The producer of ``sources`` (opened): their trackers, a tracklet builder, the encoder.
+
+    ``stop`` and ``max_frames`` end the reading early (:mod:`pipeline.stop`); live sources drop
+    frames to keep up when ``runtime.when_behind`` says so.
+    """
+    policy = config.runtime.when_behind
+    drops = frozenset(c for c, s in sources.items() if policy == "drop" or (policy == "auto" and s.live))
+    n = config.detector.every_n_frames  # a tracker sees every n-th frame: its frame rate is fps / n
+    fps = {c: s.info.fps / n for c, s in sources.items()}
     return CameraGroupProducer(
         sources,
         detector,
@@ -113,4 +123,9 @@ def build_producer(
         queue_size_frames=config.runtime.queue_size_frames,
         log_interval_s=config.runtime.log_interval_s,
         progress=progress,
+        frames_in_flight_mib=config.runtime.frames_in_flight_mib,
+        every_n_frames=n,
+        stop=stop,
+        max_frames=max_frames,
+        drop_when_behind=drops,
     )

@@ -22,9 +22,12 @@ from infra.boxes import xyxy_to_tlwh
 from infra.motchallenge import MotRows
 
 __all__ = [
+    "CAMERA_ENDS",
+    "READABLE_VERSIONS",
     "SCHEMA_VERSION",
     "BoxRecord",
     "CameraRecord",
+    "GapRecord",
     "IdentityRecord",
     "TrackletRecord",
     "TracksFile",
@@ -32,7 +35,12 @@ __all__ = [
     "to_mot_rows",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 files read as version 2 with no gaps, nothing dropped, complete
+# How a camera's reading ended (``end`` in tracks.json): its source ended; the run was stopped by a
+# signal; --duration or --max-frames was reached; the camera failed (``error`` says why); or the
+# run is still going (a periodic snapshot).
+CAMERA_ENDS = ("ended", "stopped", "duration", "max_frames", "failed", "running")
 
 
 def _opt_float(value: float | None) -> float | None:
@@ -119,8 +127,33 @@ class IdentityRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class GapRecord:
+    """One outage of a live camera: no frame between ``t_from_s`` and ``t_to_s`` (seconds, source clock).
+
+    ``reason`` says what happened (``"read timeout"``, ``"stream ended"``, ``"read error: …"``);
+    ``t_to_s`` is ``None`` when the camera never came back.
+    """
+
+    t_from_s: float
+    t_to_s: float | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t_from_s": float(self.t_from_s), "t_to_s": _opt_float(self.t_to_s), "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GapRecord:
+        return cls(float(data["t_from_s"]), _opt_float(data.get("t_to_s")), str(data["reason"]))
+
+
+@dataclass(frozen=True, slots=True)
 class CameraRecord:
-    """One input camera. ``fps`` is the real (float) frame rate; unknown values are ``None``."""
+    """One input camera. ``fps`` is the real (float) frame rate; unknown values are ``None``.
+
+    ``gaps`` are the outages of a live source (reconnects), ``frames_dropped`` the frames left
+    unprocessed to keep up with a live source (``runtime.when_behind: drop``), ``end`` how its
+    reading ended (one of :data:`CAMERA_ENDS`) and ``error`` the one-line reason when it failed.
+    """
 
     cam_id: str
     source: str
@@ -128,6 +161,10 @@ class CameraRecord:
     width: int | None
     height: int | None
     num_frames: int | None
+    gaps: tuple[GapRecord, ...] = ()
+    frames_dropped: int = 0
+    end: str = "ended"
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -137,10 +174,15 @@ class CameraRecord:
             "width": _opt_int(self.width),
             "height": _opt_int(self.height),
             "num_frames": _opt_int(self.num_frames),
+            "gaps": [g.to_dict() for g in self.gaps],
+            "frames_dropped": int(self.frames_dropped),
+            "end": self.end,
+            "error": self.error,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CameraRecord:
+        error = data.get("error")
         return cls(
             cam_id=str(data["cam_id"]),
             source=str(data["source"]),
@@ -148,20 +190,31 @@ class CameraRecord:
             width=_opt_int(data.get("width")),
             height=_opt_int(data.get("height")),
             num_frames=_opt_int(data.get("num_frames")),
+            gaps=tuple(GapRecord.from_dict(g) for g in data.get("gaps", [])),
+            frames_dropped=int(data.get("frames_dropped", 0)),
+            end=str(data.get("end", "ended")),
+            error=None if error is None else str(error),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class TracksFile:
-    """The whole output: cameras and the global identities across them."""
+    """The whole output: cameras and the global identities across them.
+
+    ``complete`` is ``False`` when the file holds less than the run was asked for: the run was
+    stopped by a signal, a camera failed, or the file is a periodic snapshot of a run still going.
+    Always written as :data:`SCHEMA_VERSION`; a version 1 file reads as complete, with no gaps.
+    """
 
     cameras: tuple[CameraRecord, ...]
     identities: tuple[IdentityRecord, ...] = ()
     schema_version: int = field(default=SCHEMA_VERSION)
+    complete: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema_version": int(self.schema_version),
+            "schema_version": SCHEMA_VERSION,
+            "complete": bool(self.complete),
             "cameras": [c.to_dict() for c in self.cameras],
             "identities": [i.to_dict() for i in self.identities],
         }
@@ -171,7 +224,8 @@ class TracksFile:
         return cls(
             cameras=tuple(CameraRecord.from_dict(c) for c in data["cameras"]),
             identities=tuple(IdentityRecord.from_dict(i) for i in data["identities"]),
-            schema_version=int(data["schema_version"]),
+            schema_version=SCHEMA_VERSION,
+            complete=bool(data.get("complete", True)),
         )
 
 

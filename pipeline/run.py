@@ -19,7 +19,7 @@ from pipeline.config import PipelineConfig
 from pipeline.export import RunResult, Sink, check_sinks
 from pipeline.frames import CameraSpec, FrameSource
 from pipeline.identities import ASSOCIATORS, Assignment, Associator, MatcherLike
-from pipeline.loop import AssociationConsumer, LoopResult, RunSummary, StreamLoop
+from pipeline.loop import AssociationConsumer, LoopResult, RunSummary, StreamLoop, camera_record
 from pipeline.parts import (
     build_detector,
     build_producer,
@@ -28,7 +28,8 @@ from pipeline.parts import (
     load_matcher,
     open_sources,
 )
-from pipeline.records import CameraRecord, IdentityRecord, TracksFile
+from pipeline.records import IdentityRecord, TracksFile
+from pipeline.stop import Snapshots, StopControl
 
 __all__ = ["CameraSpec", "RunSummary", "run"]
 
@@ -42,6 +43,8 @@ def run(
     *,
     detections_dir: str | Path | None = None,
     progress: bool | None = None,
+    stop: StopControl | None = None,
+    max_frames: int | None = None,
 ) -> RunSummary:
     """Run the whole pipeline on ``cams`` and give the result to ``sinks``.
 
@@ -51,10 +54,17 @@ def run(
         config: the run's configuration (device and weights already overridden by the CLI).
         detections_dir: replay ``<cam_id>.txt`` MOTChallenge detections instead of running the detector.
         progress: per-camera progress bars; ``None`` = only when stderr is a terminal.
+        stop: ends the reading early (signals, ``--duration``; :mod:`pipeline.stop`); the outputs
+            are still written, from the frames read so far.
+        max_frames: frames read per camera at most (``--max-frames``); ``None`` = no limit.
+
+    Returns:
+        The run's figures; ``summary.stopped`` and ``summary.failed`` say whether it ended early
+        or lost a camera (the outputs were written either way).
 
     Raises:
         UserError: a bad source, output path, weights file or detections file (named); raised
-            before anything is written.
+            before anything is written. Also when every camera failed (nothing is written).
     """
     wall_start = time.perf_counter()
     summary = RunSummary()
@@ -65,20 +75,23 @@ def run(
     try:
         matcher = load_matcher(config)  # first: a bad re-ID file is reported before the detector logs
         _log_sources(sources)
+        snapshots = _snapshots(sinks, config)
         consumer = AssociationConsumer(
-            _build_associator(config, matcher, sources, sinks), list(sources), summary.stage_s
+            _build_associator(config, matcher, sources, sinks, snapshots), list(sources), summary.stage_s
         )
         if config.executor.kind == "ray":
-            result = _run_on_ray(config, cams, sources, consumer, summary, detections_dir)
+            result = _run_on_ray(config, cams, sources, consumer, summary, detections_dir, stop, max_frames)
         else:
             detector = build_detector(config, [c.cam_id for c in cams], detections_dir)
             summary.device = str(getattr(matcher, "device", None) or detector_device(detector, config))
             summary.detector = describe_detector(detector)
-            producer = build_producer(config, sources, detector, matcher, progress=progress)
-            result = StreamLoop(producer, consumer, summary).run()
+            producer = build_producer(
+                config, sources, detector, matcher, progress=progress, stop=stop, max_frames=max_frames
+            )
+            result = StreamLoop(producer, consumer, summary, snapshots=snapshots).run()
         tracks = _tracks_file(sources, result)
         _summarise(summary, sources, result, tracks)
-        _finish_sinks(sinks, RunResult(tracks, sources, summary), staged)
+        _finish_sinks(sinks, RunResult(tracks, sources, summary, config), staged)
     except BaseException:
         staged.rollback()
         for sink in sinks:
@@ -88,6 +101,7 @@ def run(
         for source in sources.values():
             source.close()
     summary.wall_s = time.perf_counter() - wall_start
+    summary.peak_rss_mib = _peak_rss_mib()
     return summary
 
 
@@ -98,17 +112,36 @@ def _run_on_ray(
     consumer: AssociationConsumer,
     summary: RunSummary,
     detections_dir: str | Path | None,
+    stop: StopControl | None,
+    max_frames: int | None,
 ) -> LoopResult:
     """The cameras on Ray actors (:mod:`pipeline.executors.ray_cluster`), association here."""
     from pipeline.executors.ray_cluster import run_on_ray
 
     live = [c for c, s in sources.items() if s.live]
-    result, workers = run_on_ray(config, cams, consumer, detections_dir=detections_dir, live_cams=live)
+    result, workers = run_on_ray(
+        config,
+        cams,
+        consumer,
+        detections_dir=detections_dir,
+        live_cams=live,
+        stop=stop,
+        max_frames=max_frames,
+    )
     summary.executor = "ray"
     summary.workers = workers
     summary.device = f"{config.runtime.device} per Ray actor"
     summary.detector = "replayed" if detections_dir is not None else "on the Ray actors"
     return result
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident set size in MiB (0 where ``resource`` is missing: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _check_unique(cams: Sequence[CameraSpec]) -> None:
@@ -143,6 +176,7 @@ def _build_associator(
     matcher: MatcherLike | None,
     sources: Mapping[str, FrameSource],
     sinks: Sequence[Sink],
+    snapshots: Snapshots | None = None,
 ) -> Associator:
     try:
         factory = ASSOCIATORS.get(config.association.method)
@@ -152,6 +186,8 @@ def _build_associator(
     def on_assign(assignment: Assignment) -> None:
         for sink in sinks:
             sink.on_assign(assignment)
+        if snapshots is not None:
+            snapshots.on_assign(assignment)
 
     cameras = {c: s.info for c, s in sources.items()}
     return factory.from_config(config.association, matcher=matcher, cameras=cameras, on_assign=on_assign)
@@ -168,19 +204,40 @@ def _finish_sinks(sinks: Sequence[Sink], result: RunResult, staged: StagedFiles)
     staged.commit()
 
 
+def _snapshots(sinks: Sequence[Sink], config: PipelineConfig) -> Snapshots | None:
+    """Periodic snapshots through the sinks that can write one (``snapshot(tracks)``), if configured."""
+    writers = [w for sink in sinks if (w := getattr(sink, "snapshot", None)) is not None]
+    if not writers or config.runtime.snapshot_interval_s is None:
+        return None
+
+    def write(tracks: TracksFile) -> None:
+        for writer in writers:
+            writer(tracks)
+
+    return Snapshots(write, config.runtime.snapshot_interval_s)
+
+
 def _tracks_file(sources: Mapping[str, FrameSource], result: LoopResult) -> TracksFile:
-    """The records of the run: cameras (frames read) and identities (tracklets in time order)."""
+    """The records of the run: cameras (frames read, how each ended) and identities (tracklets in time order).
+
+    A camera that ended with no frame decoded counts as failed; when every camera failed there
+    is nothing to write (UserError naming the first).
+    """
+    errors = dict(result.errors)
     for cam_id, count in result.frames.items():
-        if count == 0:
-            raise UserError(f"{sources[cam_id].info.source}: no frame could be decoded")
+        if count == 0 and result.end.get(cam_id, "ended") == "ended":
+            errors[cam_id] = f"{sources[cam_id].info.source}: no frame could be decoded"
+    if errors and len(errors) == len(sources):
+        raise UserError(next(iter(errors.values())))
     cameras = tuple(
-        CameraRecord(
-            c,
-            s.info.source,
-            s.info.fps,
-            s.info.width,
-            s.info.height,
-            result.last_index[c] + 1 if s.info.rewindable else result.frames[c],
+        camera_record(
+            s,
+            result.frames[c],
+            result.last_index[c],
+            "failed" if c in errors else result.end.get(c, "ended"),
+            errors.get(c),
+            result.gaps.get(c, ()),
+            result.frames_dropped.get(c, 0),
         )
         for c, s in sources.items()
     )
@@ -188,7 +245,8 @@ def _tracks_file(sources: Mapping[str, FrameSource], result: LoopResult) -> Trac
         IdentityRecord(identity.global_id, tuple(result.tracklets[k].to_record() for k in identity.members))
         for identity in result.identities
     )
-    return TracksFile(cameras, identities)
+    complete = not errors and not result.lost and all(c.end != "stopped" for c in cameras)
+    return TracksFile(cameras, identities, complete=complete)
 
 
 def _summarise(
@@ -197,6 +255,11 @@ def _summarise(
     summary.frames = dict(result.frames)
     summary.skipped = dict(result.skipped)
     summary.lost = list(result.lost)
+    summary.frames_dropped = {c.cam_id: c.frames_dropped for c in tracks.cameras}
+    summary.gaps = {c.cam_id: len(c.gaps) for c in tracks.cameras}
+    summary.failed = {c.cam_id: str(c.error) for c in tracks.cameras if c.end == "failed"}
+    ends = {c.end for c in tracks.cameras} - {"ended", "failed"}
+    summary.stopped = "stopped" if "stopped" in ends else next(iter(sorted(ends)), None)
     summary.tracklets = len(result.tracklets)
     summary.tracklets_dropped = result.dropped
     summary.identities = len(tracks.identities)

@@ -283,6 +283,7 @@ class TrackletBuilder:
         self.crop_max_height_px = int(crop_max_height_px)
         self.min_length_s = float(min_length_s)
         self._open: dict[tuple[str, int], Tracklet] = {}
+        self._last_tracked: dict[str, list[tuple[str, int]]] = {}
         self.dropped = 0
 
     @classmethod
@@ -332,12 +333,35 @@ class TrackletBuilder:
             tracklet.scores.append(float(detections.score[d]) if d >= 0 else None)
             if d >= 0 and quality[d] > 0:
                 self._offer_crop(tracklet, frame, detections.xyxy[d], float(quality[d]), bool(good[d]))
+        self._last_tracked[cam] = [(cam, int(t)) for t in tracks.track_id]
         closed = []
         for track_id in deleted_ids:
             tracklet = self._open.pop((cam, int(track_id)), None)
             if tracklet is not None:
                 closed.append(tracklet)
         return self._finish(closed)
+
+    def coast(self, frame: Frame) -> None:
+        """Add a frame that was not detected (``detector.every_n_frames`` > 1): each track of the
+        camera's last tracked frame gets a box predicted at constant velocity (from its last two
+        boxes, as the tracker's Kalman filter moves it) and no score and no crop. Predicted boxes
+        left at a tracklet's end are dropped when it closes (as coasted boxes are).
+        """
+        for key in self._last_tracked.get(frame.cam_id, ()):
+            tracklet = self._open.get(key)
+            if tracklet is None or tracklet.frames[-1] >= frame.index:
+                continue
+            last = np.asarray(tracklet.boxes_xyxy[-1])
+            step = np.zeros(4)
+            if len(tracklet.frames) >= 2:
+                step = (last - np.asarray(tracklet.boxes_xyxy[-2])) / (
+                    tracklet.frames[-1] - tracklet.frames[-2]
+                )
+            x1, y1, x2, y2 = (float(v) for v in last + step * (frame.index - tracklet.frames[-1]))
+            tracklet.frames.append(frame.index)
+            tracklet.times_s.append(frame.time_s)
+            tracklet.boxes_xyxy.append((x1, y1, x2, y2))
+            tracklet.scores.append(None)
 
     def close_camera(self, cam_id: str) -> list[Tracklet]:
         """Close every open tracklet of ``cam_id`` (its stream ended); filtered by ``min_length_s``."""

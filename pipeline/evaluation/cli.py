@@ -2,7 +2,8 @@
 
 - ``reid-eval mot``  — per-camera MOT metrics (HOTA, MOTA, IDF1, ID switches) with TrackEval;
 - ``reid-eval cmc``  — re-ID CMC rank-k and mAP on a labelled data set;
-- ``reid-eval mtmc`` — cross-camera IDF1/IDP/IDR of a ``tracks.json`` against per-camera ground truth.
+- ``reid-eval mtmc`` — cross-camera IDF1/IDP/IDR of a ``tracks.json`` against per-camera ground truth;
+- ``reid-eval report`` — the offline HTML report of a ``tracks.json`` (as ``reid-pipeline --report``).
 
 Each sub-command lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; heavy imports happen inside ``run``.
@@ -23,6 +24,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "mot": ("pipeline.evaluation.mot", "single-camera MOT metrics (HOTA, MOTA, IDF1) with TrackEval"),
     "cmc": ("reid_core.evaluate_cli", "re-ID CMC rank-1/5/10/20 and mAP on a labelled data set"),
     "mtmc": ("pipeline.evaluation.mtmc", "cross-camera IDF1/IDP/IDR of a tracks.json"),
+    "report": (
+        "pipeline.evaluation.report",
+        "offline HTML report (identities, timeline, videos) of a tracks.json",
+    ),
 }
 
 

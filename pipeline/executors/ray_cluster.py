@@ -36,6 +36,7 @@ from pipeline.executors import group_cameras
 from pipeline.frames import CameraSpec, FrameSource
 from pipeline.loop import AssociationConsumer, LoopResult, ProducerStats, TrackletBatch, WorkerStats
 from pipeline.parts import build_detector, build_producer, load_matcher, open_sources
+from pipeline.stop import StopControl
 
 __all__ = ["CRASH_ENV", "ProducerWorker", "import_ray", "run_on_ray"]
 
@@ -76,6 +77,8 @@ class ProducerWorker:
         cams: Sequence[CameraSpec],
         detections_dir: Path | None,
         keep_batches: int,
+        duration_s: float | None = None,
+        max_frames: int | None = None,
     ) -> None:
         self.error: Exception | None = None
         self.sources: dict[str, FrameSource] = {}
@@ -86,7 +89,10 @@ class ProducerWorker:
             self.sources = open_sources(cams, config.runtime.default_fps)
             matcher = load_matcher(config, warn=False)
             detector = build_detector(config, [c.cam_id for c in cams], detections_dir)
-            self.producer = build_producer(config, self.sources, detector, matcher, progress=False)
+            stop = StopControl(duration_s=duration_s)
+            self.producer = build_producer(
+                config, self.sources, detector, matcher, progress=False, stop=stop, max_frames=max_frames
+            )
             self.steps = self.producer.batches()
         except Exception as err:
             self.error = err
@@ -186,11 +192,17 @@ def run_on_ray(
     *,
     detections_dir: str | Path | None,
     live_cams: Sequence[str] = (),
+    stop: StopControl | None = None,
+    max_frames: int | None = None,
 ) -> tuple[LoopResult, list[WorkerStats]]:
     """Run the cameras' producers on Ray actors and feed ``consumer``; returns the result and per-actor stats.
 
     Joins ``executor.ray.address`` (or starts a local Ray instance, stopped afterwards) unless Ray
     is already initialised in this process (then that instance is used and left running).
+    ``max_frames`` and ``stop.duration_s`` are applied by each actor (its duration counts from its
+    own first frame); a stop by signal ends the run with what the association received (the
+    actors' still-open tracklets are not flushed; those cameras end ``"stopped"``). A camera lost
+    with its actor ends ``"failed"`` with its error.
 
     Raises:
         UserError: Ray not installed, the cluster unreachable, or a worker's one-line error (bad
@@ -203,9 +215,16 @@ def run_on_ray(
         _init(ray, rc.address, rc.local_num_cpus)
     actors: list[_Actor] = []
     try:
-        actors = _start_actors(ray, config, cams, detections_dir, live_cams)
-        _drive(
-            ray, actors, consumer, rc.steps_per_batch, rc.max_inflight_batches, config.runtime.log_interval_s
+        duration_s = None if stop is None else stop.duration_s
+        actors = _start_actors(ray, config, cams, detections_dir, live_cams, duration_s, max_frames)
+        stopped = _drive(
+            ray,
+            actors,
+            consumer,
+            rc.steps_per_batch,
+            rc.max_inflight_batches,
+            config.runtime.log_interval_s,
+            stop,
         )
         identities = consumer.finish()
     finally:
@@ -224,10 +243,19 @@ def run_on_ray(
         for a in actors
     ]
     stats = [a.stats for a in actors if a.stats is not None]
+    lost = [c for a in actors if a.lost for c in a.cam_ids if c not in stopped]
+    for cam_id in stopped:
+        consumer.lost.remove(cam_id)
     for s in stats:  # the actors' stage seconds, summed (CPU seconds across actors, not wall time)
         for stage, seconds in s.stage_s.items():
             consumer.stage[stage] = consumer.stage.get(stage, 0.0) + seconds
-    return LoopResult.from_parts(consumer, identities, stats), workers
+    result = LoopResult.from_parts(consumer, identities, stats)
+    for cam_id in lost:
+        result.end[cam_id] = "failed"
+        result.errors[cam_id] = f"its Ray worker died (executor.ray.max_restarts {rc.max_restarts} used up)"
+    for cam_id in stopped:
+        result.end[cam_id] = (stop.reason if stop is not None else None) or "stopped"
+    return result, workers
 
 
 def _init(ray: Any, address: str | None, num_cpus: int | None) -> None:
@@ -250,6 +278,8 @@ def _start_actors(
     cams: Sequence[CameraSpec],
     detections_dir: str | Path | None,
     live_cams: Sequence[str],
+    duration_s: float | None,
+    max_frames: int | None,
 ) -> list[_Actor]:
     rc = config.executor.ray
     remote = ray.remote(ProducerWorker)
@@ -271,6 +301,8 @@ def _start_actors(
             [spec[c] for c in group],
             None if detections_dir is None else Path(detections_dir),
             rc.max_inflight_batches + 1,
+            duration_s,
+            max_frames,
         )
         actors.append(_Actor(f"ray-{k}", list(group), handle, max_restarts=restarts))
     log.info(
@@ -290,8 +322,12 @@ def _drive(
     steps_per_batch: int,
     max_inflight: int,
     log_interval_s: float,
-) -> None:
-    """Pull batches from every actor (at most ``max_inflight`` outstanding each), in each actor's order."""
+    stop: StopControl | None,
+) -> list[str]:
+    """Pull batches from every actor (at most ``max_inflight`` outstanding each), in each actor's order.
+
+    Returns the cameras cut short by a stop signal (empty when every actor finished).
+    """
 
     def fill(actor: _Actor) -> None:
         while actor.active and len(actor.pending) < max_inflight:
@@ -302,7 +338,16 @@ def _drive(
     for actor in actors:
         fill(actor)
     next_log = time.perf_counter() + log_interval_s
+    if stop is not None:
+        stop.start()
     while any(a.active for a in actors):
+        if stop is not None and stop.by_signal:
+            cut = [c for a in actors if a.active for c in a.cam_ids]
+            for actor in actors:
+                actor.lost = actor.lost or actor.active  # no more requests
+            consumer.lose(cut)
+            log.warning("ray: stopped by %s: cameras %s end with what was received", stop.signal_name, cut)
+            return cut
         heads = {a.pending[0][2]: a for a in actors if a.active and a.pending}
         ready, _ = ray.wait(list(heads), num_returns=1, timeout=log_interval_s)
         for ref in ready:
@@ -313,6 +358,7 @@ def _drive(
         if time.perf_counter() >= next_log:
             next_log = time.perf_counter() + log_interval_s
             log.info("ray: frames %s", ", ".join(f"{c} {n}" for c, n in consumer.frames.items()))
+    return []
 
 
 def _receive(ray: Any, actor: _Actor, seq: int, epoch: int, ref: Any, consumer: AssociationConsumer) -> None:

@@ -12,6 +12,10 @@ A sink is told about a run at three moments:
    run's :class:`~infra.fileio.StagedFiles`, which renames all outputs together when every sink
    has finished, or removes them all when one fails.
 
+A sink may also offer ``snapshot(tracks)`` (optional, found with ``getattr``): called every
+``runtime.snapshot_interval_s`` during the run with the run so far (``complete: false``), written
+atomically onto its target, so a crash loses at most that much (the ``--out`` sink does).
+
 :meth:`Sink.abort` is called when the run fails: remove whatever was written live (the events
 file). A new output is one class (subclass :class:`BaseSink`, override what it needs) plus one
 line in :data:`pipeline.export.SINKS`.
@@ -44,11 +48,13 @@ class RunResult:
         tracks: the cameras and global identities (the content of ``tracks.json``).
         sources: ``cam_id → FrameSource`` (rewindable ones can be read again, e.g. for videos).
         summary: figures of the run (:class:`pipeline.loop.RunSummary`), for reports.
+        config: the run's :class:`~pipeline.config.PipelineConfig` (``None`` = unknown), for reports.
     """
 
     tracks: TracksFile
     sources: Mapping[str, FrameSource] = field(default_factory=dict)
     summary: Any = None
+    config: Any = None
 
 
 class Sink(Protocol):

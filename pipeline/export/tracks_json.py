@@ -1,10 +1,12 @@
-"""The ``tracks.json`` file (``schema_version`` 1): write atomically, read and validate.
+"""The ``tracks.json`` file (``schema_version`` 2): write atomically, read and validate.
 
 The file format (also shipped as the JSON Schema ``pipeline/schema/tracks.schema.json``)::
 
-    {"schema_version": 1,
+    {"schema_version": 2, "complete": true,
      "cameras": [{"cam_id": "cam_a", "source": "cam_a.mp4", "fps": 25.0, "width": 640,
-                  "height": 480, "num_frames": 179}],
+                  "height": 480, "num_frames": 179,
+                  "gaps": [{"t_from_s": 12.4, "t_to_s": 15.9, "reason": "read timeout"}],
+                  "frames_dropped": 0, "end": "ended", "error": null}],
      "identities": [{"global_id": 1,
         "tracklets": [{"cam_id": "cam_a", "track_id": 3, "start_frame": 10, "end_frame": 95,
                        "t_start_s": 0.4, "t_end_s": 3.8,
@@ -12,7 +14,9 @@ The file format (also shipped as the JSON Schema ``pipeline/schema/tracks.schema
                                   "score": 0.91}]}]}]}
 
 The conventions (0-based frames, seconds, pixels, ``null`` for unknown) are those of
-:mod:`pipeline.records`.
+:mod:`pipeline.records`. ``complete`` is false for a run stopped by a signal, a run where a camera
+failed (its ``end`` is ``"failed"``, ``error`` says why) and for periodic snapshots. Readers accept
+versions 1 and 2 (:data:`~pipeline.records.READABLE_VERSIONS`); version 1 reads as complete, no gaps.
 """
 
 from __future__ import annotations
@@ -119,7 +123,8 @@ class TracksJsonSink(BaseSink):
 
     flag = "--out"
     metavar = "JSON"
-    help = "tracks file to write (schema_version 1; written at the end, atomically)"
+    help = "tracks file to write (schema_version 2; written at the end, atomically; live runs also "
+    "snapshot it every runtime.snapshot_interval_s)"
     required = True
 
     def __init__(self, path: str | Path, *, overwrite: bool = False) -> None:
@@ -131,6 +136,10 @@ class TracksJsonSink(BaseSink):
 
     def check(self, cams: Sequence[CameraSpec]) -> None:
         check_file_target(self.path, self.flag, self.overwrite)
+
+    def snapshot(self, tracks: TracksFile) -> None:
+        """Write the run so far (``complete: false``) atomically onto the target (replaces the last one)."""
+        write_tracks_json(self.path, tracks)
 
     def finish(self, result: RunResult, staged: StagedFiles) -> None:
         staged.path(self.path).write_text(tracks_json_text(result.tracks), encoding="utf-8")

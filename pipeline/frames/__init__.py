@@ -37,6 +37,7 @@ import numpy as np
 
 from infra.errors import UserError
 from infra.registry import Registry
+from pipeline.records import GapRecord
 
 __all__ = [
     "SOURCES",
@@ -102,6 +103,9 @@ class FrameSource:
     Attributes:
         info: the :class:`SourceInfo`.
         skipped: frames that failed to decode and were skipped (updated while reading).
+        gaps: outages of a live source (a stall or a cut, then a reconnect), in time order.
+        dropped: frames read but not handed on, to keep up with a live source
+            (``runtime.when_behind: drop``).
     """
 
     kind: ClassVar[str] = ""
@@ -110,6 +114,8 @@ class FrameSource:
     def __init__(self, info: SourceInfo) -> None:
         self.info = info
         self.skipped = 0
+        self.gaps: list[GapRecord] = []
+        self.dropped = 0
 
     @staticmethod
     def claims(source: str) -> bool:

@@ -12,6 +12,7 @@ from pipeline.frames import Frame, FrameSource
 __all__ = ["FrameReader"]
 
 _END = object()
+_POLL_S = 0.05  # how often a waiting consumer looks at its stop event
 
 
 class FrameReader:
@@ -20,13 +21,23 @@ class FrameReader:
     Iterate over it on the consuming thread; iteration ends when the source ends, and an error
     on the reader thread is raised again there. :meth:`close` stops the thread early.
 
+    Args:
+        source: the opened source.
+        queue_size: frames buffered between the reader and the consumer.
+        drop_when_behind: when the queue is full, drop its oldest frame (counted in
+            ``source.dropped``) instead of waiting: a live source keeps its latency bounded by
+            ``queue_size`` frames. ``False``: the reader waits (every frame is processed).
+
     Attributes:
         decode_s: seconds the reader thread spent decoding (for the per-stage summary).
+        latency_s: seconds the last frame handed out waited in the queue (read → consumed).
     """
 
-    def __init__(self, source: FrameSource, *, queue_size: int) -> None:
+    def __init__(self, source: FrameSource, *, queue_size: int, drop_when_behind: bool = False) -> None:
         self.source = source
         self.decode_s = 0.0
+        self.latency_s = 0.0
+        self.drop_when_behind = drop_when_behind
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, int(queue_size)))
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -36,12 +47,18 @@ class FrameReader:
         self._thread.start()
         return self
 
-    def _put(self, item: object) -> bool:
+    def _put(self, item: object, *, may_drop: bool = False) -> bool:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
                 return True
             except queue.Full:
+                if may_drop:
+                    try:
+                        self._queue.get_nowait()
+                        self.source.dropped += 1
+                    except queue.Empty:
+                        pass
                 continue
         return False
 
@@ -52,7 +69,7 @@ class FrameReader:
                 start = time.perf_counter()
                 frame = next(frames, None)
                 self.decode_s += time.perf_counter() - start
-                if frame is None or not self._put(frame):
+                if frame is None or not self._put((frame, time.monotonic()), may_drop=self.drop_when_behind):
                     break
             frames.close()
         except BaseException as err:
@@ -60,22 +77,35 @@ class FrameReader:
         finally:
             self._put(_END)
 
-    def get(self) -> Frame | None:
-        """The next frame, or ``None`` at the end of the source (blocks until one is there)."""
-        item = self._queue.get()
+    def get(self, stop: threading.Event | None = None) -> Frame | None:
+        """The next frame; ``None`` at the end of the source or once ``stop`` is set (blocks until then)."""
+        while True:
+            try:
+                item = self._queue.get(timeout=_POLL_S)
+                break
+            except queue.Empty:
+                if stop is not None and stop.is_set():
+                    return None
         if item is _END:
             self._queue.put(_END)  # stay at the end for later calls
             if self._error is not None:
                 raise self._error
             return None
-        assert isinstance(item, Frame)
-        return item
+        assert isinstance(item, tuple)
+        frame, read_at = item
+        self.latency_s = time.monotonic() - read_at
+        assert isinstance(frame, Frame)
+        return frame
 
     def __iter__(self) -> Iterator[Frame]:
         while (frame := self.get()) is not None:
             yield frame
 
-    def close(self) -> None:
-        """Stop the reader thread and wait for it (the capture is released by the generator)."""
+    def stop(self) -> None:
+        """Ask the reader thread to stop (returns at once; :meth:`close` waits for it)."""
         self._stop.set()
-        self._thread.join(timeout=5.0)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the reader thread, wait for it up to ``timeout_s`` (the generator releases the capture)."""
+        self._stop.set()
+        self._thread.join(timeout=timeout_s)

@@ -28,8 +28,8 @@ FED = {
 NOT_TAKEN = {
     "tracklets": set(),
     "association": {"method"},
-    "detector": {"backend", "batch_frames", "fp16"},
-    "detector/ultralytics": {"backend", "threads", "parallelism"},
+    "detector": {"backend", "batch_frames", "fp16", "every_n_frames"},
+    "detector/ultralytics": {"backend", "threads", "parallelism", "every_n_frames"},
 }
 
 
@@ -58,7 +58,7 @@ def test_yaml_values_are_the_dataclass_defaults() -> None:
     """The file documents the defaults; a run without --config behaves as the code says."""
     cfg = load_config(YAML)
     default = PipelineConfig()
-    for section in ("detector", "tracklets", "association", "reid", "runtime", "executor"):
+    for section in ("detector", "tracklets", "association", "reid", "runtime", "report", "executor"):
         assert getattr(cfg, section) == getattr(default, section), section
     assert cfg.tracker.name == default.tracker.name
 

@@ -61,6 +61,50 @@ def test_coasted_boxes_have_no_score_and_a_coasted_tail_is_trimmed() -> None:
     assert t.frames == [0, 1, 2] and t.scores[1] is None and t.to_record().boxes[1].score is None
 
 
+def _moved(box: tuple[float, ...], dx: float) -> tuple[float, ...]:
+    return (box[0] + dx, box[1], box[2] + dx, box[3])
+
+
+@pytest.mark.parametrize(
+    ("detected", "coasted", "expected_x1"),
+    [
+        ([0], [1, 2], [100.0, 100.0, 100.0]),  # one box: no velocity yet, the box stays
+        ([0, 2], [3, 4], [100.0, 106.0, 109.0, 112.0]),  # 3 px/frame from frames 0 → 2
+        ([0, 3], [4, 5], [100.0, 109.0, 112.0, 115.0]),
+    ],
+)
+def test_frames_between_detections_get_constant_velocity_boxes(
+    detected: list[int], coasted: list[int], expected_x1: list[float]
+) -> None:
+    b = builder(min_length_s=0.0)
+    for i in detected:
+        box = _moved(BOX, 3.0 * i)
+        b.update(frame(i), dets(box), tracks([1], [0], [box]))
+    for i in coasted:
+        b.coast(frame(i))
+        b.coast(frame(i))  # a frame given twice is added once
+    b.coast(frame(coasted[-1], cam="other"))  # another camera's frame touches nothing
+    next_detected = coasted[-1] + 1
+    box = _moved(BOX, 3.0 * next_detected)
+    b.update(frame(next_detected), dets(box), tracks([1], [0], [box]))
+    [t] = b.close_camera("a")
+    assert t.frames == [*detected, *coasted, next_detected]
+    assert [bx[0] for bx in t.boxes_xyxy[:-1]] == pytest.approx(expected_x1)
+    assert [t.scores[k] is None for k in range(len(t.frames))] == [
+        f in coasted for f in t.frames
+    ]  # predicted boxes carry no score, and give no crop
+    assert all(c.frame not in coasted for c in t.crops)
+
+
+def test_a_predicted_tail_is_dropped_and_lost_tracks_are_not_predicted() -> None:
+    b = builder(min_length_s=0.0)
+    b.update(frame(0), dets(BOX, _moved(BOX, 100)), tracks([1, 2], [0, 1], [BOX, _moved(BOX, 100)]))
+    b.update(frame(2), dets(BOX), tracks([1], [0], [BOX]))  # track 2 not in this frame's output
+    b.coast(frame(3))
+    tracklets = {t.track_id: t for t in b.close_camera("a")}
+    assert tracklets[1].frames == [0, 2] and tracklets[2].frames == [0]
+
+
 def test_close_camera_closes_only_that_camera() -> None:
     b = builder(min_length_s=0.0)
     b.update(frame(0, "a"), dets(BOX), tracks([1], [0], [BOX]))

@@ -66,7 +66,8 @@ def test_missing_values_are_null_never_empty_string(tmp_path: Path) -> None:
     assert '""' not in text
     cam_b = json.loads(text)["cameras"][1]
     assert cam_b == {"cam_id": "cam_b", "source": "rtsp://host/stream", "fps": None, "width": None,
-                     "height": None, "num_frames": None}  # fmt: skip
+                     "height": None, "num_frames": None, "gaps": [], "frames_dropped": 0,
+                     "end": "ended", "error": None}  # fmt: skip
     assert '"fps": null' in text
 
 
@@ -101,7 +102,15 @@ TRACKLET = "identities/0/tracklets/0"
 @pytest.mark.parametrize(
     ("path", "value", "where"),
     [
-        ("schema_version", 2, "schema_version"),
+        ("schema_version", 3, "schema_version"),
+        ("complete", _DEL, "(root)"),
+        ("complete", "yes", "complete"),
+        ("cameras/0/gaps", _DEL, "cameras/0"),
+        ("cameras/0/gaps", [{"t_from_s": 1.0, "t_to_s": 2.0}], "cameras/0/gaps/0"),
+        ("cameras/0/gaps", [{"t_from_s": -1.0, "t_to_s": 2.0, "reason": "x"}], "cameras/0/gaps/0/t_from_s"),
+        ("cameras/0/frames_dropped", -1, "cameras/0/frames_dropped"),
+        ("cameras/0/end", "crashed", "cameras/0/end"),
+        ("cameras/0/error", _DEL, "cameras/0"),
         ("schema_version", _DEL, "(root)"),
         ("cameras", _DEL, "(root)"),
         ("identities", _DEL, "(root)"),
@@ -223,4 +232,46 @@ def test_atomic_write_keeps_the_old_file_when_the_rename_fails(
 
 
 def test_schema_version_constant_matches_the_schema() -> None:
-    assert load_schema()["properties"]["schema_version"]["const"] == records.SCHEMA_VERSION
+    assert load_schema()["properties"]["schema_version"]["enum"] == list(records.READABLE_VERSIONS)
+    assert max(records.READABLE_VERSIONS) == records.SCHEMA_VERSION
+    assert load_schema()["properties"]["cameras"]["items"]["properties"]["end"]["enum"] == list(
+        records.CAMERA_ENDS
+    )
+
+
+def test_a_version_1_file_is_read_as_a_complete_run_without_gaps(tmp_path: Path) -> None:
+    doc = _doc()
+    doc["schema_version"] = 1
+    del doc["complete"]
+    for cam in doc["cameras"]:
+        for key in ("gaps", "frames_dropped", "end", "error"):
+            del cam[key]
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    back = read_tracks_json(path)
+    assert back == _tracks() and back.complete and back.cameras[0].gaps == ()
+    assert back.to_dict()["schema_version"] == 2  # always written as the current version
+
+
+def test_a_version_2_file_needs_the_new_fields() -> None:
+    doc = _doc()
+    del doc["complete"]
+    with pytest.raises(UserError, match="complete"):
+        validate_tracks_dict(doc)
+
+
+def test_gaps_and_a_failed_camera_round_trip(tmp_path: Path) -> None:
+    import dataclasses
+
+    tracks = _tracks()
+    cam = dataclasses.replace(
+        tracks.cameras[1],
+        gaps=(records.GapRecord(1.5, 4.0, "read timeout"), records.GapRecord(9.0, None, "stream ended")),
+        frames_dropped=12,
+        end="failed",
+        error="rtsp://host/stream: gave up after 3 reconnects",
+    )
+    tracks = dataclasses.replace(tracks, cameras=(tracks.cameras[0], cam), complete=False)
+    path = tmp_path / "tracks.json"
+    write_tracks_json(path, tracks)
+    assert read_tracks_json(path) == tracks
