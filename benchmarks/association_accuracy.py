@@ -14,9 +14,9 @@ Boxes: ``gt`` replays the ground-truth boxes as detections (score 1; separates l
 detection errors); ``yolo`` replays the bundled TFLite YOLOv8n int8 detections, computed once
 per cut and cached as MOTChallenge files (what ``reid-pipeline --detections-dir`` reads).
 Each (cut, boxes) is run once through the pipeline's own stages (frames → tracker → tracklets,
-default config) and its closed tracklets (with crops, in closing order) are cached, so every
-association method is replayed on identical tracklets in a few seconds; crop encodings are
-memoised within a process.
+default config) and its closed tracklets (re-ID encodings attached, in closing order) are cached, so every
+association method is replayed on identical tracklets in a few seconds (the encodings are
+made once, where a run makes them).
 
 Per method and split: MTMC IDF1 (one identity mapping over all cameras), per-camera IDF1
 (global ids, so re-entries count), predicted identities vs people, and **tracklet-pair**
@@ -269,18 +269,17 @@ def _write_gt_detections(cut: Cut, folder: Path, det_dir: Path) -> None:
         (det_dir / f"{cam}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def run_stages(cut: Cut, folder: Path, boxes: str, out: Path, config: PipelineConfig) -> Replay:
-    """Frames → tracker → tracklets for ``cut`` with ``boxes`` detections; cached on disk."""
+def run_stages(cut: Cut, folder: Path, boxes: str, out: Path, config: PipelineConfig, matcher: Any) -> Replay:
+    """Frames → tracker → tracklets (encoded by ``matcher``, as a run does) for ``cut`` with ``boxes``
+    detections; cached on disk (delete ``runs/bench/assoc/replay`` after changing the re-ID weights)."""
     cache = out / "replay" / f"{cut.name}-{boxes}.pkl"
     if cache.is_file():
         with cache.open("rb") as handle:
-            replay: Replay = pickle.load(handle)
-        return replay
+            return Replay(**pickle.load(handle))  # a plain dict: readable whichever module runs
     from pipeline.detections import ReplayDetector, build_detector
     from pipeline.frames import CameraSpec, open_source
-    from pipeline.loop import RunSummary, StreamLoop
-    from pipeline.tracklets import TrackletBuilder
-    from pipeline.tracks import CameraTrackers
+    from pipeline.loop import AssociationConsumer, RunSummary, StreamLoop
+    from pipeline.parts import build_producer
 
     det_dir = out / "detections" / cut.name / boxes
     if boxes == "gt":
@@ -294,20 +293,11 @@ def run_stages(cut: Cut, folder: Path, boxes: str, out: Path, config: PipelineCo
     else:
         detector = ReplayDetector(det_dir, cut.cams, conf_threshold=config.detector.conf_threshold)
     recorder = _Recorder()
+    summary = RunSummary()
     try:
-        result = StreamLoop(
-            sources,
-            detector,
-            CameraTrackers.from_config(
-                config.tracker, {c: s.info.fps for c, s in sources.items()}, config.source
-            ),
-            TrackletBuilder.from_config(config.tracklets),
-            recorder,  # type: ignore[arg-type]
-            RunSummary(),
-            queue_size_frames=16,
-            log_interval_s=1e9,
-            progress=False,
-        ).run()
+        consumer = AssociationConsumer(recorder, cut.cams, summary.stage_s)  # type: ignore[arg-type]
+        producer = build_producer(config, sources, detector, matcher, progress=False)
+        result = StreamLoop(producer, consumer, summary).run()
     finally:
         for source in sources.values():
             source.close()
@@ -319,34 +309,9 @@ def run_stages(cut: Cut, folder: Path, boxes: str, out: Path, config: PipelineCo
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     with tmp.open("wb") as handle:
-        pickle.dump(replay, handle)
+        pickle.dump({f.name: getattr(replay, f.name) for f in dataclasses.fields(replay)}, handle)
     os.replace(tmp, cache)
     return replay
-
-
-class MemoMatcher:
-    """A matcher whose ``encode`` remembers each crop's encoding (keyed by its bytes)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self._memo: dict[bytes, Any] = {}
-
-    def encode(self, crops_bgr: Sequence[np.ndarray]) -> Any:
-        from reid_core.inference import Encoded
-
-        keys = [(*c.shape[:2], hash(c.tobytes())) for c in crops_bgr]
-        missing = [i for i, k in enumerate(keys) if k not in self._memo]
-        if missing:
-            fresh = self.inner.encode([crops_bgr[i] for i in missing])
-            for j, i in enumerate(missing):
-                self._memo[keys[i]] = fresh[np.array([j])]
-        return Encoded.concat([self._memo[k] for k in keys])
-
-    def embed(self, enc: Any) -> np.ndarray:
-        return np.asarray(self.inner.embed(enc))
-
-    def score(self, enc_a: Any, enc_b: Any) -> np.ndarray:
-        return np.asarray(self.inner.score(enc_a, enc_b))
 
 
 # ---------------------------------------------------------------------------------- evaluation
@@ -437,6 +402,7 @@ def evaluate_method(
     own_scores = None
     if callable(own):
         own_scores = np.array([own(tracklets[i].key, tracklets[j].key) for i, j, _ in pairs], np.float64)
+        own_scores = np.nan_to_num(own_scores, nan=-1.0)  # a pair the method did not score ranks last
     figures = {
         "mtmc_idf1": result.idf1,
         "per_camera_idf1": {c: v["IDF1"] for c, v in result.per_camera.items()},
@@ -532,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cuts
         else [c for c in CUTS.values() if args.role in (c.role, "all")]
     )
-    matcher = MemoMatcher(MATCHERS.get(config.reid.model)(config.reid.weights, "cpu"))
+    matcher = MATCHERS.get(config.reid.model)(config.reid.weights, "cpu")
     load = os.getloadavg()
     rows: list[dict[str, Any]] = []
     pooled: dict[tuple[str, str], dict[str, list[np.ndarray]]] = {}
@@ -541,7 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for cut in cuts:
             folder = cut_folder(cut, args.data, args.out)
             gt = load_gt(cut, folder)
-            replay = run_stages(cut, folder, boxes, args.out, load_config(None))
+            replay = run_stages(cut, folder, boxes, args.out, load_config(None), matcher)
             head_done = False
             for method in args.methods:
                 figures, pairs = evaluate_method(method, replay, gt, config, matcher)

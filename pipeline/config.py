@@ -184,7 +184,9 @@ class AssociationConfig:
             tracklet for a link (between cameras and for re-entry into the same camera); ``None``
             = no limit (memory then grows with the number of tracklets).
         min_transition_s: shortest gap, in seconds, between tracklets of one identity in two
-            different cameras (the walking time across a blind area); 0 allows touching.
+            different cameras (the walking time across a blind area); negative tolerates that much
+            overlap in time (views that touch, clocks not quite synchronised; with
+            ``overlapping_views`` any overlap is allowed anyway).
         allow_reentry: whether a person may leave and re-enter the same camera (links tracklets of
             one camera that do not overlap in time; repairs track fragmentation).
         shortlist_k: closed tracklets per new tracklet scored by the pair head, chosen by
@@ -193,6 +195,11 @@ class AssociationConfig:
             ``crops_per_pair**2`` crop pairs).
         top_pairs_fraction: the tracklet score is the mean log-odds of this top fraction of its
             crop-pair scores, in (0, 1]. Lower trusts the best-looking views; higher averages all.
+        score_scale, score_bias_logodds: calibration of the pair head: a tracklet pair's
+            log-odds ``w = score_scale · logit(score) + score_bias_logodds`` estimates
+            log P(same)/P(different), the probability ``threshold`` is compared with (Platt
+            scaling, fitted on the benchmark's tuning splits for the shipped weights; refit for
+            new weights, docs/association.md).
     """
 
     method: str = "online"
@@ -206,6 +213,8 @@ class AssociationConfig:
     shortlist_k: int = 10
     crops_per_pair: int = 4
     top_pairs_fraction: float = 0.5
+    score_scale: float = 1.0
+    score_bias_logodds: float = 0.0
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.threshold <= 1.0, f"association.threshold must be in [0, 1], got {self.threshold}")
@@ -214,7 +223,6 @@ class AssociationConfig:
             self.max_transition_s is None or self.max_transition_s >= 0,
             "association.max_transition_s must be >= 0 seconds or null",
         )
-        _check(self.min_transition_s >= 0, "association.min_transition_s must be >= 0 seconds")
         _check(self.shortlist_k >= 1, "association.shortlist_k must be >= 1")
         _check(self.crops_per_pair >= 1, "association.crops_per_pair must be >= 1")
         _check(0.0 < self.top_pairs_fraction <= 1.0, "association.top_pairs_fraction must be in (0, 1]")

@@ -18,6 +18,7 @@ from infra.fileio import StagedFiles
 from pipeline.config import PipelineConfig
 from pipeline.export import RunResult, Sink, check_sinks
 from pipeline.frames import CameraSpec, FrameSource
+from pipeline.frames.live import LiveSettings
 from pipeline.identities import ASSOCIATORS, Assignment, Associator, MatcherLike
 from pipeline.loop import AssociationConsumer, LoopResult, RunSummary, StreamLoop, camera_record
 from pipeline.parts import (
@@ -70,7 +71,7 @@ def run(
     summary = RunSummary()
     _check_unique(cams)
     check_sinks(sinks, cams)
-    sources = open_sources(cams, config.runtime.default_fps)
+    sources = open_sources(cams, config.runtime.default_fps, LiveSettings.from_config(config.runtime))
     staged = StagedFiles()
     try:
         matcher = load_matcher(config)  # first: a bad re-ID file is reported before the detector logs

@@ -17,6 +17,7 @@ The **re-ID model** is chosen by ``reid.model`` from :data:`MATCHERS`: a loader
 | name | module | |
 |---|---|---|
 | ``online`` (associator) | :mod:`~pipeline.identities.online` | links each tracklet as it closes |
+| ``offline`` (associator) | :mod:`~pipeline.identities.offline` | clusters all tracklets at the end |
 | ``siamese`` (re-ID model) | :func:`reid_core.inference.load_matcher` | the paper's correspondence network |
 
 A new associator or re-ID model is one module plus one line below.
@@ -44,6 +45,7 @@ __all__ = [
     "Associator",
     "AssociatorFactory",
     "Identity",
+    "LinkScore",
     "MatcherLike",
     "TrackletKey",
 ]
@@ -103,11 +105,29 @@ class Assignment:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkScore:
+    """How firmly a tracklet belongs to its identity (an associator that can say so reports it).
+
+    Attributes:
+        score: calibrated P(same person) of the tracklet with the other members, in [0, 1].
+        margin_logodds: its log-odds with its identity minus that with the best other identity
+            it could have joined (natural log; large = a clear decision, near 0 = a look-alike
+            stood close); ``None`` when no other identity could take it.
+    """
+
+    score: float
+    margin_logodds: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Identity:
-    """One global person identity: its id and its tracklets, in time order."""
+    """One global person identity: its id, its tracklets in time order and, optionally, per
+    member how firmly it was linked (``links``: empty, or one entry per member, ``None`` for a
+    member alone in its identity)."""
 
     global_id: int
     members: tuple[TrackletKey, ...]
+    links: tuple[LinkScore | None, ...] = ()
 
 
 class Associator(Protocol):
@@ -148,6 +168,7 @@ MatcherLoader = Callable[[str | None, str], MatcherLike]
 
 ASSOCIATORS: Registry[AssociatorFactory] = Registry("association method")
 ASSOCIATORS.add("online", "pipeline.identities.online:OnlineAssociator")
+ASSOCIATORS.add("offline", "pipeline.identities.offline:OfflineAssociator")
 
 MATCHERS: Registry[MatcherLoader] = Registry("re-ID model")
 MATCHERS.add("siamese", "reid_core.inference:load_matcher")

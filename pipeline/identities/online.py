@@ -39,7 +39,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.identities import Assignment, Identity, MatcherLike, TrackletKey
-from pipeline.identities.scoring import EncodedTracklet, encode_tracklets, logodds, tracklet_pair_score
+from pipeline.identities.scoring import (
+    EncodedTracklet,
+    cross_camera_gap_ok,
+    encode_tracklets,
+    logodds,
+    tracklet_pair_score,
+)
 from pipeline.tracklets import Tracklet
 from trackers import min_cost_matching
 
@@ -104,6 +110,9 @@ class OnlineAssociator:
         shortlist_k: closed tracklets scored by the pair head per new tracklet.
         crops_per_pair: crops per tracklet in a tracklet-pair score.
         top_pairs_fraction: fraction of best crop pairs averaged into the tracklet-pair score.
+        score_scale, score_bias_logodds: calibration of the tracklet-pair score:
+            ``sigmoid(score_scale · logit(s) + score_bias_logodds)`` is the P(same person) compared
+            with ``threshold`` (1 and 0 = the head's score as it is).
         on_assign: called with each :class:`Assignment` as it is made (e.g. an events writer).
     """
 
@@ -121,6 +130,8 @@ class OnlineAssociator:
         shortlist_k: int,
         crops_per_pair: int,
         top_pairs_fraction: float,
+        score_scale: float,
+        score_bias_logodds: float,
         on_assign: Callable[[Assignment], None] | None,
     ) -> None:
         if enabled and matcher is None:
@@ -136,6 +147,8 @@ class OnlineAssociator:
         self.shortlist_k = int(shortlist_k)
         self.crops_per_pair = int(crops_per_pair)
         self.top_pairs_fraction = float(top_pairs_fraction)
+        self.score_scale = float(score_scale)
+        self.score_bias_logodds = float(score_bias_logodds)
         self.on_assign = on_assign
         self._identities: dict[int, _Identity] = {}
         self._members: dict[TrackletKey, Member] = {}
@@ -164,6 +177,8 @@ class OnlineAssociator:
             shortlist_k=cfg.shortlist_k,
             crops_per_pair=cfg.crops_per_pair,
             top_pairs_fraction=cfg.top_pairs_fraction,
+            score_scale=cfg.score_scale,
+            score_bias_logodds=cfg.score_bias_logodds,
             on_assign=on_assign,
         )
 
@@ -268,11 +283,9 @@ class OnlineAssociator:
         for other in identity.members:
             gap = _gap_s(member.t_start_s, member.t_end_s, other.t_start_s, other.t_end_s)
             same_cam = other.cam_id == member.cam_id
-            if gap <= 0 and (same_cam or not self.overlapping_views):  # one shared frame is overlap too
+            if same_cam and (gap <= 0 or not self.allow_reentry):  # one shared frame is overlap too
                 return False
-            if same_cam and not self.allow_reentry:
-                return False
-            if not same_cam and gap >= 0 and gap < self.min_transition_s:
+            if not same_cam and not cross_camera_gap_ok(gap, self.min_transition_s, self.overlapping_views):
                 return False
             nearest = min(nearest, max(gap, 0.0))
         return self.max_transition_s is None or nearest <= self.max_transition_s
@@ -323,6 +336,9 @@ class OnlineAssociator:
             EncodedTracklet(b.encoded, b.embedding),
             self.top_pairs_fraction,
         )
+        if not math.isnan(score) and (self.score_scale != 1.0 or self.score_bias_logodds != 0.0):
+            w = self.score_scale * logodds(score) + self.score_bias_logodds
+            score = 1.0 / (1.0 + math.exp(-w))  # calibrated P(same person)
         self._pair_cache[key] = score
         return score
 

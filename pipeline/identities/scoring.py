@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from pipeline.identities import MatcherLike
     from pipeline.tracklets import Tracklet
 
-__all__ = ["EncodedTracklet", "aggregate_pair_scores", "encode_tracklets", "logodds", "tracklet_pair_score"]
+__all__ = [
+    "EncodedTracklet",
+    "aggregate_pair_scores",
+    "cross_camera_gap_ok",
+    "encode_tracklets",
+    "logodds",
+    "tracklet_pair_score",
+]
 
 _P_CLIP = 1e-7  # probabilities are float32 from the model: log-odds stay finite (|logit| <= 16.1)
 
@@ -49,6 +56,26 @@ def logodds(p: float) -> float:
     """
     p = min(max(p, _P_CLIP), 1.0 - _P_CLIP)
     return math.log(p) - math.log1p(-p)
+
+
+def cross_camera_gap_ok(gap_s: float, min_transition_s: float, overlapping_views: bool) -> bool:
+    """Whether two tracklets of different cameras ``gap_s`` apart may be one person.
+
+    ``gap_s`` is the time from the end of the earlier to the start of the later (negative: they
+    overlap). The gap must reach ``min_transition_s``; a negative ``min_transition_s`` tolerates
+    that much overlap (views that touch, clocks not quite synchronised). With
+    ``overlapping_views`` any overlap is allowed and ``min_transition_s`` applies to gaps ≥ 0.
+
+    >>> cross_camera_gap_ok(0.0, 0.0, False), cross_camera_gap_ok(-0.3, -0.5, False)
+    (False, True)
+    >>> cross_camera_gap_ok(-3.0, 0.0, True), cross_camera_gap_ok(1.0, 2.0, True)
+    (True, False)
+    """
+    if overlapping_views:
+        return gap_s < 0 or gap_s >= min_transition_s
+    if min_transition_s < 0:
+        return gap_s >= min_transition_s
+    return gap_s > 0 and gap_s >= min_transition_s
 
 
 def aggregate_pair_scores(scores: np.ndarray, top_fraction: float) -> float:
