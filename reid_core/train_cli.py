@@ -2,7 +2,7 @@
 
 Usage::
 
-    reid-train --config configs/reid/default.yaml [--out runs/default] [--resume]
+    reid-train --config configs/reid/default.yaml [--out runs/default] [--resume] [--progress lines]
     reid-train --config configs/reid/adapt.yaml --adapt tracks.json [--cams cam_a=a.mp4 ...]
                [--weights W.safetensors] [--out runs/adapt] [--resume] [--steps N]
 
@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="with --adapt: start weights (default: the recipe's run.init_weights)",
     )
+    p.add_argument(
+        "--progress",
+        choices=("auto", "bar", "lines", "off"),
+        default="auto",
+        help="a bar with ETA, or a plain line every 30 s (no \\r in log files) "
+        "(default: auto = a bar on a terminal, lines otherwise)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress (= --progress off)")
     return p
 
 
@@ -88,15 +96,16 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.steps <= 0:
             raise ConfigError(f"--steps must be > 0, got {args.steps}")
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, steps=args.steps))
+    progress = "off" if args.quiet else args.progress
     if args.adapt is not None:
         from reid_core.training.adapt import adapt
 
         if args.weights is not None:
             cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, init_weights=args.weights))
-        weights = adapt(cfg, args.adapt, cams=cams, out_dir=args.out, resume=args.resume)
+        weights = adapt(cfg, args.adapt, cams=cams, out_dir=args.out, resume=args.resume, progress=progress)
         print(f"adapted weights: {weights}")
         return 0
-    final = train(cfg, out_dir=args.out, resume=args.resume)
+    final = train(cfg, out_dir=args.out, resume=args.resume, progress=progress)
     if final:
         print(" ".join(f"{k}={v}" for k, v in final.items()))
     return 0

@@ -331,6 +331,7 @@ def adapt(
     out_dir: str | Path | None = None,
     resume: bool = False,
     stop_after: int | None = None,
+    progress: str | bool | None = "auto",
 ) -> Path:
     """Fine-tune ``cfg.run.init_weights`` on the tracklets of ``tracks_json``; returns the adapted weights.
 
@@ -338,7 +339,8 @@ def adapt(
     ``run.checkpoint_every_steps``, resumable with ``resume``) and, at the end,
     ``OUT/adapted.safetensors`` (+ ``.json``): weights for ``reid-pipeline --reid-weights``, their
     description holding the provenance (source weights and their hash, tracks file and hash,
-    videos, counts, the recipe). ``stop_after``: stop after that step (checkpoint written, no
+    videos, counts, the recipe). ``progress``: as for :func:`~reid_core.training.run.train`.
+    ``stop_after``: stop after that step (checkpoint written, no
     adapted weights), as a killed run would; for tests of ``resume``.
 
     Raises:
@@ -449,6 +451,7 @@ def adapt(
         weights_description=provenance,
         **Trainer.engine_kwargs(cfg, out),
     )
+    trainer.progress = progress
     if resume:
         trainer.load_checkpoint(ckpt)
         print(f"resumed from {ckpt} at step {trainer.step}", file=sys.stderr, flush=True)
