@@ -17,6 +17,7 @@ from pipeline.config import PipelineConfig
 from pipeline.detections import ReplayDetector
 from pipeline.detections import build_detector as build_detector_backend
 from pipeline.frames import CameraSpec, FrameSource, open_source
+from pipeline.frames.live import LiveSettings
 from pipeline.identities import MATCHERS, MatcherLike
 from pipeline.loop import CameraGroupProducer, Detector, TrackletEncoder
 from pipeline.stop import StopControl
@@ -35,12 +36,14 @@ __all__ = [
 log = logging.getLogger("pipeline")
 
 
-def open_sources(cams: Sequence[CameraSpec], default_fps: float) -> dict[str, FrameSource]:
-    """Open every camera once (all closed again if one fails)."""
+def open_sources(
+    cams: Sequence[CameraSpec], default_fps: float, live: LiveSettings | None = None
+) -> dict[str, FrameSource]:
+    """Open every camera once (all closed again if one fails); ``live``: timeouts of live sources."""
     sources: dict[str, FrameSource] = {}
     try:
         for cam in cams:
-            sources[cam.cam_id] = open_source(cam, default_fps)
+            sources[cam.cam_id] = open_source(cam, default_fps, live)
     except BaseException:
         for source in sources.values():
             source.close()
@@ -101,7 +104,7 @@ def build_producer(
     detector: Detector,
     matcher: MatcherLike | None,
     *,
-    progress: bool | None,
+    progress: bool | str | None,
     stop: StopControl | None = None,
     max_frames: int | None = None,
 ) -> CameraGroupProducer:

@@ -31,13 +31,16 @@ import logging
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from infra.errors import UserError
 from infra.registry import Registry
 from pipeline.records import GapRecord
+
+if TYPE_CHECKING:
+    from pipeline.frames.live import LiveSettings
 
 __all__ = [
     "SOURCES",
@@ -127,9 +130,18 @@ class FrameSource:
         """Open and check ``source``; raise UserError naming it when it cannot be read."""
         raise NotImplementedError
 
+    @classmethod
+    def open_with(cls, source: str, cam_id: str, default_fps: float, live: LiveSettings) -> FrameSource:
+        """Like :meth:`open`, with the timeouts and reconnects of live sources (others ignore them)."""
+        return cls.open(source, cam_id, default_fps)
+
     def frames(self) -> Generator[Frame, None, None]:
         """Yield the frames in order (a fresh read each call for rewindable sources)."""
         raise NotImplementedError
+
+    def interrupt(self) -> None:
+        """Ask a read that may block (a live source reconnecting) to give up soon; thread-safe."""
+        return None
 
     def close(self) -> None:
         """Release what :meth:`open` holds (a capture); reading again reopens a rewindable source."""
@@ -196,14 +208,18 @@ def default_cam_id(source: str) -> str:
     return path.stem
 
 
-def open_source(spec: CameraSpec, default_fps: float) -> FrameSource:
+def open_source(spec: CameraSpec, default_fps: float, live: LiveSettings | None = None) -> FrameSource:
     """Open the camera ``spec`` once with the kind that claims it; its first frame was decoded to check it.
 
     Args:
         spec: the source, its camera id and kind.
         default_fps: frames per second used when the source states none.
+        live: timeouts and reconnects of a live source; ``None`` = the config's defaults.
 
     Raises:
         UserError: missing, unreadable or empty source, or a folder without images; named.
     """
-    return SOURCES.get(str(spec.kind)).open(spec.source, spec.cam_id, default_fps)
+    cls = SOURCES.get(str(spec.kind))
+    if live is None:
+        return cls.open(spec.source, spec.cam_id, default_fps)
+    return cls.open_with(spec.source, spec.cam_id, default_fps, live)

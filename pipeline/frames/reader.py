@@ -48,18 +48,21 @@ class FrameReader:
         return self
 
     def _put(self, item: object, *, may_drop: bool = False) -> bool:
+        """Queue ``item``; when full, wait (or with ``may_drop``, drop the oldest frame at once)."""
         while not self._stop.is_set():
             try:
-                self._queue.put(item, timeout=0.1)
+                if may_drop:
+                    self._queue.put_nowait(item)
+                else:
+                    self._queue.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 if may_drop:
                     try:
                         self._queue.get_nowait()
-                        self.source.dropped += 1
+                        self.source.dropped += 1  # only this thread writes it
                     except queue.Empty:
                         pass
-                continue
         return False
 
     def _run(self) -> None:
@@ -78,13 +81,13 @@ class FrameReader:
             self._put(_END)
 
     def get(self, stop: threading.Event | None = None) -> Frame | None:
-        """The next frame; ``None`` at the end of the source or once ``stop`` is set (blocks until then)."""
+        """The next frame; ``None`` at the end of the source, once ``stop`` is set, or the reader stopped."""
         while True:
             try:
                 item = self._queue.get(timeout=_POLL_S)
                 break
             except queue.Empty:
-                if stop is not None and stop.is_set():
+                if self._stop.is_set() or (stop is not None and stop.is_set()):
                     return None
         if item is _END:
             self._queue.put(_END)  # stay at the end for later calls
@@ -104,8 +107,9 @@ class FrameReader:
     def stop(self) -> None:
         """Ask the reader thread to stop (returns at once; :meth:`close` waits for it)."""
         self._stop.set()
+        self.source.interrupt()
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the reader thread, wait for it up to ``timeout_s`` (the generator releases the capture)."""
-        self._stop.set()
+        self.stop()
         self._thread.join(timeout=timeout_s)

@@ -1,7 +1,10 @@
 """The ``stream`` source kind: a URL (``rtsp://``, ``http(s)://``, ``udp://``…) read through OpenCV (FFmpeg).
 
-Opened once: the capture that checked the stream (and the first frame it read) is the one that is
-read. Timestamps are ``index / fps`` with the stream's stated rate (``default_fps`` if none).
+Opened once, read under a watchdog and reconnected with back-off (:mod:`pipeline.frames.live`).
+FFmpeg's own open and read timeouts are set from ``runtime.stream_open_timeout_s`` and
+``runtime.stream_read_timeout_s``, so a cut stream never hangs for FFmpeg's default 30 s × 3.
+RTSP transport and other FFmpeg options go in the ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` environment
+variable (``rtsp_transport;tcp``), as OpenCV reads them.
 """
 
 from __future__ import annotations
@@ -9,11 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from infra.errors import UserError
-from pipeline.frames import SourceInfo
-from pipeline.frames.capture import CaptureSource
+from pipeline.frames.live import LiveCaptureSource, LiveSettings
 
-__all__ = ["StreamSource", "is_url", "open_live_capture"]
+__all__ = ["StreamSource", "is_url"]
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -23,40 +24,32 @@ def is_url(source: str) -> bool:
     return bool(_URL.match(source))
 
 
-def open_live_capture(
-    cls: type[CaptureSource], source: str, cam_id: str, default_fps: float, target: Any
-) -> Any:
-    """Open a live capture of ``target`` once, read its first frame, and build ``cls`` around it."""
-    import cv2
-
-    cap = cv2.VideoCapture(target)
-    try:
-        if not cap.isOpened():
-            raise UserError(f"{source}: cannot open {cls.kind}")
-        ok, image = cap.read()
-        if not ok or image is None:
-            raise UserError(f"{source}: {cls.kind} yields no frames")
-    except BaseException:
-        cap.release()
-        raise
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    fps = float(fps) if fps and 0 < fps < 1000 else float(default_fps)
-    h, w = image.shape[:2]
-    info = SourceInfo(cam_id, source, cls.kind, fps, w, h, None, rewindable=False)
-    return cls(info, cap=cap, first=image, container_times=False)
-
-
-class StreamSource(CaptureSource):
+class StreamSource(LiveCaptureSource):
     """A network stream."""
 
     kind = "stream"
-    live = True
 
     @staticmethod
     def claims(source: str) -> bool:
         return is_url(source)
 
     @classmethod
+    def _capture(cls, target: Any, settings: LiveSettings) -> Any:
+        import cv2
+
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            int(settings.open_timeout_s * 1000),
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            int(settings.read_timeout_s * 1000),
+        ]
+        return cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+
+    @classmethod
     def open(cls, source: str, cam_id: str, default_fps: float) -> StreamSource:
-        source_obj: StreamSource = open_live_capture(cls, source, cam_id, default_fps, source)
-        return source_obj
+        return cls.open_with(source, cam_id, default_fps, LiveSettings.from_config())
+
+    @classmethod
+    def open_with(cls, source: str, cam_id: str, default_fps: float, live: LiveSettings) -> StreamSource:
+        stream: StreamSource = cls.open_live(source, cam_id, default_fps, source, live)
+        return stream

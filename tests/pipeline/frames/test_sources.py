@@ -212,19 +212,26 @@ def test_reader_re_raises_errors_on_the_consumer(tmp_path: Path, pl, monkeypatch
 
 def test_a_live_source_is_opened_once_and_keeps_its_first_frame(monkeypatch) -> None:
     """The capture that checked the stream is the one read: no second connection, no lost frames."""
+    from pipeline.frames.live import LiveSettings
+
     opened: list[object] = []
 
-    def capture(target: object) -> _FakeCapture:
+    def capture(target: object, *args: object) -> _FakeCapture:
         opened.append(target)
         return _FakeCapture(5, set(), set())
 
     monkeypatch.setattr(cv2, "VideoCapture", capture)
-    src = open_source(CameraSpec("rtsp://127.0.0.1:1/live", "door"), 25.0)
+    no_reconnect = LiveSettings(1.0, 1.0, 0.01, 0.01, 0)
+    src = open_source(CameraSpec("rtsp://127.0.0.1:1/live", "door"), 25.0, no_reconnect)
     assert src.info.kind == "stream" and not src.info.rewindable and src.info.num_frames is None
-    frames = list(src.frames())
+    frames = []
+    with pytest.raises(UserError, match="stream ended; gave up after 0 reconnect tries"):
+        for frame in src.frames():
+            frames.append(frame)
     assert opened == ["rtsp://127.0.0.1:1/live"]
     assert [f.index for f in frames] == [0, 1, 2, 3, 4]
     assert frames[0].image_bgr[0, 0, 0] == 1  # the frame read while opening
+    assert [(g.t_to_s, g.reason) for g in src.gaps] == [(None, "stream ended")]
     with pytest.raises(UserError, match="cannot be read twice"):
         list(src.frames())
 
