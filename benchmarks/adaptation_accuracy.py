@@ -46,11 +46,11 @@ from infra.fileio import atomic_write_text  # noqa: E402
 from pipeline.export.tracks_json import read_tracks_json  # noqa: E402
 
 
-def _adapt(tracks: Path, out: Path, steps: int, threads: int, log: Path) -> dict[str, Any]:
+def _adapt(tracks: Path, out: Path, steps: int, threads: int, log: Path, config: Path) -> dict[str, Any]:
     cmd = [
         sys.executable, "-c", "import sys; from reid_core.train_cli import main; sys.exit(main())",
-        "--config", str(ROOT / "configs" / "reid" / "adapt.yaml"), "--adapt", str(tracks),
-        "--out", str(out), "--steps", str(steps),
+        "--config", str(config), "--adapt", str(tracks),
+        "--out", str(out), "--steps", str(steps), "--progress", "lines",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     start = time.perf_counter()
@@ -80,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the adaptation (default 2)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="../shared/data")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench")
+    parser.add_argument(
+        "--config", type=Path, default=ROOT / "configs" / "reid" / "adapt.yaml", help="adaptation recipe"
+    )
+    parser.add_argument("--tag", default="run", help="sub-folder of the adaptation run (default run)")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
     rows: list[list[str]] = []
@@ -96,13 +100,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             if run["returncode"]:
                 print(f"{name}: pipeline failed, see {run['log']}", file=sys.stderr)
                 return 1
-        adapted = work / "run" / "adapted.safetensors"
-        info = _adapt(before, work / "run", args.steps, args.threads, work / "adapt.log")
+        adapted = work / args.tag / "adapted.safetensors"
+        info = _adapt(
+            before, work / args.tag, args.steps, args.threads, work / f"{args.tag}.log", args.config
+        )
         if info["returncode"]:
             print(f"{name}: adaptation failed, see {info['log']}", file=sys.stderr)
             return 1
-        after = work / "after.json"
-        run = run_pipeline(cams, after, work / "after.log", ["--reid-weights", str(adapted)])
+        after = work / f"after-{args.tag}.json"
+        run = run_pipeline(cams, after, work / f"after-{args.tag}.log", ["--reid-weights", str(adapted)])
         if run["returncode"]:
             print(f"{name}: pipeline with adapted weights failed, see {run['log']}", file=sys.stderr)
             return 1
@@ -110,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         res_after = score(read_tracks_json(after), gt)
         rows += [_row(name, "shipped weights", res_before), _row(name, "adapted", res_after)]
         record.append(
-            {"split": name, "steps": args.steps, "adapt_wall_s": round(info["wall_s"], 1),
+            {"split": name, "steps": args.steps, "config": str(args.config), "tag": args.tag,
+             "adapt_wall_s": round(info["wall_s"], 1),
              "before": res_before, "after": res_after}
         )  # fmt: skip
         print(
@@ -132,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join("| " + " | ".join(r) + " |" for r in rows))
     else:
         print("\n".join("  ".join(r) for r in [head, *rows]))
-    atomic_write_text(args.out / "adapt" / "adaptation.json", json.dumps(record, indent=1) + "\n")
+    atomic_write_text(args.out / "adapt" / f"adaptation-{args.tag}.json", json.dumps(record, indent=1) + "\n")
     return 0
 
 
