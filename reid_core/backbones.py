@@ -87,9 +87,9 @@ def _googlenet() -> tuple[nn.Module, nn.Module]:
 
 
 def _mobilenet_v2() -> tuple[nn.Module, nn.Module]:
-    from torchvision.models import mobilenet_v2
+    from reid_core.mobilenet import MobileNetV2  # torchvision's network without importing torchvision
 
-    full = mobilenet_v2(weights=None)
+    full = MobileNetV2()
     return full, full.features[:14]
 
 

@@ -59,7 +59,12 @@ def _train(cfg: TrainConfig, out: Path, ckpt: Path, resume: bool) -> dict[str, A
 
     torch.manual_seed(cfg.run.seed)
     data = load_train_data(cfg.data)
-    model = build_model(cfg.model, load_imagenet=None if not resume else False)
+    model = build_model(cfg.model, load_imagenet=False if resume or cfg.run.init_weights else None)
+    if cfg.run.init_weights and not resume:
+        from reid_core.weights import load_into, load_weights
+
+        tensors, _ = load_weights(cfg.run.init_weights)
+        load_into(model, tensors, cfg.run.init_weights)
     trainer = SiameseTrainer.from_config(cfg, model, data, out)
     if resume:
         trainer.load_checkpoint(ckpt)
