@@ -164,9 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--progress",
-        choices=("auto", "on", "off"),
+        choices=("auto", "bar", "lines", "off"),
         default="auto",
-        help="per-camera progress bars (default: auto, only on a terminal)",
+        help="per-camera progress: a bar with ETA, or a plain line every runtime.log_interval_s "
+        "(no \\r in log files) (default: auto = a bar on a terminal, lines otherwise)",
+    )
+    run.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress and only warnings and errors on stderr (= --progress off --log-level warning)",
     )
     run.add_argument(
         "--log-level",
@@ -225,6 +231,8 @@ def _sinks(args: argparse.Namespace) -> list[Sink]:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if args.quiet:
+        args.log_level = "warning" if args.log_level in ("debug", "info") else args.log_level
     if args.log_level != "debug":
         # FFmpeg (inside OpenCV) prints its own lines for unreadable files ("moov atom not found");
         # we report those ourselves in one line. Must be set before cv2 opens its first video.
@@ -257,7 +265,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from pipeline.run import run
     from pipeline.stop import STOP_EXIT_CODE, StopControl
 
-    progress = {"auto": None, "on": True, "off": False}[args.progress]
+    progress = "off" if args.quiet else args.progress
     stop = StopControl(duration_s=args.duration)
     with stop.signals():
         summary = run(

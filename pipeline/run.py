@@ -44,7 +44,7 @@ def run(
     config: PipelineConfig,
     *,
     detections_dir: str | Path | None = None,
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     stop: StopControl | None = None,
     max_frames: int | None = None,
     allow_pickle_detector: bool = False,
@@ -56,7 +56,8 @@ def run(
         sinks: the outputs (checked first; see :mod:`pipeline.export`).
         config: the run's configuration (device and weights already overridden by the CLI).
         detections_dir: replay ``<cam_id>.txt`` MOTChallenge detections instead of running the detector.
-        progress: per-camera progress bars; ``None`` = only when stderr is a terminal.
+        progress: per-camera progress: ``auto`` (``None``; a bar on a terminal, a plain line
+            otherwise), ``bar``, ``lines`` or ``off`` (``False``).
         stop: ends the reading early (signals, ``--duration``; :mod:`pipeline.stop`); the outputs
             are still written, from the frames read so far.
         max_frames: frames read per camera at most (``--max-frames``); ``None`` = no limit.

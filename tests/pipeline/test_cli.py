@@ -372,3 +372,28 @@ def test_replayed_scores_above_1_are_clamped_and_the_file_is_valid(scene: dict, 
     tracks = read_tracks_json(scene["out"])  # validates against the schema
     scores = [b.score for i in tracks.identities for t in i.tracklets for b in t.boxes if b.score is not None]
     assert scores and max(scores) <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("flags", "progress_line"),
+    [
+        ([], True),  # auto: stderr is not a terminal here, so plain lines, not a bar
+        (["--quiet"], False),
+    ],
+)
+def test_progress_lines_in_logs_never_carriage_returns(
+    two_cam_scene: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags, progress_line
+) -> None:
+    videos = [str(p) for p in two_cam_scene["videos"].values()]
+    args = [
+        "--cams",
+        *videos,
+        "--out",
+        str(tmp_path / "t.json"),
+        "--detections-dir",
+        str(two_cam_scene["dets"]),
+    ]
+    assert cli.main([*args, *flags]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert ("cam_a: 50/50 frames (100.0%)" in err) is progress_line, err

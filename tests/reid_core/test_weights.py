@@ -124,3 +124,15 @@ def test_huge_layer_widths_are_one_line_errors(tmp_path: Path, model: dict, matc
     with pytest.raises(WeightsError, match=match) as info:
         load_matcher(path, device="cpu")
     assert "huge.safetensors" in str(info.value) and len(str(info.value)) < 300
+
+
+def test_weights_get_the_mode_of_the_json_sidecar(tmp_path: Path) -> None:
+    """The .safetensors file is readable as widely as its JSON (was 0600 while the JSON was 0644)."""
+    import os
+    import stat
+
+    path = save_weights(tmp_path / "w.safetensors", {"a": torch.zeros(2)}, META)
+    modes = {p.suffix: stat.S_IMODE(os.stat(p).st_mode) for p in (path, sidecar_path(path))}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert modes == {".safetensors": 0o666 & ~umask, ".json": 0o666 & ~umask}
