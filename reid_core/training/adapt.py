@@ -299,6 +299,41 @@ def load_adapt_data(
     )
 
 
+def _with_source_data(
+    cfg: TrainConfig, data: AdaptData
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Tracklet crops, plus the labelled ``data.train`` crops when ``adapt.source_share`` > 0.
+
+    Returns:
+        (images (N, 160, 80, 3), person ids (N,), camera ids (N,), cannot-link (I, I) over the
+        person ids, data-set group per item (0 labelled, 1 tracklets), number of labelled people).
+        Labelled people are ids ``0..S-1``, tracklet k is id ``S + k``.
+
+    Raises:
+        UserError: ``source_share`` > 0 with an empty ``data.train``.
+    """
+    if cfg.adapt.source_share <= 0:
+        groups = np.ones(len(data.person_ids), np.int64)
+        return data.images_bgr, data.person_ids, data.camera_ids, data.cannot_link, groups, 0
+    if not cfg.data.train:
+        raise UserError("adapt.source_share > 0 needs labelled data sets in data.train")
+    from reid_core.training.data import load_train_data
+
+    source = load_train_data(cfg.data)
+    s_pids = np.array([it.person_id for it in source.items], np.int64)
+    s_cams = np.array([it.camera_id for it in source.items], np.int64)
+    n_source = int(s_pids.max()) + 1
+    n = n_source + len(data.tracklets)
+    cannot = np.ones((n, n), bool)  # labelled people differ from each other and from every tracklet
+    np.fill_diagonal(cannot, False)
+    cannot[n_source:, n_source:] = data.cannot_link
+    images = np.concatenate([source.images_bgr, data.images_bgr])
+    pids = np.concatenate([s_pids, data.person_ids + n_source])
+    cams = np.concatenate([s_cams, data.camera_ids])
+    groups = np.concatenate([np.zeros(len(s_pids), np.int64), np.ones(len(data.person_ids), np.int64)])
+    return images, pids, cams, cannot, groups, n_source
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -398,17 +433,22 @@ def adapt(
     torch.manual_seed(cfg.run.seed)
     model = build_model(cfg.model, load_imagenet=False)
     load_into(model, tensors, init)
+    images, pids, camids, cannot, groups, n_source = _with_source_data(cfg, data)
     try:
         sampler = CrossCameraSampler(
-            data.person_ids,
-            data.camera_ids,
+            pids,
+            camids,
             cfg.sampler.identities_per_batch,
             seed=cfg.run.seed,
             hard_fraction=a.conflict_fraction,
+            groups=groups if n_source else None,
+            group_weights=[a.source_share, 1.0 - a.source_share] if n_source else None,
         )
     except ValueError as err:
         raise DatasetError(f"{tracks_json}: cannot build training pairs ({err})") from None
-    sampler.set_neighbours(conflict_neighbours(sampler.identities, data.cannot_link))
+    tracklet_conflicts = cannot.copy()
+    tracklet_conflicts[:n_source] = False  # labelled anchors: random partners, not lists of everyone
+    sampler.set_neighbours(conflict_neighbours(sampler.identities, tracklet_conflicts))
     trunk_ids = {id(p) for p in model.trunk.parameters()}
     optimizer = build_optimizer(
         [
@@ -424,7 +464,9 @@ def adapt(
             "metrics": init_meta.get("metrics"),
         },
         "adaptation": data.provenance,
-        "train_data": [],
+        "train_data": [{"name": d.name, "root": d.root} for d in cfg.data.train] if n_source else [],
+        "split_seed": cfg.data.split_seed,
+        "source_share": a.source_share,
         "input_size_hw": init_meta.get("input_size_hw"),
         "input_colour": init_meta.get("input_colour"),
         "metrics_note": "self-supervised adaptation, no labelled evaluation: adapted_from.metrics "
@@ -434,7 +476,7 @@ def adapt(
         model,
         optimizer,
         sampler,
-        data.images_bgr,
+        images,
         {},
         augment=build_augment(cfg.augment),
         both_orders=cfg.sampler.both_orders,
@@ -447,7 +489,7 @@ def adapt(
         embed_weight=cfg.loss.embed_weight,
         embed_temperature=cfg.loss.embed_temperature,
         shortlist_k=cfg.data.shortlist_k,
-        cannot_link=data.cannot_link,
+        cannot_link=cannot,
         weights_description=provenance,
         **Trainer.engine_kwargs(cfg, out),
     )
@@ -459,8 +501,9 @@ def adapt(
         import yaml
 
         atomic_write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    extra = f" + {len(images) - len(data.images_bgr)} labelled crops of {n_source} people" if n_source else ""
     print(
-        f"adapting {init} on {len(data.images_bgr)} crops of {sampler.num_identities} tracklets, "
+        f"adapting {init} on {len(data.images_bgr)} crops of {len(data.tracklets)} tracklets{extra}, "
         f"{trainer.pairs_per_step()} pairs/step at most, device {trainer.device}, "
         f"{torch.get_num_threads()} threads",
         file=sys.stderr,

@@ -201,6 +201,11 @@ class AdaptConfig:
             see the same place.
         conflict_fraction: share of each batch's identities drawn from the anchors' cannot-link
             partners (0..1; higher = more negatives per batch).
+        source_share: share of each batch's identities taken from the recipe's labelled
+            ``data.train`` data sets (0..1; 0 = tracklets only). Labelled people bring
+            cross-camera positives, which the tracklets lack (their positives are all from one
+            camera), and keep the pair head calibrated; two labelled people, and a labelled
+            person and a tracklet, are negatives.
     """
 
     crops_per_tracklet: int = 16
@@ -208,8 +213,11 @@ class AdaptConfig:
     min_height_px: int = 32
     cross_camera_negatives: bool = True
     conflict_fraction: float = 0.5
+    source_share: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.source_share < 1.0:
+            raise ValueError(f"adapt.source_share must be in [0, 1), got {self.source_share}")
         if not 0.0 <= self.conflict_fraction < 1.0:
             raise ValueError(f"adapt.conflict_fraction must be in [0, 1), got {self.conflict_fraction}")
 

@@ -250,3 +250,38 @@ def test_cli_adapts(scene: Path, tmp_path: Path, capsys: pytest.CaptureFixture[s
     out = tmp_path / "cli"
     assert train_main(["--config", str(cfg), "--adapt", str(scene), "--out", str(out), "--steps", "1"]) == 0
     assert f"adapted weights: {out / 'adapted.safetensors'}" in capsys.readouterr().out
+
+
+def test_adapt_mixes_labelled_people(scene: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """adapt.source_share: labelled crops join the batches; their people are negatives of everyone."""
+    from reid_core.training import adapt as adapt_mod
+
+    labelled = tmp_path / "labelled"
+    labelled.mkdir()
+    rng = np.random.default_rng(0)
+    for pid in range(4):
+        for cam in range(2):
+            img = rng.integers(0, 256, (40, 20, 3), dtype=np.uint8)
+            cv2.imwrite(str(labelled / f"{pid}_{cam}_0.jpg"), img)
+    d = _recipe(tmp_path, steps=2)
+    d["data"] = {"train": [{"name": "folder", "root": str(labelled)}], "num_test_ids": 1}
+    d["adapt"]["source_share"] = 0.5
+    cfg = parse_dataclass(TrainConfig, d)
+    data = load_adapt_data(
+        scene, None, crops_per_tracklet=4, min_crops=2, min_height_px=20, cross_camera_negatives=True
+    )
+    images, pids, cams, cannot, groups, n_source = adapt_mod._with_source_data(cfg, data)
+    assert n_source == 3  # 4 people, 1 held out as the folder split's test identity
+    assert len(images) == len(pids) == len(cams) == len(groups) == 6 + 20
+    assert cannot[:3, :].sum() == 3 * (3 + 5) - 3  # labelled: negatives of all but themselves
+    assert np.array_equal(cannot[3:, 3:], data.cannot_link)
+    out = adapt(cfg, scene, out_dir=tmp_path / "mixed")
+    assert read_meta(out)["source_share"] == 0.5
+    assert "+ 6 labelled crops of 3 people" in capsys.readouterr().err
+
+
+def test_source_share_needs_labelled_data(scene: Path, tmp_path: Path) -> None:
+    d = _recipe(tmp_path)
+    d["adapt"]["source_share"] = 0.5
+    with pytest.raises(UserError, match=r"needs labelled data sets in data\.train"):
+        adapt(parse_dataclass(TrainConfig, d), scene, out_dir=tmp_path / "x")
