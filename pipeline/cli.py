@@ -91,8 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         type=Path,
         default=None,
-        help="any ultralytics detection model (.pt, .onnx, .tflite...) "
-        "(default: detector.weights of the config, or the bundled TFLite YOLOv8n int8)",
+        help="a detection model: .tflite, .onnx, an OpenVINO folder, a TensorRT .engine (or a .pt "
+        "with --allow-pickle-detector) (default: detector.weights of the config, or the bundled "
+        "TFLite YOLOv8n int8)",
+    )
+    models.add_argument(
+        "--allow-pickle-detector",
+        action="store_true",
+        help="allow a .pt detector file: it is a Python pickle, and loading one runs any code it holds; "
+        "only for files you trust (default: refused, with a pointer to the safe formats)",
     )
     models.add_argument(
         "--reid-weights",
@@ -157,9 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--progress",
-        choices=("auto", "on", "off"),
+        choices=("auto", "bar", "lines", "off"),
         default="auto",
-        help="per-camera progress bars (default: auto, only on a terminal)",
+        help="per-camera progress: a bar with ETA, or a plain line every runtime.log_interval_s "
+        "(no \\r in log files) (default: auto = a bar on a terminal, lines otherwise)",
+    )
+    run.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress and only warnings and errors on stderr (= --progress off --log-level warning)",
     )
     run.add_argument(
         "--log-level",
@@ -218,6 +231,8 @@ def _sinks(args: argparse.Namespace) -> list[Sink]:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if args.quiet:
+        args.log_level = "warning" if args.log_level in ("debug", "info") else args.log_level
     if args.log_level != "debug":
         # FFmpeg (inside OpenCV) prints its own lines for unreadable files ("moov atom not found");
         # we report those ourselves in one line. Must be set before cv2 opens its first video.
@@ -250,7 +265,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from pipeline.run import run
     from pipeline.stop import STOP_EXIT_CODE, StopControl
 
-    progress = {"auto": None, "on": True, "off": False}[args.progress]
+    progress = "off" if args.quiet else args.progress
     stop = StopControl(duration_s=args.duration)
     with stop.signals():
         summary = run(
@@ -261,6 +276,7 @@ def _main(argv: Sequence[str] | None) -> int:
             progress=progress,
             stop=stop,
             max_frames=args.max_frames,
+            allow_pickle_detector=args.allow_pickle_detector,
         )
     print(f"wrote {args.out}")
     print(summary.format())

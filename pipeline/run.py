@@ -8,6 +8,7 @@ through one :class:`~infra.fileio.StagedFiles`: all of them or none.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -19,17 +20,18 @@ from pipeline.config import PipelineConfig
 from pipeline.export import RunResult, Sink, check_sinks
 from pipeline.frames import CameraSpec, FrameSource
 from pipeline.frames.live import LiveSettings
-from pipeline.identities import ASSOCIATORS, Assignment, Associator, MatcherLike
+from pipeline.identities import ASSOCIATORS, Assignment, Associator, LinkScore, MatcherLike
 from pipeline.loop import AssociationConsumer, LoopResult, RunSummary, StreamLoop, camera_record
 from pipeline.parts import (
     build_detector,
     build_producer,
+    check_detector_file,
     describe_detector,
     detector_device,
     load_matcher,
     open_sources,
 )
-from pipeline.records import IdentityRecord, TracksFile
+from pipeline.records import IdentityRecord, LinkRecord, TrackletRecord, TracksFile
 from pipeline.stop import Snapshots, StopControl
 
 __all__ = ["CameraSpec", "RunSummary", "run"]
@@ -43,9 +45,10 @@ def run(
     config: PipelineConfig,
     *,
     detections_dir: str | Path | None = None,
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     stop: StopControl | None = None,
     max_frames: int | None = None,
+    allow_pickle_detector: bool = False,
 ) -> RunSummary:
     """Run the whole pipeline on ``cams`` and give the result to ``sinks``.
 
@@ -54,10 +57,12 @@ def run(
         sinks: the outputs (checked first; see :mod:`pipeline.export`).
         config: the run's configuration (device and weights already overridden by the CLI).
         detections_dir: replay ``<cam_id>.txt`` MOTChallenge detections instead of running the detector.
-        progress: per-camera progress bars; ``None`` = only when stderr is a terminal.
+        progress: per-camera progress: ``auto`` (``None``; a bar on a terminal, a plain line
+            otherwise), ``bar``, ``lines`` or ``off`` (``False``).
         stop: ends the reading early (signals, ``--duration``; :mod:`pipeline.stop`); the outputs
             are still written, from the frames read so far.
         max_frames: frames read per camera at most (``--max-frames``); ``None`` = no limit.
+        allow_pickle_detector: load a pickle-based (``.pt``) detector file, which can run code.
 
     Returns:
         The run's figures; ``summary.stopped`` and ``summary.failed`` say whether it ended early
@@ -71,6 +76,8 @@ def run(
     summary = RunSummary()
     _check_unique(cams)
     check_sinks(sinks, cams)
+    if detections_dir is None:
+        check_detector_file(config.detector.weights, allow_pickle=allow_pickle_detector)
     sources = open_sources(cams, config.runtime.default_fps, LiveSettings.from_config(config.runtime))
     staged = StagedFiles()
     try:
@@ -83,7 +90,9 @@ def run(
         if config.executor.kind == "ray":
             result = _run_on_ray(config, cams, sources, consumer, summary, detections_dir, stop, max_frames)
         else:
-            detector = build_detector(config, [c.cam_id for c in cams], detections_dir)
+            detector = build_detector(
+                config, [c.cam_id for c in cams], detections_dir, allow_pickle=allow_pickle_detector
+            )
             summary.device = str(getattr(matcher, "device", None) or detector_device(detector, config))
             summary.detector = describe_detector(detector)
             producer = build_producer(
@@ -197,12 +206,17 @@ def _build_associator(
 def _finish_sinks(sinks: Sequence[Sink], result: RunResult, staged: StagedFiles) -> None:
     """Every sink writes its outputs through ``staged`` (timed per stage); then all are renamed together."""
     stage_s = result.summary.stage_s
-    for sink in sinks:
-        t0 = time.perf_counter()
-        sink.finish(result, staged)
-        stage = getattr(sink, "stage", "export")  # a sink not derived from BaseSink counts as export
-        stage_s[stage] = stage_s.get(stage, 0.0) + time.perf_counter() - t0
-    staged.commit()
+    try:
+        for sink in sinks:
+            t0 = time.perf_counter()
+            sink.finish(result, staged)
+            stage = getattr(sink, "stage", "export")  # a sink not derived from BaseSink counts as export
+            stage_s[stage] = stage_s.get(stage, 0.0) + time.perf_counter() - t0
+        staged.commit()
+    except OSError as err:  # a full disk, a read-only file system...: one line, nothing half-written
+        target = staged.target_of(err.filename) if err.filename else None
+        where = f"{target or err.filename}: " if err.filename else ""
+        raise UserError(f"{where}cannot write the outputs ({err.strerror or err}); none written") from None
 
 
 def _snapshots(sinks: Sequence[Sink], config: PipelineConfig) -> Snapshots | None:
@@ -213,7 +227,10 @@ def _snapshots(sinks: Sequence[Sink], config: PipelineConfig) -> Snapshots | Non
 
     def write(tracks: TracksFile) -> None:
         for writer in writers:
-            writer(tracks)
+            try:
+                writer(tracks)
+            except OSError as err:  # a snapshot is insurance: the run goes on, the final write will tell
+                log.warning("snapshot not written: %s (%s)", err.strerror or err, err.filename)
 
     return Snapshots(write, config.runtime.snapshot_interval_s)
 
@@ -243,11 +260,24 @@ def _tracks_file(sources: Mapping[str, FrameSource], result: LoopResult) -> Trac
         for c, s in sources.items()
     )
     identities = tuple(
-        IdentityRecord(identity.global_id, tuple(result.tracklets[k].to_record() for k in identity.members))
+        IdentityRecord(
+            identity.global_id,
+            tuple(
+                _with_link(result.tracklets[k].to_record(), identity.links[n] if identity.links else None)
+                for n, k in enumerate(identity.members)
+            ),
+        )
         for identity in result.identities
     )
     complete = not errors and not result.lost and all(c.end != "stopped" for c in cameras)
     return TracksFile(cameras, identities, complete=complete)
+
+
+def _with_link(record: TrackletRecord, link: LinkScore | None) -> TrackletRecord:
+    """The record with the associator's link score and margin, when it gave one."""
+    if link is None:
+        return record
+    return dataclasses.replace(record, link=LinkRecord(link.score, link.margin_logodds))
 
 
 def _summarise(
