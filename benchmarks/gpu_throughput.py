@@ -186,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
            "--progress", "off", "--config", str(config)]  # fmt: skip
     if args.max_frames is not None:
         cmd += ["--max-frames", str(args.max_frames)]
+    if Path(weights).suffix == ".pt":  # made here, or named by --weights: the user's own file
+        cmd += ["--allow-pickle-detector"]
     gpu_index = int(args.device.split(":")[1]) if args.device.startswith("cuda:") else 0
     with GpuSampler(gpu_index) as sampler:
         res = run_child(cmd, work / "pipeline.log")
