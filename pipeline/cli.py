@@ -25,10 +25,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from infra.errors import UserError, cli_entry
 from pipeline.export import SINKS, Sink, check_sinks
 from pipeline.frames import CameraSpec, default_cam_id
+
+if TYPE_CHECKING:
+    from pipeline.config import PipelineConfig
 
 __all__ = ["build_parser", "main"]
 
@@ -131,10 +135,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="read at most N frames per camera (default: no limit)",
     )
     run.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default=None,
+        help="local: every camera in this process; ray: camera groups on Ray actors, association here "
+        "(needs pip install 'reid-pipeline[ray]'; docs/ray.md) (default: executor.kind of the config, local)",
+    )
+    run.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        default=None,
+        help="Ray cluster to join, auto or HOST:PORT (default: executor.ray.address of the config; "
+        "none = start Ray on this machine for the run)",
+    )
+    run.add_argument(
+        "--cams-per-worker",
+        metavar="N",
+        type=int,
+        default=None,
+        help="cameras per Ray actor (default: executor.cams_per_worker of the config, 2)",
+    )
+    run.add_argument(
         "--progress",
-        choices=("auto", "on", "off"),
+        choices=("auto", "bar", "lines", "off"),
         default="auto",
-        help="per-camera progress bars (default: auto, only on a terminal)",
+        help="per-camera progress: a bar with ETA, or a plain line every runtime.log_interval_s "
+        "(no \\r in log files) (default: auto = a bar on a terminal, lines otherwise)",
+    )
+    run.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress and only warnings and errors on stderr (= --progress off --log-level warning)",
     )
     run.add_argument(
         "--log-level",
@@ -193,6 +224,8 @@ def _sinks(args: argparse.Namespace) -> list[Sink]:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if args.quiet:
+        args.log_level = "warning" if args.log_level in ("debug", "info") else args.log_level
     if args.log_level != "debug":
         # FFmpeg (inside OpenCV) prints its own lines for unreadable files ("moov atom not found");
         # we report those ourselves in one line. Must be set before cv2 opens its first video.
@@ -220,10 +253,12 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.reid_weights is not None:
         config = config.replace(reid=dataclasses.replace(config.reid, weights=str(args.reid_weights)))
 
+    config = _executor_overrides(config, args)
+
     from pipeline.run import run
     from pipeline.stop import STOP_EXIT_CODE, StopControl
 
-    progress = {"auto": None, "on": True, "off": False}[args.progress]
+    progress = "off" if args.quiet else args.progress
     stop = StopControl(duration_s=args.duration)
     with stop.signals():
         summary = run(
@@ -247,6 +282,27 @@ def _main(argv: Sequence[str] | None) -> int:
         )
         return STOP_EXIT_CODE
     return 3 if summary.failed else 0
+
+
+def _executor_overrides(config: PipelineConfig, args: argparse.Namespace) -> PipelineConfig:
+    """``--executor``, ``--ray-address``, ``--cams-per-worker`` over the config's ``executor`` section."""
+    ex = config.executor
+    if args.ray_address is not None:
+        ex = dataclasses.replace(ex, ray=dataclasses.replace(ex.ray, address=args.ray_address))
+    try:
+        if args.cams_per_worker is not None:
+            ex = dataclasses.replace(ex, cams_per_worker=args.cams_per_worker)
+        if args.executor is not None:
+            ex = dataclasses.replace(ex, kind=args.executor)
+    except ValueError as err:
+        raise UserError(f"--cams-per-worker {args.cams_per_worker}: {err}") from None
+    if ex.kind != "ray" and (args.ray_address is not None or args.cams_per_worker is not None):
+        raise UserError("--ray-address and --cams-per-worker need --executor ray")
+    if ex.kind == "ray":
+        from pipeline.executors.ray_cluster import import_ray
+
+        import_ray()  # not installed: one line now, before anything is loaded
+    return config.replace(executor=ex)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

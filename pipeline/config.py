@@ -32,7 +32,9 @@ from infra.yaml_config import load_yaml_mapping, parse_dataclass
 __all__ = [
     "AssociationConfig",
     "DetectorConfig",
+    "ExecutorConfig",
     "PipelineConfig",
+    "RayExecutorConfig",
     "ReIDConfig",
     "ReportConfig",
     "RuntimeConfig",
@@ -345,6 +347,67 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class RayExecutorConfig:
+    """The Ray executor (``--executor ray``; docs/ray.md).
+
+    Attributes:
+        address: the Ray cluster to join (``auto``, ``HOST:PORT``); ``None`` = start a Ray instance
+            on this machine for the run (stopped after it). ``--ray-address`` overrides it.
+        local_num_cpus: CPUs that instance may use, ``None`` = all of this machine's.
+        num_cpus_per_actor: CPUs Ray reserves for each camera-group actor (decode, detect, track,
+            encode). Higher = fewer actors per node; fractional values pack more.
+        num_gpus_per_actor: GPU fraction reserved per actor (0 = CPU only; 0.25 = four actors per GPU).
+        max_restarts: times a dead actor is restarted; its cameras then resume from the start of
+            their files (what was already received is skipped). After that, its cameras are reported
+            lost and the others are still written.
+        max_inflight_batches: tracklet batches an actor may compute ahead of the association
+            (back-pressure; each batch is ``steps_per_batch`` steps). Higher hides latency, costs memory.
+        steps_per_batch: detector steps (about one frame per camera each) per message from an actor to
+            the association. Higher = fewer, larger messages; lower = fresher live decisions.
+    """
+
+    address: str | None = None
+    local_num_cpus: int | None = None
+    num_cpus_per_actor: float = 1.0
+    num_gpus_per_actor: float = 0.0
+    max_restarts: int = 1
+    max_inflight_batches: int = 2
+    steps_per_batch: int = 25
+
+    def __post_init__(self) -> None:
+        _check(
+            self.local_num_cpus is None or self.local_num_cpus >= 1,
+            "executor.ray.local_num_cpus must be >= 1 or null",
+        )
+        _check(self.num_cpus_per_actor > 0, "executor.ray.num_cpus_per_actor must be > 0 CPUs")
+        _check(self.num_gpus_per_actor >= 0, "executor.ray.num_gpus_per_actor must be >= 0 GPUs")
+        _check(self.max_restarts >= 0, "executor.ray.max_restarts must be >= 0")
+        _check(self.max_inflight_batches >= 1, "executor.ray.max_inflight_batches must be >= 1")
+        _check(self.steps_per_batch >= 1, "executor.ray.steps_per_batch must be >= 1")
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where the cameras run.
+
+    Attributes:
+        kind: ``local`` (every camera in this process) or ``ray`` (camera groups on Ray actors,
+            association in this process). ``--executor`` overrides it.
+        cams_per_worker: cameras per Ray actor (one detector call batches them). Higher = fewer
+            actors, bigger detector batches. ``--cams-per-worker`` overrides it.
+        ray: the Ray executor's settings.
+    """
+
+    kind: str = "local"
+    cams_per_worker: int = 2
+    ray: RayExecutorConfig = field(default_factory=RayExecutorConfig)
+
+    def __post_init__(self) -> None:
+        _check(self.kind in ("local", "ray"), f"executor.kind must be local or ray, got {self.kind!r}")
+        _check(self.cams_per_worker >= 1, "executor.cams_per_worker must be >= 1")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """A whole run: one section per stage. ``source`` is the file it was loaded from."""
 
@@ -355,6 +418,7 @@ class PipelineConfig:
     reid: ReIDConfig = field(default_factory=ReIDConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     source: str = "<defaults>"
 
     def replace(self, **sections: Any) -> PipelineConfig:

@@ -35,6 +35,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from infra.progress import Progress
 from pipeline.frames import Frame, FrameSource
 from pipeline.frames.reader import FrameReader
 from pipeline.identities import Associator, Identity, MatcherLike
@@ -173,7 +174,9 @@ class RunSummary:
             f"frames: {self.total_frames} ({cams})",
             f"tracklets: {self.tracklets} kept, {self.tracklets_dropped} dropped as too short",
             f"identities: {self.identities} ({self.cross_camera_identities} seen by more than one camera)",
-            f"wall time: {self.wall_s:.1f} s, {fps:.1f} frames/s end to end on {self.device}",
+            f"wall time: {self.wall_s:.1f} s, {fps:.1f} frames/s end to end on {self.device} "
+            f"(frames of all {len(self.frames)} cameras ÷ wall time; "
+            f"{fps / max(len(self.frames), 1):.1f} per camera)",
             *([f"detector: {self.detector}"] if self.detector else []),
             *([f"peak RSS: {self._rss()}"] if self.peak_rss_mib and self.frames else []),
             "stage time (frames/s): "
@@ -181,6 +184,7 @@ class RunSummary:
                 f"{s} {t:.2f} s" + (f" ({v:.0f})" if (v := stage_fps[s]) is not None else "")
                 for s, t in self.stage_s.items()
             ),
+            "  (a stage's frames/s = frames of all cameras ÷ that stage's own time; stages overlap)",
         ]
         if self.executor != "local" or len(self.workers) > 1:
             lines.extend(
@@ -385,7 +389,8 @@ class CameraGroupProducer:
         encoder: encodes closed tracklets (and frees their crops).
         queue_size_frames: decoded frames buffered per camera (at most).
         log_interval_s: seconds between per-camera FPS lines in the log.
-        progress: per-camera progress bars; ``None`` = only when stderr is a terminal.
+        progress: per-camera progress (:class:`infra.progress.Progress` mode: ``auto``, ``bar``,
+            ``lines``, ``off``; ``None`` = ``auto``: a bar on a terminal, a plain line otherwise).
         frames_in_flight_mib: bound on the frames buffered by all these cameras together, in MiB
             (:func:`queue_frames`).
         every_n_frames: detect in every n-th frame of each camera (index divisible by n); the
@@ -407,7 +412,7 @@ class CameraGroupProducer:
         *,
         queue_size_frames: int,
         log_interval_s: float,
-        progress: bool | None,
+        progress: bool | str | None,
         frames_in_flight_mib: float,
         every_n_frames: int,
         stop: StopControl | None = None,
@@ -586,18 +591,15 @@ class CameraGroupProducer:
             self.end.setdefault(cam_id, (self.stop.reason or "stopped") if stopped else "ended")
         return frame
 
-    def _progress_bars(self) -> dict:
-        from tqdm import tqdm
-
+    def _progress_bars(self) -> dict[str, Progress]:
         return {
-            c: tqdm(
-                total=s.info.num_frames,
-                desc=c,
-                unit="frame",
+            c: Progress(
+                s.info.num_frames,
+                c,
+                "frame",
+                self.progress,
+                interval_s=self.log_interval_s,
                 position=k,
-                leave=True,
-                disable=None if self.progress is None else not self.progress,
-                dynamic_ncols=True,
             )
             for k, (c, s) in enumerate(self.sources.items())
         }
@@ -810,5 +812,5 @@ class _RateLog:
             if r.source.live
         ]
         latency = f" | latency {', '.join(live)}" if live else ""
-        log.info("fps: %s | open tracklets %d%s", rates, num_open, latency)
+        log.info("per-camera fps: %s | open tracklets %d%s", rates, num_open, latency)
         self.counts, self.start, self.next = dict(counts), now, now + self.interval_s

@@ -104,7 +104,7 @@ def build_producer(
     detector: Detector,
     matcher: MatcherLike | None,
     *,
-    progress: bool | None,
+    progress: bool | str | None,
     stop: StopControl | None = None,
     max_frames: int | None = None,
 ) -> CameraGroupProducer:

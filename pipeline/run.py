@@ -43,7 +43,7 @@ def run(
     config: PipelineConfig,
     *,
     detections_dir: str | Path | None = None,
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     stop: StopControl | None = None,
     max_frames: int | None = None,
 ) -> RunSummary:
@@ -54,7 +54,8 @@ def run(
         sinks: the outputs (checked first; see :mod:`pipeline.export`).
         config: the run's configuration (device and weights already overridden by the CLI).
         detections_dir: replay ``<cam_id>.txt`` MOTChallenge detections instead of running the detector.
-        progress: per-camera progress bars; ``None`` = only when stderr is a terminal.
+        progress: per-camera progress: ``auto`` (``None``; a bar on a terminal, a plain line
+            otherwise), ``bar``, ``lines`` or ``off`` (``False``).
         stop: ends the reading early (signals, ``--duration``; :mod:`pipeline.stop`); the outputs
             are still written, from the frames read so far.
         max_frames: frames read per camera at most (``--max-frames``); ``None`` = no limit.
@@ -75,18 +76,21 @@ def run(
     staged = StagedFiles()
     try:
         matcher = load_matcher(config)  # first: a bad re-ID file is reported before the detector logs
-        detector = build_detector(config, [c.cam_id for c in cams], detections_dir)
-        summary.device = str(getattr(matcher, "device", None) or detector_device(detector, config))
-        summary.detector = describe_detector(detector)
         _log_sources(sources)
         snapshots = _snapshots(sinks, config)
         consumer = AssociationConsumer(
             _build_associator(config, matcher, sources, sinks, snapshots), list(sources), summary.stage_s
         )
-        producer = build_producer(
-            config, sources, detector, matcher, progress=progress, stop=stop, max_frames=max_frames
-        )
-        result = StreamLoop(producer, consumer, summary, snapshots=snapshots).run()
+        if config.executor.kind == "ray":
+            result = _run_on_ray(config, cams, sources, consumer, summary, detections_dir, stop, max_frames)
+        else:
+            detector = build_detector(config, [c.cam_id for c in cams], detections_dir)
+            summary.device = str(getattr(matcher, "device", None) or detector_device(detector, config))
+            summary.detector = describe_detector(detector)
+            producer = build_producer(
+                config, sources, detector, matcher, progress=progress, stop=stop, max_frames=max_frames
+            )
+            result = StreamLoop(producer, consumer, summary, snapshots=snapshots).run()
         tracks = _tracks_file(sources, result)
         _summarise(summary, sources, result, tracks)
         _finish_sinks(sinks, RunResult(tracks, sources, summary, config), staged)
@@ -101,6 +105,36 @@ def run(
     summary.wall_s = time.perf_counter() - wall_start
     summary.peak_rss_mib = _peak_rss_mib()
     return summary
+
+
+def _run_on_ray(
+    config: PipelineConfig,
+    cams: Sequence[CameraSpec],
+    sources: Mapping[str, FrameSource],
+    consumer: AssociationConsumer,
+    summary: RunSummary,
+    detections_dir: str | Path | None,
+    stop: StopControl | None,
+    max_frames: int | None,
+) -> LoopResult:
+    """The cameras on Ray actors (:mod:`pipeline.executors.ray_cluster`), association here."""
+    from pipeline.executors.ray_cluster import run_on_ray
+
+    live = [c for c, s in sources.items() if s.live]
+    result, workers = run_on_ray(
+        config,
+        cams,
+        consumer,
+        detections_dir=detections_dir,
+        live_cams=live,
+        stop=stop,
+        max_frames=max_frames,
+    )
+    summary.executor = "ray"
+    summary.workers = workers
+    summary.device = f"{config.runtime.device} per Ray actor"
+    summary.detector = "replayed" if detections_dir is not None else "on the Ray actors"
+    return result
 
 
 def _peak_rss_mib() -> float:

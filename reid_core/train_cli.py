@@ -2,7 +2,7 @@
 
 Usage::
 
-    reid-train --config configs/reid/default.yaml [--out runs/default] [--resume]
+    reid-train --config configs/reid/default.yaml [--out runs/default] [--resume] [--progress lines]
 
 Exit codes: 0 done, 2 user error (one line on stderr: bad config key, missing data, ...),
 130 interrupted (the last checkpoint stays resumable).
@@ -34,6 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.safetensors")
     p.add_argument("--steps", type=int, default=None, help="override run.steps (total optimisation steps)")
+    p.add_argument(
+        "--progress",
+        choices=("auto", "bar", "lines", "off"),
+        default="auto",
+        help="a bar with ETA, or a plain line every 30 s (no \\r in log files) "
+        "(default: auto = a bar on a terminal, lines otherwise)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress (= --progress off)")
     return p
 
 
@@ -53,7 +61,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.steps <= 0:
             raise ConfigError(f"--steps must be > 0, got {args.steps}")
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, steps=args.steps))
-    final = train(cfg, out_dir=args.out, resume=args.resume)
+    final = train(cfg, out_dir=args.out, resume=args.resume, progress="off" if args.quiet else args.progress)
     if final:
         print(" ".join(f"{k}={v}" for k, v in final.items()))
     return 0

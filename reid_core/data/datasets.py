@@ -28,6 +28,8 @@ Registered names and layouts (``root`` is the folder given to :func:`load_items`
                 ``0000`` (distractors) is kept (only the gallery has them).
 ``folder``      ``root/PID_CAMID[_anything].{jpg,jpeg,png,bmp}`` (flat, no sub-folders),
                 e.g. the output of :mod:`reid_core.data.mot_crops`. Ids kept as written.
+``video_crops`` ``root/train/`` + ``root/val/`` of ``PID_CAMID_FRAME.jpg`` (``mot_crops --data-root``):
+                ids as written; camera 0/1 = first/second half of a person's frames.
 ==============  =======================================================================
 
 Files that are not images (by extension) and hidden files are ignored. Image files whose
@@ -39,7 +41,7 @@ path and what was expected.
 Example:
     >>> from reid_core.data.datasets import available_datasets
     >>> available_datasets()
-    ['cuhk01', 'cuhk03', 'folder', 'market1501', 'viper']
+    ['cuhk01', 'cuhk03', 'folder', 'market1501', 'video_crops', 'viper']
 """
 
 from __future__ import annotations
@@ -348,3 +350,21 @@ _FOLDER = re.compile(r"(\d+)_(\d+)(?:_[^/]*)?\.(?:jpg|jpeg|png|bmp)", re.IGNOREC
 def _read_folder(root: Path) -> list[ReIDItem]:
     _require_dir(root, "a folder of PID_CAMID_*.jpg images")
     return _parse_folder(root, _FOLDER, lambda m: (int(m[1]), int(m[2])), "PID_CAMID_*.jpg")
+
+
+# --------------------------------------------------------------------------- video crops
+
+
+@register_dataset("video_crops")
+def _read_video_crops(root: Path) -> list[ReIDItem]:
+    """``train/`` and ``val/`` of ``PID_CAMID_FRAME.jpg`` (``reid_core.data.mot_crops --data-root``).
+
+    Person ids are kept as written (the writer makes them distinct across sequences); camera 0/1
+    are the first/second half of a person's frames in one video.
+    """
+    _require_dir(root, "video_crops: train/ and val/ folders of PID_CAMID_FRAME.jpg")
+    items: list[ReIDItem] = []
+    for part in ("train", "val"):
+        folder = _require_dir(root / part, "PID_CAMID_FRAME.jpg files (python -m reid_core.data.mot_crops)")
+        items += _parse_folder(folder, _FOLDER, lambda m: (int(m[1]), int(m[2])), "PID_CAMID_*.jpg")
+    return items

@@ -36,7 +36,19 @@ import numpy as np
 
 from infra.errors import DatasetError, UserError, cli_entry
 
-__all__ = ["CropSummary", "GtBox", "build_crops", "main", "read_gt"]
+__all__ = [
+    "CropSummary",
+    "GtBox",
+    "VideoSequence",
+    "build_crops",
+    "build_video_crops",
+    "find_sequences",
+    "main",
+    "read_gt",
+]
+
+#: Video containers recognised by :func:`find_sequences` (by extension, lower case).
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +129,7 @@ def build_crops(
     classes: Sequence[int] = (1,),
     jpeg_quality: int = 95,
     overwrite: bool = False,
+    time_halves: bool = False,
 ) -> CropSummary:
     """Write the crops of ``video`` labelled by ``gt`` to ``out`` as ``PID_CAMID_FRAME.jpg``.
 
@@ -132,6 +145,9 @@ def build_crops(
         classes: MOT16+ classes kept (1 = pedestrian).
         jpeg_quality: JPEG quality 0..100.
         overwrite: replace existing crops of the same name.
+        time_halves: camera id ``cam_id`` for the boxes of the first half of each identity's
+            frames, ``cam_id + 1`` for the second half (two "views" of one person from one
+            camera, as the cross-camera pair sampler and the single-shot protocol need).
 
     Returns:
         :class:`CropSummary`.
@@ -155,7 +171,7 @@ def build_crops(
             if box.track_id + id_offset < 0:
                 raise UserError(f"{gt}: track id {box.track_id} + id offset {id_offset} is negative")
             wanted[box.frame].append(box)
-    if not video.is_file():
+    if not (video.is_file() or ("%" in video.name and video.parent.is_dir())):
         raise DatasetError(f"{video}: video file not found")
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
@@ -164,8 +180,17 @@ def build_crops(
     except OSError as err:
         raise UserError(f"{out}: cannot create the output folder ({err.strerror})") from None
 
+    split_frame: dict[int, float] = {}
+    if time_halves:
+        frames_of: dict[int, list[int]] = defaultdict(list)
+        for boxes in wanted.values():
+            for b in boxes:
+                frames_of[b.track_id].append(b.frame)
+        split_frame = {t: float(np.median(f)) for t, f in frames_of.items()}
+
     def name(box: GtBox) -> str:
-        return f"{box.track_id + id_offset}_{cam_id}_{box.frame:06d}.jpg"
+        cam = cam_id + (1 if time_halves and box.frame > split_frame[box.track_id] else 0)
+        return f"{box.track_id + id_offset}_{cam}_{box.frame:06d}.jpg"
 
     if not overwrite:
         clash = next(
@@ -208,6 +233,102 @@ def build_crops(
     return CropSummary(num_crops=num_crops, num_ids=len(written), frames_used=frames_used, out=out)
 
 
+@dataclass(frozen=True, slots=True)
+class VideoSequence:
+    """A MOTChallenge sequence with frames: ``name`` (its folder), ``video`` and ``gt`` paths.
+
+    ``video`` is a video file, or an OpenCV image-sequence pattern ``.../img1/%06d.jpg``.
+    """
+
+    name: str
+    video: Path
+    gt: Path
+
+
+def find_sequences(data_root: str | Path) -> list[VideoSequence]:
+    """Every sequence under ``data_root`` (searched recursively) that has frames and ground truth.
+
+    A sequence is a folder with ``gt/gt.txt`` and either a video file (``VIDEO_EXTENSIONS``;
+    the first by name) or an ``img1/`` folder of ``000001.jpg``… frames. Folders with ground
+    truth but no frames are skipped. Sorted by folder name (then path), so ids are stable.
+
+    Raises:
+        DatasetError: ``data_root`` is not a folder.
+    """
+    root = Path(data_root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: data folder not found")
+    found: list[VideoSequence] = []
+    for gt in sorted(root.rglob("gt/gt.txt")):
+        folder = gt.parent.parent
+        videos = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+        if videos:
+            found.append(VideoSequence(folder.name, videos[0], gt))
+        elif (folder / "img1" / "000001.jpg").is_file():
+            found.append(VideoSequence(folder.name, folder / "img1" / "%06d.jpg", gt))
+    return sorted(found, key=lambda s: (s.name, str(s.video)))
+
+
+def build_video_crops(
+    data_root: str | Path,
+    out: str | Path,
+    *,
+    val_sequences: Sequence[str],
+    stride: int = 5,
+    min_height_px: int = 40,
+    overwrite: bool = False,
+) -> dict[str, CropSummary]:
+    """Crops of every sequence of :func:`find_sequences` in the ``video_crops`` layout.
+
+    Writes ``out/train/`` and ``out/val/`` (:func:`build_crops` with ``time_halves``: camera 0
+    = first half of a person's frames, 1 = second half). Sequences named in ``val_sequences``
+    go to ``val/`` (their people are never trained on), the others to ``train/``. Person ids are
+    the gt ids offset per sequence (in sorted order) so that no two sequences share an id.
+
+    Args:
+        data_root: searched for sequences.
+        out: output folder (created).
+        val_sequences: sequence folder names held out for validation (each must exist).
+        stride: use every ``stride``-th frame (frames).
+        min_height_px: smallest crop height kept (pixels).
+        overwrite: replace existing crops.
+
+    Returns:
+        Sequence name → :class:`CropSummary`.
+
+    Raises:
+        UserError: a name in ``val_sequences`` that is not a sequence with frames.
+        DatasetError: no sequence with frames and ground truth under ``data_root``.
+    """
+    sequences = find_sequences(data_root)
+    if not sequences:
+        raise DatasetError(f"{data_root}: no sequence with frames and gt/gt.txt")
+    names = {s.name for s in sequences}
+    unknown = sorted(set(val_sequences) - names)
+    if unknown:
+        raise UserError(
+            f"validation sequence(s) {', '.join(unknown)} not found with frames under {data_root} "
+            f"(found: {', '.join(sorted(names))})"
+        )
+    out = Path(out)
+    offset = 0
+    summaries: dict[str, CropSummary] = {}
+    for seq in sequences:
+        part = "val" if seq.name in val_sequences else "train"
+        summaries[seq.name] = build_crops(
+            seq.video,
+            seq.gt,
+            out / part,
+            stride=stride,
+            min_height_px=min_height_px,
+            id_offset=offset,
+            overwrite=overwrite,
+            time_halves=True,
+        )
+        offset += 1 + max((b.track_id for b in read_gt(seq.gt)), default=0)
+    return summaries
+
+
 def _clip_crop(
     image: np.ndarray, tlwh: tuple[float, float, float, float], width: int, height: int
 ) -> np.ndarray | None:
@@ -226,10 +347,20 @@ def _main(argv: Sequence[str] | None) -> int:
         description="Cut identity-labelled crops out of a MOTChallenge video + gt.txt "
         "(folder layout PID_CAMID_FRAME.jpg).",
     )
+    parser.add_argument("--video", type=Path, help="sequence video file (frame 1 = first frame)")
+    parser.add_argument("--gt", type=Path, help="MOTChallenge gt.txt of the sequence")
     parser.add_argument(
-        "--video", required=True, type=Path, help="sequence video file (frame 1 = first frame)"
+        "--data-root",
+        type=Path,
+        help="instead of --video/--gt: every sequence with frames + gt/gt.txt under this folder, "
+        "written as the video_crops data set (OUT/train, OUT/val; camera = half of a person's frames)",
     )
-    parser.add_argument("--gt", required=True, type=Path, help="MOTChallenge gt.txt of the sequence")
+    parser.add_argument(
+        "--val-sequences",
+        nargs="*",
+        default=["TUD-Stadtmitte"],
+        help="with --data-root: sequence folder names held out for validation (default TUD-Stadtmitte)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="output folder (created)")
     parser.add_argument("--cam-id", type=int, default=0, help="camera id in the file names (default 0)")
     parser.add_argument("--stride", type=int, default=1, help="use every N-th frame (frames, default 1)")
@@ -239,6 +370,22 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--id-offset", type=int, default=0, help="added to the gt ids (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing crops of the same name")
     args = parser.parse_args(argv)
+    if args.data_root is not None:
+        if args.video is not None or args.gt is not None:
+            raise UserError("give either --data-root or --video and --gt, not both")
+        summaries = build_video_crops(
+            args.data_root,
+            args.out,
+            val_sequences=args.val_sequences,
+            stride=args.stride,
+            min_height_px=args.min_height or 0,
+            overwrite=args.overwrite,
+        )
+        for name, sm in summaries.items():
+            print(f"{name}: {sm.num_crops} crops of {sm.num_ids} identities in {sm.out}")
+        return 0
+    if args.video is None or args.gt is None:
+        raise UserError("give --video and --gt (one sequence) or --data-root (all sequences)")
     summary = build_crops(
         args.video,
         args.gt,

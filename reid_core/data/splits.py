@@ -17,6 +17,11 @@
                (multi-shot; ``seed``, ``trial`` and ``num_test_ids`` are not used).
 ``folder``     ``num_test_ids`` (default half of the eligible identities) random test
                identities; the rest train.
+``video_crops`` Crops cut from videos (``python -m reid_core.data.mot_crops --data-root``):
+               ``train/`` trains; the people of ``val/`` (held-out sequences) are the test
+               identities, **multi-shot**: every camera-0 crop (first half of the person's
+               frames) is a query, every camera-1 crop (second half) a gallery item.
+               ``seed``, ``trial`` and ``num_test_ids`` are not used.
 =============  ===========================================================================
 
 Single-shot query/gallery (all but Market-1501): for each test identity one image from its
@@ -105,6 +110,14 @@ def load_split(
             train=tuple(parts.get("bounding_box_train", ())),
             query=tuple(parts.get("query", ())),
             gallery=tuple(parts.get("bounding_box_test", ())),
+        )
+    if name == "video_crops":
+        parts = _by_parent(items)
+        val = sorted(parts.get("val", []), key=lambda it: str(it.image_path))
+        return Split(
+            train=tuple(parts.get("train", ())),
+            query=tuple(it for it in val if it.camera_id == 0),
+            gallery=tuple(it for it in val if it.camera_id == 1),
         )
     if name == "cuhk03":
         parts = _by_parent(items)

@@ -70,28 +70,55 @@ class SamplerConfig:
             crop and better BatchNorm statistics, slower steps.
         negatives_per_positive: negatives per positive pair (paper: 2).
         both_orders: use each positive pair in both orders (a, b) and (b, a).
+        dataset_weights: share of each batch's anchor identities per data set of
+            ``data.train`` (same order; unitless, normalised; higher = that data set seen more
+            often). null = no balancing: identities drawn uniformly over all data sets.
     """
 
     identities_per_batch: int = 33
     negatives_per_positive: float = 2.0
     both_orders: bool = True
+    dataset_weights: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Augmentation (YAML section ``augment``): random affine around the centre + flips.
+    """Augmentation (YAML section ``augment``): random affine (box jitter) + flips, then the
+    pipeline's look (:func:`reid_core.data.transforms.pipeline_look`; every ``*_prob`` 0 = off).
 
     Attributes:
         flip_prob: probability of a horizontal flip (0..1).
         max_rotation_deg: rotation drawn in ±this, degrees.
         scale_range: zoom drawn in [lo, hi] (unitless factor).
         max_translate_frac: shift drawn in ±this fraction of the crop's width/height.
+        low_res_prob: probability of a down- then up-scale (0..1; higher = more small crops).
+        low_res_min_height_px: smallest height scaled down to (pixels of the 160-px input).
+        blur_prob: probability of a motion blur (0..1).
+        blur_max_px: longest blur (pixels; >= 2 to have any).
+        colour_prob: probability of a gain/white-balance change (0..1).
+        gain_range: brightness gain drawn in [lo, hi] (unitless factor).
+        white_balance_frac: each channel × (1 ± up to this) (unitless; 0 = no tint).
+        cutoff_prob: probability of cutting one side off (0..1).
+        cutoff_max_frac: up to this fraction of that side cut (0..1).
+        erase_prob: probability of random erasing (0..1).
+        erase_area_range: erased area as a fraction of the crop, [lo, hi].
     """
 
     flip_prob: float = 0.5
     max_rotation_deg: float = 5.0
     scale_range: tuple[float, float] = (0.9, 1.1)
     max_translate_frac: float = 0.05
+    low_res_prob: float = 0.0
+    low_res_min_height_px: int = 40
+    blur_prob: float = 0.0
+    blur_max_px: int = 7
+    colour_prob: float = 0.0
+    gain_range: tuple[float, float] = (0.6, 1.5)
+    white_balance_frac: float = 0.15
+    cutoff_prob: float = 0.0
+    cutoff_max_frac: float = 0.2
+    erase_prob: float = 0.0
+    erase_area_range: tuple[float, float] = (0.02, 0.25)
 
 
 @dataclass(frozen=True)
@@ -175,6 +202,8 @@ class RunConfig:
             same recipe and seed give bit-identical weights on the same machine and thread
             count; false: multi-threaded CPU scatter-adds make them differ by rounding).
         out_dir: run folder (checkpoints, metrics); ``--out`` overrides it.
+        init_weights: start from these re-ID weights (``.safetensors`` of the same model
+            config, e.g. the shipped ones) instead of ImageNet; null = ImageNet trunk, new head.
     """
 
     steps: int = 6000
@@ -187,6 +216,7 @@ class RunConfig:
     num_threads: int | None = None
     deterministic: bool = True
     out_dir: str = "runs/default"
+    init_weights: str | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +237,12 @@ class TrainConfig:
         for e in self.data.eval:
             if e not in names:
                 raise ValueError(f"data.eval: {e!r} is not one of data.train ({', '.join(names)})")
+        w = self.sampler.dataset_weights
+        if w is not None and (len(w) != len(names) or min(w) < 0 or sum(w) <= 0):
+            raise ValueError(
+                f"sampler.dataset_weights: need {len(names)} values >= 0 (one per data.train), "
+                f"not all 0; got {list(w)}"
+            )
         if self.run.steps <= 0:
             raise ValueError(f"run.steps must be > 0, got {self.run.steps}")
 

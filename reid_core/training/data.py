@@ -22,11 +22,13 @@ class TrainData:
         items: merged training items (ids 0..N-1 across data sets).
         images_bgr: (len(items), 160, 80, 3) uint8 BGR crops, decoded once.
         eval_splits: name → split whose query/gallery are evaluated.
+        groups: (len(items),) int64 index into ``cfg.train`` of each item's data set.
     """
 
     items: tuple[ReIDItem, ...]
     images_bgr: np.ndarray
     eval_splits: dict[str, Split]
+    groups: np.ndarray
 
 
 def load_train_data(cfg: DataConfig) -> TrainData:
@@ -46,8 +48,9 @@ def load_train_data(cfg: DataConfig) -> TrainData:
             spec.name, spec.root, seed=cfg.split_seed, num_test_ids=cfg.num_test_ids
         )
     items = merge_train(*splits.values())
+    groups = np.concatenate([np.full(len(sp.train), k, np.int64) for k, sp in enumerate(splits.values())])
     roots = ", ".join(d.root for d in cfg.train)
     if not items:
         raise DatasetError(f"{roots}: no training images after holding out the test identities")
     images = read_crops_bgr([it.image_path for it in items], INPUT_SIZE_HW)
-    return TrainData(items, images, {name: splits[name] for name in cfg.eval})
+    return TrainData(items, images, {name: splits[name] for name in cfg.eval}, groups)

@@ -118,6 +118,7 @@ class Trainer:
         self.run_description = dict(run_description)
         self.weights_description = dict(weights_description)
         self.step = 0
+        self.progress: str | bool | None = "auto"  # infra.progress mode: auto, bar, lines, off
         self.use_amp = bool(amp and self.device.type == "cuda")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.history: list[dict[str, Any]] = []
@@ -190,12 +191,10 @@ class Trainer:
         Returns the last evaluation record. Stopping early writes a checkpoint, like a kill
         right after a checkpoint would leave.
         """
-        from tqdm import tqdm
+        from infra.progress import Progress
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        bar = tqdm(
-            total=self.steps, initial=self.step, desc="train", mininterval=5.0, file=sys.stderr, ascii=True
-        )
+        bar = Progress(self.steps, "train", "step", self.progress, interval_s=30.0, initial=self.step)
         t0, s0 = time.perf_counter(), self.step
         avg: dict[str, float] = {}
         stop = self.steps if until is None else min(until, self.steps)
@@ -212,14 +211,11 @@ class Trainer:
             self.step = step + 1
             bar.update(1)
             rate = (self.step - s0) * self.pairs_per_step() / max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix(loss=f"{avg.get('loss', 0.0):.3f}", pairs_s=f"{rate:.0f}", refresh=False)
+            bar.set_postfix(loss=f"{avg.get('loss', 0.0):.3f}", pairs_s=f"{rate:.0f}")
             if self.step % self.log_every_steps == 0 or self.step == self.steps:
                 parts = " ".join(f"{k}={v:.4f}" for k, v in avg.items())
                 lr = self.optimizer.param_groups[-1]["lr"]
-                bar.write(
-                    f"step {self.step}/{self.steps} {parts} lr_head={lr:.2e} pairs/s={rate:.0f}",
-                    file=sys.stderr,
-                )
+                bar.write(f"step {self.step}/{self.steps} {parts} lr_head={lr:.2e} pairs/s={rate:.0f}")
             done = self.step == self.steps
             if (self.eval_every_steps and self.step % self.eval_every_steps == 0) or done:
                 self._evaluate_and_record()

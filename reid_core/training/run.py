@@ -18,13 +18,21 @@ from reid_core.training.siamese import SiameseTrainer
 __all__ = ["train"]
 
 
-def train(cfg: TrainConfig, *, out_dir: str | Path | None = None, resume: bool = False) -> dict[str, Any]:
+def train(
+    cfg: TrainConfig,
+    *,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: str | bool | None = "auto",
+) -> dict[str, Any]:
     """Train per ``cfg``; write checkpoints and weights to ``out_dir`` (default ``cfg.run.out_dir``).
 
     Args:
         cfg: the recipe.
         out_dir: run folder (created).
         resume: continue from ``out_dir/last.safetensors`` (error if absent).
+        progress: :class:`infra.progress.Progress` mode: ``auto`` (a bar on a terminal, a plain
+            line every 30 s otherwise), ``bar``, ``lines`` or ``off``.
 
     Returns:
         The last evaluation record (``{"step": ..., "<set>_r1": ...}``).
@@ -49,18 +57,26 @@ def train(cfg: TrainConfig, *, out_dir: str | Path | None = None, resume: bool =
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(cfg.run.deterministic, warn_only=True)
     try:
-        return _train(cfg, out, ckpt, resume)
+        return _train(cfg, out, ckpt, resume, progress)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
 
 
-def _train(cfg: TrainConfig, out: Path, ckpt: Path, resume: bool) -> dict[str, Any]:
+def _train(
+    cfg: TrainConfig, out: Path, ckpt: Path, resume: bool, progress: str | bool | None
+) -> dict[str, Any]:
     from infra.fileio import atomic_write_text
 
     torch.manual_seed(cfg.run.seed)
     data = load_train_data(cfg.data)
-    model = build_model(cfg.model, load_imagenet=None if not resume else False)
+    model = build_model(cfg.model, load_imagenet=False if resume or cfg.run.init_weights else None)
+    if cfg.run.init_weights and not resume:
+        from reid_core.weights import load_into, load_weights
+
+        tensors, _ = load_weights(cfg.run.init_weights)
+        load_into(model, tensors, cfg.run.init_weights)
     trainer = SiameseTrainer.from_config(cfg, model, data, out)
+    trainer.progress = progress
     if resume:
         trainer.load_checkpoint(ckpt)
         print(f"resumed from {ckpt} at step {trainer.step}", file=sys.stderr, flush=True)

@@ -37,15 +37,15 @@ from torch.nn import functional as F
 
 from infra.errors import DatasetError
 from reid_core.data.sampler import CrossCameraBatch, CrossCameraSampler
-from reid_core.data.transforms import bgr_to_input, random_affine
+from reid_core.data.transforms import bgr_to_input, pipeline_look, random_affine
 from reid_core.data.types import Split
 from reid_core.model import INPUT_SIZE_HW, SiameseNet
 from reid_core.rng import Stream, numpy_rng, torch_seed
-from reid_core.training.config import TrainConfig
+from reid_core.training.config import AugmentConfig, TrainConfig
 from reid_core.training.data import TrainData
 from reid_core.training.engine import Trainer, build_optimizer
 
-__all__ = ["SiameseTrainer", "cmc_metrics"]
+__all__ = ["SiameseTrainer", "build_augment", "cmc_metrics"]
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 """(N, 3, H, W) model inputs and a seeded generator → augmented inputs of the same shape."""
@@ -132,6 +132,8 @@ class SiameseTrainer(Trainer):
                 cfg.sampler.identities_per_batch,
                 seed=cfg.run.seed,
                 hard_fraction=cfg.mining.hard_identity_fraction,
+                groups=data.groups if cfg.sampler.dataset_weights is not None else None,
+                group_weights=cfg.sampler.dataset_weights,
             )
         except ValueError as err:
             roots = ", ".join(d.root for d in cfg.data.train)
@@ -143,14 +145,8 @@ class SiameseTrainer(Trainer):
         optimizer = build_optimizer(
             [(trunk_params, cfg.optim.lr_trunk), (head_params, cfg.optim.lr_head)], cfg.optim
         )
-        a, m = cfg.augment, cfg.mining
-        augment = functools.partial(
-            random_affine,
-            max_rotation_deg=a.max_rotation_deg,
-            scale_range=tuple(a.scale_range),
-            max_translate_frac=a.max_translate_frac,
-            flip_prob=a.flip_prob,
-        )
+        m = cfg.mining
+        augment = build_augment(cfg.augment)
         return cls(
             model,
             optimizer,
@@ -353,6 +349,39 @@ def cmc_metrics(matcher: Any, split: Split, name: str, shortlist_k: int) -> dict
             out[f"{name}{tag}_r{k}"] = 100.0 * res[ranking].rank(k)
     out[f"{name}_mAP"] = 100.0 * res["pair"].mAP
     return out
+
+
+def build_augment(a: AugmentConfig) -> Augment:
+    """The augmentation of recipe section ``a``: random affine + flip, then the pipeline's look."""
+    affine = functools.partial(
+        random_affine,
+        max_rotation_deg=a.max_rotation_deg,
+        scale_range=tuple(a.scale_range),
+        max_translate_frac=a.max_translate_frac,
+        flip_prob=a.flip_prob,
+    )
+    probs = (a.low_res_prob, a.blur_prob, a.colour_prob, a.cutoff_prob, a.erase_prob)
+    if not any(p > 0 for p in probs):
+        return affine
+    look = functools.partial(
+        pipeline_look,
+        low_res_prob=a.low_res_prob,
+        low_res_min_height_px=a.low_res_min_height_px,
+        blur_prob=a.blur_prob,
+        blur_max_px=a.blur_max_px,
+        colour_prob=a.colour_prob,
+        gain_range=tuple(a.gain_range),
+        white_balance_frac=a.white_balance_frac,
+        cutoff_prob=a.cutoff_prob,
+        cutoff_max_frac=a.cutoff_max_frac,
+        erase_prob=a.erase_prob,
+        erase_area_range=tuple(a.erase_area_range),
+    )
+
+    def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return look(affine(x, gen), gen)
+
+    return augment
 
 
 def _device(cfg: TrainConfig) -> torch.device:

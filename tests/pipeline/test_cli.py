@@ -220,3 +220,28 @@ def test_help_names_units_and_defaults(capsys) -> None:
     ):
         assert flag in text
     assert text.count("default") >= 10
+
+
+@pytest.mark.parametrize(
+    ("flags", "progress_line"),
+    [
+        ([], True),  # auto: stderr is not a terminal here, so plain lines, not a bar
+        (["--quiet"], False),
+    ],
+)
+def test_progress_lines_in_logs_never_carriage_returns(
+    two_cam_scene: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags, progress_line
+) -> None:
+    videos = [str(p) for p in two_cam_scene["videos"].values()]
+    args = [
+        "--cams",
+        *videos,
+        "--out",
+        str(tmp_path / "t.json"),
+        "--detections-dir",
+        str(two_cam_scene["dets"]),
+    ]
+    assert cli.main([*args, *flags]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert ("cam_a: 50/50 frames (100.0%)" in err) is progress_line, err

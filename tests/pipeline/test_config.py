@@ -58,7 +58,7 @@ def test_yaml_values_are_the_dataclass_defaults() -> None:
     """The file documents the defaults; a run without --config behaves as the code says."""
     cfg = load_config(YAML)
     default = PipelineConfig()
-    for section in ("detector", "tracklets", "association", "reid", "runtime", "report"):
+    for section in ("detector", "tracklets", "association", "reid", "runtime", "report", "executor"):
         assert getattr(cfg, section) == getattr(default, section), section
     assert cfg.tracker.name == default.tracker.name
 

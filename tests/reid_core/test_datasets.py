@@ -13,8 +13,8 @@ from reid_core.data.datasets import UnknownDatasetError, available_datasets, loa
 from reid_core.data.types import ReIDItem
 
 
-def test_registry_lists_the_five_readers() -> None:
-    assert available_datasets() == ["cuhk01", "cuhk03", "folder", "market1501", "viper"]
+def test_registry_lists_the_six_readers() -> None:
+    assert available_datasets() == ["cuhk01", "cuhk03", "folder", "market1501", "video_crops", "viper"]
 
 
 def test_unknown_name_lists_the_valid_ones(tmp_path: Path) -> None:

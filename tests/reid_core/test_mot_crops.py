@@ -10,7 +10,8 @@ import pytest
 
 from infra.errors import DatasetError, UserError
 from reid_core.data.datasets import load_items
-from reid_core.data.mot_crops import GtBox, build_crops, main, read_gt
+from reid_core.data.mot_crops import GtBox, build_crops, build_video_crops, find_sequences, main, read_gt
+from reid_core.data.splits import load_split
 
 W, H, FRAMES = 96, 64, 10
 
@@ -144,3 +145,129 @@ def test_tud_campus(shared_data: Path, tmp_path: Path) -> None:
     items = load_items("folder", tmp_path / "c")
     assert summary.num_crops == len(items) > 0 and summary.frames_used == 8
     assert summary.num_ids == len({it.person_id for it in items})
+
+
+# -- time halves and the video_crops data set ----------------------------------------------------
+
+
+def test_time_halves_give_two_cameras_per_person(video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    build_crops(video, _gt(tmp_path, MOT15), out, time_halves=True)
+    items = load_items("folder", out)
+    for pid in (1, 2):
+        frames = {
+            cam: sorted(
+                int(it.image_path.stem.split("_")[2])
+                for it in items
+                if it.person_id == pid and it.camera_id == cam
+            )
+            for cam in (0, 1)
+        }
+        assert frames == {0: [1, 2, 3, 4, 5], 1: [6, 7, 8, 9, 10]}
+
+
+def _sequence(root: Path, name: str, video: Path, rows: list[str], *, as_frames: bool = False) -> None:
+    folder = root / name
+    (folder / "gt").mkdir(parents=True)
+    (folder / "gt" / "gt.txt").write_text("\n".join(rows) + "\n")
+    if as_frames:
+        cap = cv2.VideoCapture(str(video))
+        (folder / "img1").mkdir()
+        n = 0
+        while True:
+            ok, image = cap.read()
+            if not ok:
+                break
+            n += 1
+            cv2.imwrite(str(folder / "img1" / f"{n:06d}.jpg"), image)
+        cap.release()
+    else:
+        (folder / f"{name}.avi").write_bytes(video.read_bytes())
+
+
+def test_find_sequences_needs_frames_and_gt(video: Path, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    _sequence(root, "B-seq", video, MOT15)
+    _sequence(root, "A-seq", video, MOT15, as_frames=True)
+    (root / "gt-only" / "gt").mkdir(parents=True)
+    (root / "gt-only" / "gt" / "gt.txt").write_text(MOT15[0] + "\n")
+    found = find_sequences(root)
+    assert [s.name for s in found] == ["A-seq", "B-seq"]
+    assert found[0].video.name == "%06d.jpg" and found[1].video.suffix == ".avi"
+
+
+@pytest.mark.parametrize(
+    ("val", "train_ids", "val_ids"),
+    [
+        (["B-seq"], {1, 2}, {4, 5}),  # A-seq ids 1,2 (offset 0); B-seq ids offset by max id 2 + 1
+        (["A-seq"], {4, 5}, {1, 2}),
+        (["A-seq", "B-seq"], set(), {1, 2, 4, 5}),
+    ],
+)
+def test_build_video_crops_holds_out_sequences(
+    video: Path, tmp_path: Path, val: list[str], train_ids: set[int], val_ids: set[int]
+) -> None:
+    root = tmp_path / "data"
+    _sequence(root, "A-seq", video, MOT15, as_frames=True)
+    _sequence(root, "B-seq", video, MOT15)
+    out = tmp_path / "vc"
+    summaries = build_video_crops(root, out, val_sequences=val, stride=1, min_height_px=0)
+    assert {k: v.num_crops for k, v in summaries.items()} == {"A-seq": 20, "B-seq": 20}
+    ids = {part: {int(p.name.split("_")[0]) for p in (out / part).glob("*.jpg")} for part in ("train", "val")}
+    assert ids == {"train": train_ids, "val": val_ids}
+    if train_ids:
+        split = load_split("video_crops", out)
+        assert {it.person_id for it in split.train} == train_ids
+        assert {it.person_id for it in split.query} == val_ids == {it.person_id for it in split.gallery}
+        assert {it.camera_id for it in split.query} == {0} and {it.camera_id for it in split.gallery} == {1}
+        assert len(split.query) + len(split.gallery) == 10 * len(val_ids)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda root: None, DatasetError, "data folder not found"),
+        (lambda root: root.mkdir(), DatasetError, "no sequence with frames"),
+    ],
+)
+def test_build_video_crops_errors(tmp_path: Path, make: object, error: type, match: str) -> None:
+    root = tmp_path / "data"
+    make(root)  # type: ignore[operator]
+    with pytest.raises(error, match=match):
+        build_video_crops(root, tmp_path / "out", val_sequences=[])
+
+
+def test_unknown_validation_sequence_is_user_error(video: Path, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    _sequence(root, "A-seq", video, MOT15)
+    with pytest.raises(UserError, match=r"Nope not found.*found: A-seq"):
+        build_video_crops(root, tmp_path / "out", val_sequences=["Nope"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--out", "o"], "give --video and --gt"),
+        (["--out", "o", "--video", "v.mp4", "--gt", "g.txt", "--data-root", "d"], "either --data-root"),
+    ],
+)
+def test_cli_mode_errors(
+    args: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_cli_data_root(video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "data"
+    _sequence(root, "A-seq", video, MOT15)
+    _sequence(root, "B-seq", video, MOT15)
+    assert main(["--data-root", str(root), "--out", str(tmp_path / "vc"), "--val-sequences", "B-seq"]) == 0
+    out = capsys.readouterr().out
+    assert "A-seq: 20 crops of 2 identities" in out and "B-seq: 20 crops of 2 identities" in out

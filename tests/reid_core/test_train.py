@@ -188,6 +188,10 @@ def _write_cfg(path: Path, data: dict[str, Any]) -> Path:
         (lambda d: d["run"].update(steps="many"), "'run.steps' should be int"),
         (lambda d: d["data"].update(eval=["cuhk01"]), "is not one of data.train"),
         (lambda d: d["data"]["train"][0].update(root="/nonexistent/reid"), "/nonexistent/reid"),
+        (lambda d: d["sampler"].update(dataset_weights=[1.0, 1.0]), "need 1 values >= 0"),
+        (lambda d: d["sampler"].update(dataset_weights=[0.0]), "not all 0"),
+        (lambda d: d["run"].update(init_weights="/nonexistent/w.safetensors"), "/nonexistent/w.safetensors"),
+        (lambda d: d.update(augment={"blur_prob": "often"}), "'augment.blur_prob' should be float"),
     ],
 )
 def test_cli_user_errors_are_one_line_exit_2(
@@ -236,7 +240,7 @@ def test_cli_trains_and_resumes(
 def test_shipped_configs_parse() -> None:
     from reid_core.training.config import load_train_config
 
-    for path in sorted(Path(__file__).resolve().parents[2].glob("configs/reid/*.yaml")):
+    for path in sorted(Path(__file__).resolve().parents[2].glob("configs/reid/**/*.yaml")):
         cfg = load_train_config(path)
         assert cfg.run.steps > 0, path
 
@@ -283,3 +287,23 @@ def test_kill_between_evaluation_and_checkpoint_leaves_no_duplicate_metrics_line
     assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [3]
     train(cfg, out_dir=out, resume=True)
     assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [3, 6]
+
+
+def test_init_weights_start_from_a_weights_file(tiny: tuple[Path, TrainConfig], tmp_path: Path) -> None:
+    """run.init_weights: the model starts from the file (step 0 = its weights), not from a fresh init."""
+    from reid_core.weights import load_weights, save_weights
+
+    root, cfg = tiny
+    source = build_model(cfg.model)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.fill_(0.01)
+    meta = {"format": "reid-siamese", "version": 1, "model": {}}
+    save_weights(tmp_path / "init.safetensors", source.state_dict(), meta)
+    d = _config_dict(root, tmp_path / "run", init_weights=str(tmp_path / "init.safetensors"), steps=1)
+    d["augment"] = {f"{k}_prob": 0.5 for k in ("low_res", "blur", "colour", "cutoff", "erase")}
+    d["sampler"]["dataset_weights"] = [1.0]
+    train(parse_dataclass(TrainConfig, d))
+    tensors, _ = load_weights(tmp_path / "run" / "eval_step_000001.safetensors")
+    fc = next(k for k in tensors if k.endswith("weight") and tensors[k].ndim == 2)
+    assert abs(float(tensors[fc].float().mean()) - 0.01) < 0.005  # one small step away from the init

@@ -93,3 +93,15 @@ def test_load_into_reports_mismatch(tmp_path: Path) -> None:
 def test_sidecar_is_small_json(tmp_path: Path) -> None:
     path = save_weights(tmp_path / "w.safetensors", _tensors(), META)
     assert json.loads(sidecar_path(path).read_text()) == META
+
+
+def test_weights_get_the_mode_of_the_json_sidecar(tmp_path: Path) -> None:
+    """The .safetensors file is readable as widely as its JSON (was 0600 while the JSON was 0644)."""
+    import os
+    import stat
+
+    path = save_weights(tmp_path / "w.safetensors", {"a": torch.zeros(2)}, META)
+    modes = {p.suffix: stat.S_IMODE(os.stat(p).st_mode) for p in (path, sidecar_path(path))}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert modes == {".safetensors": 0o666 & ~umask, ".json": 0o666 & ~umask}
