@@ -355,12 +355,27 @@ def build_associator(method: str, config: PipelineConfig, matcher: Any, cameras:
     from pipeline.identities import ASSOCIATORS
 
     cfg = config.association
+    method, _, variant = method.partition(":")
     if method == "nolink":
         cfg = dataclasses.replace(cfg, enabled=False)
         method = "online"
     else:
         cfg = dataclasses.replace(cfg, method=method)
-    return ASSOCIATORS.get(method).from_config(cfg, matcher=matcher, cameras=cameras, on_assign=None)
+    associator = ASSOCIATORS.get(method).from_config(cfg, matcher=matcher, cameras=cameras, on_assign=None)
+    for part in filter(None, variant.split(",")):  # offline variants: chain, zones, nomotion, margin
+        if part == "chain":
+            associator.linkage = "chain"
+        elif part == "zones":
+            from pipeline.identities.offline import ZONE_PRIOR_LINKS
+
+            associator.zone_prior_links = ZONE_PRIOR_LINKS
+        elif part == "margin":
+            associator.min_margin_logodds = config.association.min_margin_logodds
+        elif part == "nomotion":
+            associator.motion = False
+        else:
+            raise SystemExit(f"error: unknown variant {part!r} of {method}")
+    return associator
 
 
 def evaluate_method(
@@ -478,7 +493,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--role", choices=("tuning", "test", "all"), default="test")
     parser.add_argument("--cuts", nargs="+", choices=list(CUTS), default=None, help="default: all of --role")
     parser.add_argument("--boxes", nargs="+", choices=BOXES, default=list(BOXES))
-    parser.add_argument("--methods", nargs="+", default=["nolink", "online", "offline"])
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["nolink", "online", "offline"],
+        help="nolink, online, offline; offline variants offline:chain,zones,nomotion,margin",
+    )
     parser.add_argument("--set", nargs="*", default=[], help="config overrides section.key=value")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)

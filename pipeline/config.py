@@ -204,8 +204,8 @@ class AssociationConfig:
 
     method: str = "online"
     enabled: bool = True
-    threshold: float = 0.9
-    min_margin_logodds: float = 1.0
+    threshold: float = 0.24
+    min_margin_logodds: float = 0.61
     overlapping_views: bool = False
     max_transition_s: float | None = 60.0
     min_transition_s: float = 0.0
@@ -213,8 +213,8 @@ class AssociationConfig:
     shortlist_k: int = 10
     crops_per_pair: int = 4
     top_pairs_fraction: float = 0.5
-    score_scale: float = 1.0
-    score_bias_logodds: float = 0.0
+    score_scale: float = 0.61
+    score_bias_logodds: float = -2.48
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.threshold <= 1.0, f"association.threshold must be in [0, 1], got {self.threshold}")

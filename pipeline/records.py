@@ -29,6 +29,7 @@ __all__ = [
     "CameraRecord",
     "GapRecord",
     "IdentityRecord",
+    "LinkRecord",
     "TrackletRecord",
     "TracksFile",
     "json_frame_to_mot",
@@ -75,8 +76,31 @@ class BoxRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkRecord:
+    """How firmly a tracklet was linked to its identity (written by associators that know it).
+
+    ``score``: calibrated P(same person) of the tracklet with the rest of its identity, in [0, 1];
+    ``margin_logodds``: its log-odds with its identity minus that with the best other identity
+    it could have joined (natural log), ``None`` when no other could take it.
+    """
+
+    score: float
+    margin_logodds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": float(self.score), "margin_logodds": _opt_float(self.margin_logodds)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LinkRecord:
+        return cls(float(data["score"]), _opt_float(data.get("margin_logodds")))
+
+
+@dataclass(frozen=True, slots=True)
 class TrackletRecord:
-    """One per-camera track: ``(cam_id, track_id)`` is unique within a file."""
+    """One per-camera track: ``(cam_id, track_id)`` is unique within a file.
+
+    ``link`` (optional, written only when known): how firmly it was linked to its identity.
+    """
 
     cam_id: str
     track_id: int
@@ -85,9 +109,10 @@ class TrackletRecord:
     t_start_s: float
     t_end_s: float
     boxes: tuple[BoxRecord, ...] = ()
+    link: LinkRecord | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "cam_id": self.cam_id,
             "track_id": int(self.track_id),
             "start_frame": int(self.start_frame),
@@ -96,6 +121,9 @@ class TrackletRecord:
             "t_end_s": float(self.t_end_s),
             "boxes": [box.to_dict() for box in self.boxes],
         }
+        if self.link is not None:
+            data["link"] = self.link.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrackletRecord:
@@ -107,6 +135,7 @@ class TrackletRecord:
             t_start_s=float(data["t_start_s"]),
             t_end_s=float(data["t_end_s"]),
             boxes=tuple(BoxRecord.from_dict(b) for b in data.get("boxes", [])),
+            link=LinkRecord.from_dict(data["link"]) if data.get("link") is not None else None,
         )
 
 

@@ -8,6 +8,7 @@ through one :class:`~infra.fileio.StagedFiles`: all of them or none.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ from pipeline.config import PipelineConfig
 from pipeline.export import RunResult, Sink, check_sinks
 from pipeline.frames import CameraSpec, FrameSource
 from pipeline.frames.live import LiveSettings
-from pipeline.identities import ASSOCIATORS, Assignment, Associator, MatcherLike
+from pipeline.identities import ASSOCIATORS, Assignment, Associator, LinkScore, MatcherLike
 from pipeline.loop import AssociationConsumer, LoopResult, RunSummary, StreamLoop, camera_record
 from pipeline.parts import (
     build_detector,
@@ -29,7 +30,7 @@ from pipeline.parts import (
     load_matcher,
     open_sources,
 )
-from pipeline.records import IdentityRecord, TracksFile
+from pipeline.records import IdentityRecord, LinkRecord, TrackletRecord, TracksFile
 from pipeline.stop import Snapshots, StopControl
 
 __all__ = ["CameraSpec", "RunSummary", "run"]
@@ -244,11 +245,24 @@ def _tracks_file(sources: Mapping[str, FrameSource], result: LoopResult) -> Trac
         for c, s in sources.items()
     )
     identities = tuple(
-        IdentityRecord(identity.global_id, tuple(result.tracklets[k].to_record() for k in identity.members))
+        IdentityRecord(
+            identity.global_id,
+            tuple(
+                _with_link(result.tracklets[k].to_record(), identity.links[n] if identity.links else None)
+                for n, k in enumerate(identity.members)
+            ),
+        )
         for identity in result.identities
     )
     complete = not errors and not result.lost and all(c.end != "stopped" for c in cameras)
     return TracksFile(cameras, identities, complete=complete)
+
+
+def _with_link(record: TrackletRecord, link: LinkScore | None) -> TrackletRecord:
+    """The record with the associator's link score and margin, when it gave one."""
+    if link is None:
+        return record
+    return dataclasses.replace(record, link=LinkRecord(link.score, link.margin_logodds))
 
 
 def _summarise(

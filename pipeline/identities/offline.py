@@ -62,9 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OfflineAssociator", "average_linkage"]
 
-_ZONE_PRIOR_LINKS = (
-    5.0  # pseudo-links of the zone prior: a run needs more confident links than this to trust zones
-)
+ZONE_PRIOR_LINKS = 5.0  # pseudo-links of the zone prior when zones are on: a run needs more links than this
 
 
 @dataclass(eq=False)
@@ -76,8 +74,26 @@ class _Item:
     ends: Ends
 
 
+def _best_clear_pair(mean: np.ndarray, min_mean: float, min_margin: float) -> tuple[int, int] | None:
+    """The highest pair above ``min_mean`` whose mean beats each side's next-best partner by
+    ``min_margin`` (``None`` if no pair does)."""
+    upper = np.triu(mean > min_mean, k=1)
+    if not upper.any():
+        return None
+    rows, cols = np.nonzero(upper)
+    for k in np.argsort(-mean[rows, cols], kind="stable").tolist():
+        i, j = int(rows[k]), int(cols[k])
+        if min_margin > 0:
+            row_i, row_j = mean[i].copy(), mean[j].copy()
+            row_i[j] = row_j[i] = -np.inf
+            if mean[i, j] - max(row_i.max(), row_j.max()) < min_margin:
+                continue  # a look-alike stands as close: not now (maybe after other merges)
+        return i, j
+    return None
+
+
 def average_linkage(
-    weights: np.ndarray, cannot: np.ndarray, min_mean: float
+    weights: np.ndarray, cannot: np.ndarray, min_mean: float, min_margin: float = 0.0
 ) -> tuple[list[list[int]], np.ndarray]:
     """Average-linkage agglomeration of ``N`` items under cannot-link constraints.
 
@@ -86,6 +102,9 @@ def average_linkage(
             evidence either way: it does not enter the means).
         cannot: ``(N, N)`` symmetric bool, true where two items may never share a cluster.
         min_mean: two clusters merge only while the mean of their scored cross weights exceeds this.
+        min_margin: and only when that mean beats the next-best mean of either cluster with any
+            other by this much (0 = off): of two look-alike candidates, neither is taken until
+            other merges make one of them clear.
 
     Returns:
         ``(clusters, labels)``: lists of item indices (each sorted, clusters ordered by their
@@ -116,11 +135,10 @@ def average_linkage(
         np.fill_diagonal(mean, -np.inf)
         if n == 0:
             break
-        flat = int(np.argmax(mean))
-        i, j = divmod(flat, n)
-        if not mean[i, j] > min_mean:
+        pair = _best_clear_pair(mean, min_mean, min_margin)
+        if pair is None:
             break
-        i, j = min(i, j), max(i, j)
+        i, j = pair
         members[i].extend(members[j])
         members[j] = []
         total[i, :] += total[j, :]
@@ -223,7 +241,12 @@ class OfflineAssociator:
             views do not overlap).
         motion: add the one-camera motion evidence (:func:`~pipeline.identities.spacetime.motion_logodds`).
         zone_prior_links: pseudo-links of the learned zone/transit model's prior
-            (:class:`~pipeline.identities.spacetime.ZoneModel`); ``None`` = no zone evidence.
+            (:class:`~pipeline.identities.spacetime.ZoneModel`); ``None`` (default) = no zone
+            evidence: it did not help on the tuning data (docs/association.md), so it is opt-in.
+        min_margin_logodds: merge only when the pair's mean log-odds beats either cluster's
+            next-best candidate by this much (natural log); 0 (default) = off. Not read from
+            ``association.min_margin_logodds`` (online's knob): between cluster means the margins are
+            small, and on the tuning data any margin cost far more recall than it gained precision.
     """
 
     def __init__(
@@ -245,13 +268,15 @@ class OfflineAssociator:
         cameras: Mapping[str, SourceInfo] | None = None,
         linkage: str = "average",
         motion: bool = True,
-        zone_prior_links: float | None = _ZONE_PRIOR_LINKS,
+        zone_prior_links: float | None = None,
+        min_margin_logodds: float = 0.0,
     ) -> None:
         if enabled and matcher is None:
             raise ValueError("OfflineAssociator needs a matcher when enabled")
         self.matcher = matcher
         self.enabled = bool(enabled)
         self.threshold = float(threshold)
+        self.min_margin_logodds = float(min_margin_logodds)
         self.score_scale = float(score_scale)
         self.score_bias_logodds = float(score_bias_logodds)
         self.overlapping_views = bool(overlapping_views)
@@ -406,7 +431,7 @@ class OfflineAssociator:
     def _cluster(self, weights: np.ndarray, cannot: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
         if self.linkage == "chain":
             return chain_linking(weights, cannot, np.arange(len(weights)), logodds(self.threshold))
-        return average_linkage(weights, cannot, logodds(self.threshold))
+        return average_linkage(weights, cannot, logodds(self.threshold), self.min_margin_logodds)
 
     def _zone_logodds(self, items: Sequence[_Item], cannot: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Zone evidence of every pair, learned from the consecutive members of each cluster."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,31 @@ def test_two_cameras_link_the_person_seen_by_both(two_cam_scene: dict, fake_reid
         assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 50
         cap.release()
     assert not list(tmp_path.glob(".*")) and not list((tmp_path / "vid").glob(".*"))  # no temp files left
+
+
+def test_offline_association_writes_link_scores(two_cam_scene: dict, fake_reid, tmp_path: Path) -> None:
+    """association.method: offline links the person seen by both cameras and says how firmly."""
+    import dataclasses
+
+    cfg = fake_config()
+    cfg = cfg.replace(association=dataclasses.replace(cfg.association, method="offline"))
+    out, events = tmp_path / "tracks.json", tmp_path / "events.jsonl"
+    run(
+        _cams(two_cam_scene),
+        [TracksJsonSink(out), EventsSink(events)],
+        cfg,
+        detections_dir=two_cam_scene["dets"],
+    )
+    validate_tracks_dict(json.loads(out.read_text(encoding="utf-8")), source=out)
+    tracks = read_tracks_json(out)
+    linked = [i for i in tracks.identities if len(i.tracklets) == 2]
+    assert len(linked) == 1 and [t.cam_id for t in linked[0].tracklets] == ["cam_a", "cam_b"]
+    calibrated = 1 / (
+        1 + math.exp(-(cfg.association.score_scale * math.log(19) + cfg.association.score_bias_logodds))
+    )
+    assert [t.link.score if t.link else None for t in linked[0].tracklets] == pytest.approx([calibrated] * 2)
+    assert all(t.link is None for i in tracks.identities if len(i.tracklets) == 1 for t in i.tracklets)
+    assert len(events.read_text(encoding="utf-8").splitlines()) == 4  # one decision per tracklet, at the end
 
 
 def test_association_disabled_keeps_cameras_apart(two_cam_scene: dict, tmp_path: Path) -> None:

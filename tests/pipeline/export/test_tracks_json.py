@@ -13,7 +13,7 @@ import pytest
 from infra.errors import UserError
 from pipeline import records
 from pipeline.export.tracks_json import load_schema, read_tracks_json, validate_tracks_dict, write_tracks_json
-from pipeline.records import BoxRecord, CameraRecord, IdentityRecord, TrackletRecord, TracksFile
+from pipeline.records import BoxRecord, CameraRecord, IdentityRecord, LinkRecord, TrackletRecord, TracksFile
 
 
 def _tracks() -> TracksFile:
@@ -23,7 +23,7 @@ def _tracks() -> TracksFile:
     )
     tracklet_a = TrackletRecord("cam_a", 3, 10, 11, 0.4, 0.44, boxes)
     tracklet_b = TrackletRecord(
-        "cam_b", 1, 40, 40, 1.6, 1.6, (BoxRecord(40, 1.6, (0.0, 0.0, 10.0, 20.0), 1.0),)
+        "cam_b", 1, 40, 40, 1.6, 1.6, (BoxRecord(40, 1.6, (0.0, 0.0, 10.0, 20.0), 1.0),), LinkRecord(0.8, 1.5)
     )
     return TracksFile(
         cameras=(
@@ -48,6 +48,10 @@ def test_round_trip_through_file(tmp_path: Path) -> None:
     assert back == _tracks()
     assert back.cameras[1].fps is None
     assert back.identities[0].tracklets[0].boxes[1].score is None
+    assert (
+        back.identities[0].tracklets[0].link is None and "link" not in _doc()["identities"][0]["tracklets"][0]
+    )
+    assert back.identities[0].tracklets[1].link == LinkRecord(0.8, 1.5)
 
 
 def test_to_dict_casts_numpy_scalars_to_plain_json() -> None:
@@ -97,6 +101,7 @@ def _set(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 _DEL = object()
 BOX = "identities/0/tracklets/0/boxes/0"
 TRACKLET = "identities/0/tracklets/0"
+LINKED = "identities/0/tracklets/1"
 
 
 @pytest.mark.parametrize(
@@ -135,6 +140,9 @@ TRACKLET = "identities/0/tracklets/0"
         (f"{BOX}/score", "", f"{BOX}/score"),
         (f"{BOX}/score", _DEL, BOX),
         (f"{BOX}/time_s", -0.1, f"{BOX}/time_s"),
+        (f"{LINKED}/link/score", 1.5, f"{LINKED}/link/score"),
+        (f"{LINKED}/link/margin_logodds", _DEL, f"{LINKED}/link"),
+        (f"{LINKED}/link/extra", 1, f"{LINKED}/link"),
     ],
 )
 def test_schema_rejects_bad_documents(path: str, value: Any, where: str) -> None:
@@ -157,6 +165,9 @@ def test_schema_rejects_bad_documents(path: str, value: Any, where: str) -> None
         (f"{BOX}/score", 0),
         (f"{TRACKLET}/boxes", []),
         ("cameras/0/num_frames", 0),
+        (f"{LINKED}/link", None),
+        (f"{LINKED}/link", _DEL),  # optional: only associators that know it write it
+        (f"{LINKED}/link/margin_logodds", None),
     ],
 )
 def test_schema_accepts_good_documents(path: str, value: Any) -> None:

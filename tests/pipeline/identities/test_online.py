@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -34,10 +35,17 @@ def tracklet(cam: str, track_id: int, t0: float, t1: float, code: int | None, n_
 
 def linker(matcher, on_assign=None, **kwargs) -> OnlineAssociator:
     """A linker for rule tests: the config defaults, with a 0.5 threshold, a 10 s window and no
-    look-alike margin unless a test says otherwise."""
+    look-alike margin and no calibration unless a test says otherwise."""
     cfg = dataclasses.replace(
         AssociationConfig(),
-        **{"threshold": 0.5, "max_transition_s": 10.0, "min_margin_logodds": 0.0, **kwargs},
+        **{
+            "threshold": 0.5,
+            "max_transition_s": 10.0,
+            "min_margin_logodds": 0.0,
+            "score_scale": 1.0,  # the fake matcher's P as it is (no calibration of the shipped head)
+            "score_bias_logodds": 0.0,
+            **kwargs,
+        },
     )
     return OnlineAssociator.from_config(cfg, matcher=matcher, cameras={}, on_assign=on_assign)
 
@@ -53,6 +61,18 @@ def test_same_person_across_cameras_is_linked(fake_matcher) -> None:
     assert a.new_identity and not b.new_identity
     assert b.global_id == a.global_id and b.score == pytest.approx(0.95)
     assert identities(link) == {1: [("a", 1), ("b", 1)]}
+
+
+def test_scores_are_calibrated(fake_matcher) -> None:
+    """P = sigmoid(scale · logit(0.95) + bias) is what the threshold sees and the event reports."""
+    link = linker(fake_matcher, score_scale=0.5, score_bias_logodds=-1.0, threshold=0.6)
+    link.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    [b] = link.add([tracklet("b", 1, 3.0, 5.0, code=1)])
+    expected = 1 / (1 + math.exp(-(0.5 * math.log(0.95 / 0.05) - 1.0)))  # 0.6233
+    assert not b.new_identity and b.score == pytest.approx(expected, abs=1e-6)
+    strict = linker(fake_matcher, score_scale=0.5, score_bias_logodds=-1.0, threshold=0.65)
+    strict.add([tracklet("a", 1, 0.0, 2.0, code=1)])
+    assert strict.add([tracklet("b", 1, 3.0, 5.0, code=1)])[0].new_identity
 
 
 def test_different_people_get_different_identities(fake_matcher) -> None:

@@ -42,8 +42,14 @@ def _cams(scene: dict) -> list[CameraSpec]:
 
 
 def _config():
+    """The fake re-ID model, its P(same) used as it is (no calibration of the shipped head)."""
+    import dataclasses
+
     cfg = load_config()
-    return cfg.replace(reid=type(cfg.reid)(model="fake"))
+    association = dataclasses.replace(
+        cfg.association, score_scale=1.0, score_bias_logodds=0.0, threshold=0.9, min_margin_logodds=1.0
+    )
+    return cfg.replace(reid=type(cfg.reid)(model="fake"), association=association)
 
 
 def test_report_of_a_run(two_cam_scene: dict, fake_reid, tmp_path: Path) -> None:
