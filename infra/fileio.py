@@ -15,12 +15,55 @@ from pathlib import Path
 
 from infra.errors import UserError
 
-__all__ = ["StagedFiles", "atomic_path", "atomic_write_bytes", "atomic_write_text", "check_writable"]
+__all__ = [
+    "StagedFiles",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_writable",
+    "read_text_bounded",
+    "short_repr",
+]
+
+
+def short_repr(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (error messages never print a huge value).
+
+    >>> short_repr("x" * 1000, 12)
+    "'xxxxxxx...(1002 chars)"
+    """
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 4]}...({len(text)} chars)"
+
+
+def read_text_bounded(path: str | Path, max_bytes: int, what: str) -> str:
+    """The UTF-8 text of ``path``, reading at most ``max_bytes`` (a device or a huge file is refused).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist (callers word their own message).
+        UserError: unreadable, larger than ``max_bytes``, or not UTF-8; one line naming ``path``.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise UserError(f"{path}: cannot read {what} ({err.strerror or err})") from None
+    if len(data) > max_bytes:
+        raise UserError(f"{path}: {what} is larger than {max_bytes} bytes; is it the right file?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: {what} is not UTF-8 text (byte {err.start})") from None
 
 
 def check_writable(path: str | Path, overwrite: bool = False) -> Path:
     """Check *before any work* that ``path`` can be written; raise UserError naming it if not."""
     path = Path(path)
+    if path.is_symlink():
+        raise UserError(f"{path}: is a symbolic link; refusing to write through it (give the real path)")
     if path.exists() and path.is_dir():
         raise UserError(f"{path}: is a directory, expected a file path")
     if path.exists() and not path.is_file():
@@ -118,10 +161,17 @@ class StagedFiles:
         self._files.append((Path(tmp), target))
         return Path(tmp)
 
+    def target_of(self, path: str | Path) -> Path | None:
+        """The target a temporary file of :meth:`path` stands for (``None`` if not one of them)."""
+        for tmp, target in self._files:
+            if Path(path) == tmp:
+                return target
+        return None
+
     def commit(self) -> None:
         """Rename every temporary file onto its target (a target that is not a regular file is refused)."""
         for _, target in self._files:
-            if target.exists() and not target.is_file():
+            if target.is_symlink() or (target.exists() and not target.is_file()):
                 self.rollback()
                 raise UserError(f"{target}: exists and is not a regular file; refusing to replace it")
         for tmp, target in self._files:

@@ -26,9 +26,25 @@ import numpy as np
 
 from infra.boxes import tlwh_to_xyxy
 from infra.errors import UserError
-from infra.fileio import atomic_write_text, check_writable
+from infra.fileio import atomic_write_text, check_writable, read_text_bounded, short_repr
 
-__all__ = ["MotRows", "SeqInfo", "read_mot", "read_seqinfo", "write_mot"]
+__all__ = [
+    "MAX_COORD_PX",
+    "MAX_FRAME",
+    "MAX_MOT_BYTES",
+    "MotRows",
+    "SeqInfo",
+    "read_mot",
+    "read_seqinfo",
+    "write_mot",
+]
+
+# Bounds on what a MOTChallenge file may hold: beyond them a value is a mistake (and would
+# overflow int64 frames, or make inf boxes), reported as one line naming the file and line.
+MAX_MOT_BYTES = 1 << 30  # 1 GiB: about 20 million rows
+MAX_FRAME = 2**31 - 1  # frame numbers and ids
+MAX_COORD_PX = 1e6  # |x|, |y|, w, h in pixels
+MIN_FPS, MAX_FPS = 1e-3, 1e3  # seqinfo.ini frameRate, frames per second
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -118,11 +134,9 @@ def read_mot(path: str | Path) -> MotRows:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_bounded(path, MAX_MOT_BYTES, "MOT file")
     except FileNotFoundError:
         raise UserError(f"{path}: MOT file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: cannot read MOT file ({err})") from None
     values: list[list[float]] = []
     for line_no, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
@@ -137,15 +151,22 @@ def read_mot(path: str | Path) -> MotRows:
         try:
             row = [float(c) for c in cells[:7]]
         except ValueError:
-            raise UserError(f"{path}:{line_no}: non-numeric value in {line!r}") from None
+            raise UserError(f"{path}:{line_no}: non-numeric value in {short_repr(line)}") from None
         if not np.isfinite(row).all():
-            raise UserError(f"{path}:{line_no}: NaN or infinite value in {line!r}")
-        if row[0] != int(row[0]) or row[0] < 1:
-            raise UserError(f"{path}:{line_no}: frame must be an integer >= 1 (1-based), got {cells[0]}")
-        if row[1] != int(row[1]):
-            raise UserError(f"{path}:{line_no}: id must be an integer, got {cells[1]}")
+            raise UserError(f"{path}:{line_no}: NaN or infinite value in {short_repr(line)}")
+        if not 1 <= row[0] <= MAX_FRAME or row[0] != int(row[0]):
+            raise UserError(
+                f"{path}:{line_no}: frame must be an integer from 1 (1-based) to {MAX_FRAME}, "
+                f"got {cells[0][:30]}"
+            )
+        if abs(row[1]) > MAX_FRAME or row[1] != int(row[1]):
+            raise UserError(
+                f"{path}:{line_no}: id must be an integer of at most {MAX_FRAME}, got {cells[1][:30]}"
+            )
         if row[4] < 0 or row[5] < 0:
             raise UserError(f"{path}:{line_no}: width and height must be >= 0, got {cells[4]}, {cells[5]}")
+        if max(abs(v) for v in row[2:6]) > MAX_COORD_PX:
+            raise UserError(f"{path}:{line_no}: box values must be at most {MAX_COORD_PX:g} pixels")
         if len(row) == 6:
             row.append(1.0)
         values.append(row)
@@ -204,12 +225,16 @@ def read_seqinfo(path: str | Path) -> SeqInfo:
     path = Path(path)
     parser = configparser.ConfigParser()
     try:
-        with path.open(encoding="utf-8") as handle:
-            parser.read_file(handle)
+        parser.read_string(read_text_bounded(path, 1 << 16, "seqinfo.ini"), source=str(path))
         section = parser["Sequence"]
+        fps = float(section["frameRate"])
+        if not MIN_FPS <= fps <= MAX_FPS:
+            raise UserError(
+                f"{path}: frameRate must be {MIN_FPS:g} to {MAX_FPS:g} frames per second, got {fps:g}"
+            )
         return SeqInfo(
             name=section.get("name", path.parent.name),
-            fps=float(section["frameRate"]),
+            fps=fps,
             num_frames=_opt_int(section.get("seqLength")),
             width_px=_opt_int(section.get("imWidth")),
             height_px=_opt_int(section.get("imHeight")),

@@ -17,9 +17,12 @@ from typing import Any, TypeVar
 import dacite
 import yaml
 
-from infra.errors import ConfigError
+from infra.errors import ConfigError, UserError
+from infra.fileio import read_text_bounded, short_repr
 
-__all__ = ["load_dataclass", "load_yaml_mapping", "parse_dataclass"]
+__all__ = ["MAX_CONFIG_BYTES", "load_dataclass", "load_yaml_mapping", "parse_dataclass"]
+
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few KiB; more is the wrong file (or /dev/zero)
 
 T = TypeVar("T")
 
@@ -30,11 +33,11 @@ def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
     """Read a YAML file whose top level is a mapping (an empty file is ``{}``)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_bounded(path, MAX_CONFIG_BYTES, "config")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read config ({err.strerror})") from None
+    except UserError as err:
+        raise ConfigError(str(err)) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -62,19 +65,24 @@ def parse_dataclass(cls: type[T], data: Mapping[str, Any], source: str | Path = 
         raise ConfigError(f"{source}: unknown key(s) {keys} for {cls.__name__}") from None
     except dacite.WrongTypeError as err:
         raise ConfigError(
-            f"{source}: key '{err.field_path}' should be {_type_name(err.field_type)}, got {err.value!r}"
+            f"{source}: key '{err.field_path}' should be {_type_name(err.field_type)}, "
+            f"got {short_repr(err.value)}"
         ) from None
     except dacite.MissingValueError as err:
         raise ConfigError(f"{source}: missing required key '{err.field_path}'") from None
     except dacite.DaciteError as err:
         raise ConfigError(f"{source}: {err}") from None
-    except ValueError as err:
-        raise ConfigError(f"{source}: {err}") from None
+    except (ValueError, OverflowError) as err:
+        raise ConfigError(f"{source}: {_cut(str(err))}") from None
 
 
 def load_dataclass(cls: type[T], path: str | Path) -> T:
     """Load a YAML file into ``cls`` (see :func:`parse_dataclass`)."""
     return parse_dataclass(cls, load_yaml_mapping(path), source=path)
+
+
+def _cut(message: str, limit: int = 300) -> str:
+    return message if len(message) <= limit else f"{message[:limit]}... ({len(message)} chars)"
 
 
 def _type_name(tp: Any) -> str:

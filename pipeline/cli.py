@@ -91,8 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         type=Path,
         default=None,
-        help="any ultralytics detection model (.pt, .onnx, .tflite...) "
-        "(default: detector.weights of the config, or the bundled TFLite YOLOv8n int8)",
+        help="a detection model: .tflite, .onnx, an OpenVINO folder, a TensorRT .engine (or a .pt "
+        "with --allow-pickle-detector) (default: detector.weights of the config, or the bundled "
+        "TFLite YOLOv8n int8)",
+    )
+    models.add_argument(
+        "--allow-pickle-detector",
+        action="store_true",
+        help="allow a .pt detector file: it is a Python pickle, and loading one runs any code it holds; "
+        "only for files you trust (default: refused, with a pointer to the safe formats)",
     )
     models.add_argument(
         "--reid-weights",
@@ -269,6 +276,7 @@ def _main(argv: Sequence[str] | None) -> int:
             progress=progress,
             stop=stop,
             max_frames=args.max_frames,
+            allow_pickle_detector=args.allow_pickle_detector,
         )
     print(f"wrote {args.out}")
     print(summary.format())

@@ -297,7 +297,7 @@ class RuntimeConfig:
     def __post_init__(self) -> None:
         _check(
             self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
-            f"runtime.device must be auto, cpu or cuda:N, got {self.device!r}",
+            f"runtime.device must be auto, cpu or cuda:N, got {str(self.device)[:40]!r}",
         )
         _check(self.queue_size_frames >= 1, "runtime.queue_size_frames must be >= 1")
         _check(self.frames_in_flight_mib > 0, "runtime.frames_in_flight_mib must be > 0 MiB")

@@ -25,8 +25,10 @@ from pipeline.tracklets import TrackletBuilder
 from pipeline.tracks import CameraTrackers
 
 __all__ = [
+    "PICKLE_SUFFIXES",
     "build_detector",
     "build_producer",
+    "check_detector_file",
     "describe_detector",
     "detector_device",
     "load_matcher",
@@ -83,12 +85,42 @@ def _default_reid_weights_exist() -> bool:
     return Path(DEFAULT_WEIGHTS).is_file()
 
 
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl")  # torch/pickle files: loading one can run code in it
+
+
+def check_detector_file(weights: str | None, *, allow_pickle: bool) -> None:
+    """Refuse a pickle-based detector file unless ``allow_pickle`` (``--allow-pickle-detector``).
+
+    ultralytics loads ``.pt`` files with ``torch.load(weights_only=False)``: a crafted file runs
+    its payload while loading. Safe formats hold no code.
+
+    Raises:
+        UserError: ``weights`` is a pickle and it was not allowed (one line naming the file).
+    """
+    if weights is None or allow_pickle or Path(weights).suffix.lower() not in PICKLE_SUFFIXES:
+        return
+    raise UserError(
+        f"{weights}: a {Path(weights).suffix} detector is a Python pickle, and loading one runs any code it "
+        "holds; export it to a safe format (.onnx, .tflite, an OpenVINO folder, a TensorRT .engine) or, "
+        "if you trust the file, pass --allow-pickle-detector"
+    )
+
+
 def build_detector(
-    config: PipelineConfig, cam_ids: Sequence[str], detections_dir: str | Path | None
+    config: PipelineConfig,
+    cam_ids: Sequence[str],
+    detections_dir: str | Path | None,
+    *,
+    allow_pickle: bool = False,
 ) -> Detector:
-    """Replayed detections (``detections_dir``/``<cam_id>.txt``) or the configured detector."""
+    """Replayed detections (``detections_dir``/``<cam_id>.txt``) or the configured detector.
+
+    A pickle-based detector file (``.pt``) is refused unless ``allow_pickle`` (see
+    :func:`check_detector_file`).
+    """
     if detections_dir is not None:
         return ReplayDetector(detections_dir, cam_ids, conf_threshold=config.detector.conf_threshold)
+    check_detector_file(config.detector.weights, allow_pickle=allow_pickle)
     return build_detector_backend(config.detector, device=config.runtime.device, source=config.source)
 
 

@@ -25,6 +25,7 @@ from pipeline.loop import AssociationConsumer, LoopResult, RunSummary, StreamLoo
 from pipeline.parts import (
     build_detector,
     build_producer,
+    check_detector_file,
     describe_detector,
     detector_device,
     load_matcher,
@@ -47,6 +48,7 @@ def run(
     progress: bool | str | None = None,
     stop: StopControl | None = None,
     max_frames: int | None = None,
+    allow_pickle_detector: bool = False,
 ) -> RunSummary:
     """Run the whole pipeline on ``cams`` and give the result to ``sinks``.
 
@@ -60,6 +62,7 @@ def run(
         stop: ends the reading early (signals, ``--duration``; :mod:`pipeline.stop`); the outputs
             are still written, from the frames read so far.
         max_frames: frames read per camera at most (``--max-frames``); ``None`` = no limit.
+        allow_pickle_detector: load a pickle-based (``.pt``) detector file, which can run code.
 
     Returns:
         The run's figures; ``summary.stopped`` and ``summary.failed`` say whether it ended early
@@ -73,6 +76,8 @@ def run(
     summary = RunSummary()
     _check_unique(cams)
     check_sinks(sinks, cams)
+    if detections_dir is None:
+        check_detector_file(config.detector.weights, allow_pickle=allow_pickle_detector)
     sources = open_sources(cams, config.runtime.default_fps, LiveSettings.from_config(config.runtime))
     staged = StagedFiles()
     try:
@@ -85,7 +90,9 @@ def run(
         if config.executor.kind == "ray":
             result = _run_on_ray(config, cams, sources, consumer, summary, detections_dir, stop, max_frames)
         else:
-            detector = build_detector(config, [c.cam_id for c in cams], detections_dir)
+            detector = build_detector(
+                config, [c.cam_id for c in cams], detections_dir, allow_pickle=allow_pickle_detector
+            )
             summary.device = str(getattr(matcher, "device", None) or detector_device(detector, config))
             summary.detector = describe_detector(detector)
             producer = build_producer(
@@ -199,12 +206,17 @@ def _build_associator(
 def _finish_sinks(sinks: Sequence[Sink], result: RunResult, staged: StagedFiles) -> None:
     """Every sink writes its outputs through ``staged`` (timed per stage); then all are renamed together."""
     stage_s = result.summary.stage_s
-    for sink in sinks:
-        t0 = time.perf_counter()
-        sink.finish(result, staged)
-        stage = getattr(sink, "stage", "export")  # a sink not derived from BaseSink counts as export
-        stage_s[stage] = stage_s.get(stage, 0.0) + time.perf_counter() - t0
-    staged.commit()
+    try:
+        for sink in sinks:
+            t0 = time.perf_counter()
+            sink.finish(result, staged)
+            stage = getattr(sink, "stage", "export")  # a sink not derived from BaseSink counts as export
+            stage_s[stage] = stage_s.get(stage, 0.0) + time.perf_counter() - t0
+        staged.commit()
+    except OSError as err:  # a full disk, a read-only file system...: one line, nothing half-written
+        target = staged.target_of(err.filename) if err.filename else None
+        where = f"{target or err.filename}: " if err.filename else ""
+        raise UserError(f"{where}cannot write the outputs ({err.strerror or err}); none written") from None
 
 
 def _snapshots(sinks: Sequence[Sink], config: PipelineConfig) -> Snapshots | None:
@@ -215,7 +227,10 @@ def _snapshots(sinks: Sequence[Sink], config: PipelineConfig) -> Snapshots | Non
 
     def write(tracks: TracksFile) -> None:
         for writer in writers:
-            writer(tracks)
+            try:
+                writer(tracks)
+            except OSError as err:  # a snapshot is insurance: the run goes on, the final write will tell
+                log.warning("snapshot not written: %s (%s)", err.strerror or err, err.filename)
 
     return Snapshots(write, config.runtime.snapshot_interval_s)
 

@@ -32,6 +32,9 @@ INPUT_SIZE_HW: tuple[int, int] = (160, 80)
 """Crop size the network sees, (height, width) in pixels (the paper's 160 × 80)."""
 
 
+MAX_WIDTH = 1 << 16  # widest layer a model description may ask for (1e12 would exhaust memory)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of the Siamese network (YAML section ``model``).
@@ -74,8 +77,12 @@ class ModelConfig:
             raise ValueError(f"model.embed_dim must be >= 0, got {self.embed_dim}")
         for key in ("corr_channels", "rel_channels", "pool_channels"):
             v = getattr(self, key)
-            if v is not None and v <= 0:
-                raise ValueError(f"model.{key} must be > 0 or null, got {v}")
+            if v is not None and not 0 < v <= MAX_WIDTH:
+                raise ValueError(f"model.{key} must be 1 to {MAX_WIDTH} or null, got {str(v)[:30]}")
+        if self.embed_dim > MAX_WIDTH:
+            raise ValueError(f"model.embed_dim must be at most {MAX_WIDTH}, got {str(self.embed_dim)[:30]}")
+        if any(not 0 < d <= MAX_WIDTH for d in self.fc_dims):
+            raise ValueError(f"model.fc_dims must be 1 to {MAX_WIDTH} each, got {str(self.fc_dims)[:60]}")
 
 
 class SiameseNet(nn.Module):

@@ -5,6 +5,7 @@ without a model (tests, tuning).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from pipeline.frames import Frame
 from trackers import Detections
 
 __all__ = ["ReplayDetector", "rows_to_detections"]
+
+
+log = logging.getLogger("pipeline")
 
 
 def rows_to_detections(rows: MotRows) -> Detections:
@@ -49,6 +53,10 @@ class ReplayDetector:
             if not path.is_file():
                 raise UserError(f"{path}: no saved detections for camera {cam_id!r} (expected <cam_id>.txt)")
             rows = read_mot(path)
+            if len(rows) and (rows.score.min() < 0 or rows.score.max() > 1):
+                # tracks.json scores are in [0, 1] (its schema): clamp, and say so once per file
+                log.warning("%s: detection scores outside [0, 1] clamped into it", path)
+                rows.score[:] = np.clip(rows.score, 0.0, 1.0)
             rows = rows[rows.score >= conf_threshold]
             self._by_cam[cam_id] = {frame: rows_to_detections(part) for frame, part in rows.by_frame()}
 

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from infra.errors import UserError
 from infra.fileio import StagedFiles
 from pipeline.export.base import BaseSink, RunResult, check_file_target
 
@@ -52,12 +55,28 @@ class EventsSink(BaseSink):
     def check(self, cams: Sequence[CameraSpec]) -> None:
         check_file_target(self.path, self.flag, self.overwrite)
 
+    def _open(self) -> IO[str]:
+        """Create the file: exclusively (or truncating an existing regular file when overwriting),
+        never through a symbolic link."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if self.overwrite else os.O_EXCL)
+        try:
+            fd = os.open(self.path, flags, 0o666)
+        except OSError as err:
+            raise UserError(f"{self.path}: {self.flag}: cannot create ({err.strerror})") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise UserError(f"{self.path}: {self.flag}: not a regular file; refusing to write to it")
+        return os.fdopen(fd, "w", encoding="utf-8")
+
     def write(self, record: dict[str, Any]) -> None:
-        """Write one event object as a line and flush it."""
+        """Write one event object as a line and flush it (an OSError, e.g. a full disk, is a UserError)."""
         if self._handle is None:
-            self._handle = self.path.open("w" if self.overwrite else "x", encoding="utf-8")
-        self._handle.write(json.dumps(record, allow_nan=False) + "\n")
-        self._handle.flush()
+            self._handle = self._open()
+        try:
+            self._handle.write(json.dumps(record, allow_nan=False) + "\n")
+            self._handle.flush()
+        except OSError as err:
+            raise UserError(f"{self.path}: {self.flag}: cannot write ({err.strerror})") from None
         self.count += 1
 
     def on_assign(self, assignment: Assignment) -> None:
@@ -65,12 +84,16 @@ class EventsSink(BaseSink):
 
     def finish(self, result: RunResult, staged: StagedFiles) -> None:
         if self._handle is None:
-            self._handle = self.path.open("w" if self.overwrite else "x", encoding="utf-8")
-        self._handle.close()
+            self._handle = self._open()
+        try:
+            self._handle.close()
+        except OSError as err:
+            raise UserError(f"{self.path}: {self.flag}: cannot write ({err.strerror})") from None
 
     def abort(self) -> None:
         if self._handle is None:
             return
-        self._handle.close()
+        with contextlib.suppress(OSError):
+            self._handle.close()
         with contextlib.suppress(OSError):
             self.path.unlink()

@@ -139,6 +139,8 @@ class TracksJsonSink(BaseSink):
 
     def snapshot(self, tracks: TracksFile) -> None:
         """Write the run so far (``complete: false``) atomically onto the target (replaces the last one)."""
+        if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
+            raise OSError(f"{self.path} is no longer a regular file; snapshot not written")
         write_tracks_json(self.path, tracks)
 
     def finish(self, result: RunResult, staged: StagedFiles) -> None:

@@ -291,11 +291,15 @@ class Trainer:
         from reid_core.weights import _header_metadata, load_into, load_weights
 
         tensors, _ = load_weights(path)
-        meta = json.loads(
-            _header_metadata(Path(path))["reid_meta"]
-        )  # the header copy is atomic with the tensors
-        if meta.get("format") != CHECKPOINT_FORMAT:
-            raise WeightsError(f"{path}: not a training checkpoint (format {meta.get('format')!r})")
+        try:  # the header copy is atomic with the tensors
+            meta = json.loads(_header_metadata(Path(path)).get("reid_meta", ""))
+        except ValueError:
+            raise WeightsError(
+                f"{path}: not a training checkpoint (its 'reid_meta' header is not JSON)"
+            ) from None
+        if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+            meta = meta if isinstance(meta, dict) else {}
+            raise WeightsError(f"{path}: not a training checkpoint (format {str(meta.get('format'))[:40]!r})")
         if meta["model"] != self.model_description:
             raise WeightsError(f"{path}: checkpoint model config differs from the config's 'model' section")
         load_into(self.model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)

@@ -91,9 +91,16 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         header = _header_metadata(path)
         if "reid_meta" not in header:
             raise WeightsError(f"{path}: no JSON sidecar {side.name} and no 'reid_meta' in the file header")
-        meta = json.loads(header["reid_meta"])
+        try:
+            meta = json.loads(header["reid_meta"])
+        except ValueError:
+            raise WeightsError(f"{path}: the 'reid_meta' header is not JSON") from None
     if not isinstance(meta, dict) or "model" not in meta:
         raise WeightsError(f"{path}: weights description has no 'model' section")
+    if not isinstance(meta["model"], dict):
+        raise WeightsError(
+            f"{path}: weights description: 'model' must be a mapping, got {type(meta['model']).__name__}"
+        )
     return meta
 
 

@@ -82,7 +82,12 @@ def test_read_accepts(tmp_path: Path, text: str, expected_rows: int) -> None:
     [
         ("1,1,10,20,30\n", r"gt\.txt:1: expected 6 to 10 comma-separated values .* got 5"),
         ("1,1,10,20,30,40,1\n1,2,a,20,30,40,1\n", r"gt\.txt:2: non-numeric"),
-        ("0,1,10,20,30,40,1\n", r"gt\.txt:1: frame must be an integer >= 1"),
+        ("0,1,10,20,30,40,1\n", r"gt\.txt:1: frame must be an integer from 1 \(1-based\)"),
+        ("1e19,1,10,20,30,40,1\n", r"gt\.txt:1: frame must be an integer from 1 .* to 2147483647, got 1e19"),
+        ("1,-1e19,10,20,30,40,1\n", r"gt\.txt:1: id must be an integer of at most"),
+        ("1,1,1e308,20,30,40,1\n", r"gt\.txt:1: box values must be at most 1e\+06 pixels"),
+        ("1,1,10,20,1e308,1e308,1\n", r"gt\.txt:1: box values must be at most"),
+        ("1,1,10,20,30,40,1\n" + "1,x" * 100 + "\n", r"gt\.txt:2: expected 6 to 10"),
         ("1.5,1,10,20,30,40,1\n", r"gt\.txt:1: frame must be an integer"),
         ("1,1.5,10,20,30,40,1\n", r"gt\.txt:1: id must be an integer"),
         ("1,1,10,20,-30,40,1\n", r"gt\.txt:1: width and height must be >= 0"),
@@ -95,6 +100,26 @@ def test_read_rejects_bad_lines(tmp_path: Path, text: str, message: str) -> None
     path.write_text(text)
     with pytest.raises(UserError, match=message):
         read_mot(path)
+
+
+def test_read_is_bounded_and_needs_utf8(tmp_path: Path, monkeypatch) -> None:
+    import infra.motchallenge as mc
+
+    monkeypatch.setattr(mc, "MAX_MOT_BYTES", 100)
+    with pytest.raises(UserError, match=r"/dev/zero: MOT file is larger than 100 bytes"):
+        read_mot("/dev/zero")
+    path = tmp_path / "gt.txt"
+    path.write_bytes(b"1,1,10,20,30,40,1\n\xff\xfe\n")
+    with pytest.raises(UserError, match=r"gt\.txt: MOT file is not UTF-8 text"):
+        read_mot(path)
+
+
+@pytest.mark.parametrize("rate", ["1e-320", "0", "-25", "1e9", "nan"])
+def test_seqinfo_frame_rate_out_of_range(tmp_path: Path, rate: str) -> None:
+    path = tmp_path / "seqinfo.ini"
+    path.write_text(f"[Sequence]\nname=x\nframeRate={rate}\n")
+    with pytest.raises(UserError, match=r"seqinfo\.ini: frameRate must be 0\.001 to 1000 frames per second"):
+        read_seqinfo(path)
 
 
 def test_read_missing_file(tmp_path: Path) -> None:

@@ -122,8 +122,33 @@ def test_bad_detector_weights(scene: dict, capsys) -> None:
     events = scene["out"].parent / "ev.jsonl"
     argv = ["--cams", scene["a"], "--out", str(scene["out"]), "--events", str(events), "--progress", "off"]
     _fail([*argv, "--detector", str(bad)], capsys, f"{bad}: cannot load detector")
-    _fail([*argv, "--detector", str(scene["root"] / "none.pt")], capsys, "detector weights not found")
+    _fail([*argv, "--detector", str(scene["root"] / "none.onnx")], capsys, "detector weights not found")
+    _fail([*argv, "--detector", str(scene["root"] / "none.pt")], capsys, "is a Python pickle")
     assert _listing(scene["out"].parent) == set()
+
+
+def test_a_pickled_detector_never_runs_without_the_flag(scene: dict, capsys, tmp_path: Path) -> None:
+    """A .pt whose unpickling would write a file: refused and nothing runs, by flag or by config."""
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps(Payload()))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"detector: {{weights: {evil}}}\n", encoding="utf-8")
+    argv = ["--cams", scene["a"], "--out", str(scene["out"]), "--progress", "off"]
+    for extra in (["--detector", str(evil)], ["--config", str(cfg)]):
+        line = _fail([*argv, *extra], capsys, f"{evil}: a .pt detector is a Python pickle")
+        assert "--allow-pickle-detector" in line and ".onnx" in line
+    assert not marker.exists() and _listing(scene["out"].parent) == set()
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "runs any code it holds" in " ".join(capsys.readouterr().out.split())
 
 
 def test_bad_reid_weights(scene: dict, capsys) -> None:
@@ -220,6 +245,133 @@ def test_help_names_units_and_defaults(capsys) -> None:
     ):
         assert flag in text
     assert text.count("default") >= 10
+
+
+# --- the fault campaign of issue 11: one line, exit 2, nothing half-written, nothing followed ----
+
+
+def _huge_config(root: Path) -> Path:
+    path = root / "huge.yaml"
+    path.write_text("runtime: {device: " + "x" * 100_000 + "}\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "needle"),
+    [
+        ("out_dangling_symlink", "is a symbolic link; refusing to write through it"),
+        ("out_symlink_overwrite", "is a symbolic link; refusing to write through it"),
+        ("events_dangling_symlink", "is a symbolic link; refusing to write through it"),
+        ("events_dangling_symlink_overwrite", "is a symbolic link; refusing to write through it"),
+        ("out_device_overwrite", "/dev/null: exists and is not a regular file"),
+        ("long_cam_id_mot_dir", "file name is too long for the file system"),
+        ("out_inside_mot_dir", "written by two outputs (--out and --mot-dir)"),
+        ("config_not_utf8", "config is not UTF-8 text"),
+        ("config_dev_zero", "/dev/zero: config is larger than 1048576 bytes"),
+        ("config_huge_value", "runtime.device must be auto, cpu or cuda:N, got 'xxxxxxxx"),
+    ],
+)
+def test_fault_table(scene: dict, capsys, case: str, needle: str) -> None:
+    root = scene["root"]
+    out_dir = scene["out"].parent
+    elsewhere = root / "elsewhere"
+    elsewhere.mkdir()
+    victim = elsewhere / "victim.txt"  # what a planted link points at: must never be created or changed
+    argv = ["--cams", scene["a"], *scene["replay"]]
+    out = scene["out"]
+    if case.startswith("out_dangling") or case.startswith("out_symlink"):
+        out.symlink_to(victim)
+        argv += ["--out", str(out)] + (["--overwrite"] if "overwrite" in case else [])
+    elif case.startswith("events_dangling"):
+        (out_dir / "ev.jsonl").symlink_to(victim)
+        argv += ["--out", str(out), "--events", str(out_dir / "ev.jsonl")]
+        argv += ["--overwrite"] if "overwrite" in case else []
+    elif case == "out_device_overwrite":
+        argv += ["--out", "/dev/null", "--overwrite"]
+    elif case == "long_cam_id_mot_dir":
+        argv += ["--cam-ids", "c" * 300, "--out", str(out), "--mot-dir", str(out_dir / "mot")]
+    elif case == "out_inside_mot_dir":
+        argv += ["--out", str(out_dir / "mot" / "cam_a.txt"), "--mot-dir", str(out_dir / "mot")]
+    elif case == "config_not_utf8":
+        bad = root / "latin1.yaml"
+        bad.write_bytes("runtime: {device: 'caf\u00e9'}\n".encode("latin-1"))
+        argv += ["--out", str(out), "--config", str(bad)]
+    elif case == "config_dev_zero":
+        argv += ["--out", str(out), "--config", "/dev/zero"]
+    elif case == "config_huge_value":
+        argv += ["--out", str(out), "--config", str(_huge_config(root))]
+    line = _fail(argv, capsys, needle)
+    assert len(line) < 600  # names the path; never prints a huge value whole
+    assert not victim.exists()
+    leftovers = {p for p in _listing(out_dir) if not (out_dir / p).is_symlink()}
+    assert leftovers == set()
+
+
+def test_disk_full_on_out_is_one_line_and_leaves_nothing(scene: dict, capsys, monkeypatch) -> None:
+    import errno
+
+    from pipeline.export.tracks_json import TracksJsonSink
+
+    def full(self, result, staged):  # type: ignore[no-untyped-def]
+        tmp = staged.path(self.path)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
+
+    monkeypatch.setattr(TracksJsonSink, "finish", full)
+    mot = scene["out"].parent / "mot"
+    argv = ["--cams", scene["a"], *scene["replay"], "--out", str(scene["out"]), "--mot-dir", str(mot)]
+    _fail(argv, capsys, f"{scene['out']}: cannot write the outputs (No space left on device); none written")
+    assert _listing(scene["out"].parent) == set()
+
+
+def test_disk_full_on_events_is_one_line_and_leaves_nothing(scene: dict, capsys, monkeypatch) -> None:
+    import errno
+
+    from pipeline.export.events import EventsSink
+
+    real_open = EventsSink._open
+
+    def opened(self):  # type: ignore[no-untyped-def]
+        handle = real_open(self)
+
+        class Full:
+            def write(self, text: str) -> int:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+            def flush(self) -> None: ...
+
+            def close(self) -> None:
+                handle.close()
+
+        return Full()
+
+    monkeypatch.setattr(EventsSink, "_open", opened)
+    events = scene["out"].parent / "ev.jsonl"
+    argv = [
+        "--cams",
+        scene["a"],
+        scene["b"],
+        *scene["replay"],
+        "--out",
+        str(scene["out"]),
+        "--events",
+        str(events),
+    ]
+    _fail(argv, capsys, f"{events}: --events: cannot write (No space left on device)")
+    assert _listing(scene["out"].parent) == set()
+
+
+def test_replayed_scores_above_1_are_clamped_and_the_file_is_valid(scene: dict, caplog) -> None:
+    from pipeline.export.tracks_json import read_tracks_json
+
+    dets = Path(scene["replay"][1])
+    path = dets / "cam_a.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace(",0.9,", ",7.5,"), encoding="utf-8")
+    argv = ["--cams", scene["a"], *scene["replay"], "--out", str(scene["out"])]
+    assert cli.main(argv) == 0
+    assert "scores outside [0, 1] clamped" in caplog.text
+    tracks = read_tracks_json(scene["out"])  # validates against the schema
+    scores = [b.score for i in tracks.identities for t in i.tracklets for b in t.boxes if b.score is not None]
+    assert scores and max(scores) <= 1.0
 
 
 @pytest.mark.parametrize(

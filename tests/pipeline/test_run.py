@@ -325,7 +325,7 @@ def test_a_failing_output_leaves_no_output_behind(two_cam_scene: dict, fake_reid
     out = tmp_path / "out"
     out.mkdir()
     sinks = [TracksJsonSink(out / "t.json"), MotSink(out / "mot"), EventsSink(out / "e.jsonl"), FailingSink()]
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UserError, match=r"cannot write the outputs \(disk full\); none written"):
         run(_cams(two_cam_scene), sinks, fake_config(), detections_dir=two_cam_scene["dets"], progress=False)
     assert list(out.iterdir()) == []
 

@@ -59,6 +59,9 @@ def test_load_into_model_round_trip(tmp_path: Path) -> None:
         ("no_meta", "no JSON sidecar"),
         ("bad_sidecar", "unreadable weights description"),
         ("dir", "not a file"),
+        ("header_not_json", "the 'reid_meta' header is not JSON"),
+        ("model_is_list", "'model' must be a mapping, got list"),
+        ("sidecar_model_is_list", "'model' must be a mapping, got list"),
     ],
 )
 def test_bad_weights_file_is_weights_error_naming_it(tmp_path: Path, setup: str, match: str) -> None:
@@ -77,6 +80,15 @@ def test_bad_weights_file_is_weights_error_naming_it(tmp_path: Path, setup: str,
         sidecar_path(path).write_text("{not json")
     elif setup == "dir":
         path.mkdir()
+    elif setup == "header_not_json":
+        save_file({"x": torch.zeros(2)}, str(path), metadata={"reid_meta": "{not json"})
+    elif setup == "model_is_list":
+        save_file(
+            {"x": torch.zeros(2)}, str(path), metadata={"reid_meta": json.dumps({**META, "model": [1]})}
+        )
+    elif setup == "sidecar_model_is_list":
+        save_weights(path, _tensors(), META)
+        sidecar_path(path).write_text(json.dumps({**META, "model": ["trunk"]}))
     with pytest.raises(WeightsError, match=match) as info:
         load_weights(path)
     assert "bad." in str(info.value)
@@ -93,6 +105,25 @@ def test_load_into_reports_mismatch(tmp_path: Path) -> None:
 def test_sidecar_is_small_json(tmp_path: Path) -> None:
     path = save_weights(tmp_path / "w.safetensors", _tensors(), META)
     assert json.loads(sidecar_path(path).read_text()) == META
+
+
+@pytest.mark.parametrize(
+    ("model", "match"),
+    [
+        ({"fc_dims": [1000000000000, 8]}, "model.fc_dims must be 1 to 65536 each"),
+        ({"embed_dim": 10**12}, "model.embed_dim must be at most 65536"),
+        ({"corr_channels": 10**12}, "model.corr_channels must be 1 to 65536 or null"),
+    ],
+)
+def test_huge_layer_widths_are_one_line_errors(tmp_path: Path, model: dict, match: str) -> None:
+    """A weights description asking for absurd layers: one line naming the file, no allocation tried."""
+    from reid_core.inference import load_matcher
+
+    path = tmp_path / "huge.safetensors"
+    save_weights(path, _tensors(), {**META, "model": {"pretrained": False, **model}})
+    with pytest.raises(WeightsError, match=match) as info:
+        load_matcher(path, device="cpu")
+    assert "huge.safetensors" in str(info.value) and len(str(info.value)) < 300
 
 
 def test_weights_get_the_mode_of_the_json_sidecar(tmp_path: Path) -> None:
