@@ -22,9 +22,7 @@ ultralytics loads). Without it, a YOLOv8n with **untrained** weights is built fr
 own model definition (no download; same layers, same cost per frame as the trained YOLOv8n) and
 saved as ``runs/bench/gpu/yolov8n-untrained.pt``: its boxes are meaningless, so only the speed
 figures count (the number of boxes changes tracking and re-ID cost a little; a trained model is
-the better measure when one is at hand; a ``.pt`` given with ``--weights`` is a pickle, which the
-pipeline refuses: pass ``.onnx``/``.engine``, or add ``--allow-pickle`` for a trusted file).
-Decoding is OpenCV on the CPU (``runtime`` has no
+the better measure when one is at hand). Decoding is OpenCV on the CPU (``runtime`` has no
 hardware decoder yet): at many 1080p cameras the CPU decode may be the limit, which the stage
 table shows (``decode`` frames/s, summed over reader threads).
 
@@ -168,7 +166,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--device", default="cuda:0", help="cuda:N or cpu (default cuda:0)")
     parser.add_argument("--no-fp16", action="store_true", help="run the detector in fp32")
-    parser.add_argument("--allow-pickle", action="store_true", help="allow a trusted .pt --weights file")
     parser.add_argument("--max-frames", type=int, default=None, help="frames per camera at most")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench")
     args = parser.parse_args(argv)
@@ -189,8 +186,6 @@ def main(argv: Sequence[str] | None = None) -> int:
            "--progress", "off", "--config", str(config)]  # fmt: skip
     if args.max_frames is not None:
         cmd += ["--max-frames", str(args.max_frames)]
-    if args.weights is None or args.allow_pickle:  # the .pt this script just wrote is our own pickle
-        cmd += ["--allow-pickle-detector"]
     if Path(weights).suffix == ".pt":  # made here, or named by --weights: the user's own file
         cmd += ["--allow-pickle-detector"]
     gpu_index = int(args.device.split(":")[1]) if args.device.startswith("cuda:") else 0
