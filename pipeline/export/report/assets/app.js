@@ -109,7 +109,7 @@
 
   // ---- timeline ----
   const tip = $("tip");
-  const ROW_PX = 12;
+  const ROW_PX = 12, LANE_MAX_PX = 220;
   const lanes = new Map();
   for (const c of CAMS) {
     const track = el("div", { class: "lane-track" });
@@ -124,10 +124,17 @@
     if (r < 0) { r = ends.length; ends.push(0); }
     ends[r] = T[i].t_end_s; rowEnds.set(T[i].cam_id, ends); rowOf[i] = r;
   });
-  for (const [cam, track] of lanes) track.parentElement.style.height = ROW_PX * Math.max(1, (rowEnds.get(cam) || []).length) + 6 + "px";
+  // a busy camera gets thinner rows, so that its lane stays under ~LANE_MAX_PX high
+  const rowPx = new Map();
+  for (const [cam, track] of lanes) {
+    const rows = Math.max(1, (rowEnds.get(cam) || []).length);
+    rowPx.set(cam, Math.max(4, Math.min(ROW_PX, Math.floor(LANE_MAX_PX / rows))));
+    track.parentElement.style.height = rowPx.get(cam) * rows + 6 + "px";
+  }
   const bars = T.map((t, i) => {
+    const px = rowPx.get(t.cam_id) || ROW_PX;
     const b = el("div", { class: "bar", "data-gid": String(t.gid), "data-i": String(i),
-      style: `background:${colour(t.gid)};top:${3 + rowOf[i] * ROW_PX}px;height:${ROW_PX - 2}px` });
+      style: `background:${colour(t.gid)};top:${3 + rowOf[i] * px}px;height:${Math.max(px - 2, 3)}px` });
     (lanes.get(t.cam_id) || lanes.values().next().value).append(b);
     return b;
   });
