@@ -505,6 +505,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--per-split", action="store_true", help="also print one row per split")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--save-pairs", type=Path, default=None, help="write head scores and labels (npz)")
+    parser.add_argument(
+        "--fit-calibration",
+        action="store_true",
+        help="fit association.score_scale / score_bias_logodds (Platt) to the head's pair scores of the "
+        "selected splits, all --boxes pooled (use --role tuning)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -563,6 +569,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ])  # fmt: skip
         if args.save_pairs is not None:
             np.savez(args.save_pairs.with_suffix(f".{boxes}.npz"), scores=h[0], same=h[1])
+    if args.fit_calibration:
+        from pipeline.identities.calibration import fit_platt
+
+        pairs = np.concatenate([np.concatenate(h, axis=1) for h in head.values()], axis=1)
+        ok = np.isfinite(pairs[0])
+        scale, bias = fit_platt(pairs[0][ok], pairs[1][ok].astype(bool))
+        print(f"# calibration on {int(ok.sum())} pairs ({int(pairs[1][ok].sum())} same-person): "
+              f"association.score_scale={scale:.2f} association.score_bias_logodds={bias:.2f}")  # fmt: skip
     if args.per_split:
         for r in rows:
             pc = " ".join(f"{v:.3f}" for v in r["per_camera_idf1"].values())

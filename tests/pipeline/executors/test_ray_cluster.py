@@ -151,10 +151,6 @@ def test_two_ray_nodes_on_loopback_give_the_local_answer(
 
     Each node offers 1 CPU and each actor asks for 1, so the two actors run on different nodes.
     """
-    import ray as ray_mod
-
-    if ray_mod.is_initialized():
-        ray_mod.shutdown()  # the CLI below is another process; this one holds no Ray
     exe = Path(sys.executable).with_name("ray")
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", RAY_AUTH_MODE="disabled")
