@@ -237,8 +237,8 @@ def _main(argv: Sequence[str] | None) -> int:
         # FFmpeg (inside OpenCV) prints its own lines for unreadable files ("moov atom not found");
         # we report those ourselves in one line. Must be set before cv2 opens its first video.
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-        # OpenCV's own warnings ("Stream timeout triggered", webcam probing): we report those in one line.
-        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+        # OpenCV's own lines ("Stream timeout triggered", webcam probing): we report those in one line.
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
     logging.basicConfig(
         level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

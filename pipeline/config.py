@@ -237,10 +237,18 @@ class ReIDConfig:
             paper's correspondence network of ``reid_core``.
         weights: a ``.safetensors`` file of that model; ``None`` = the weights ``reid_core``
             ships. ``--reid-weights`` overrides it.
+        threads: CPU threads of the re-ID network (torch intra-op threads; the process-wide
+            setting) when it runs on the CPU; 0 = torch's default (one per core). 1 by default:
+            detection already uses every core, and torch's extra threads busy-wait for each other
+            when the cores are taken (re-ID 4x slower on a loaded 2-core machine, docs/speed.md).
     """
 
     model: str = "siamese"
     weights: str | None = None
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        _check(self.threads >= 0, f"reid.threads must be >= 0 (0 = torch's default), got {self.threads}")
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,12 @@ def load_matcher(config: PipelineConfig, *, warn: bool = True) -> MatcherLike | 
         loader = MATCHERS.get(config.reid.model)
     except UserError as err:
         raise UserError(f"{config.source}: reid.model: {err}") from None
-    return loader(config.reid.weights, config.runtime.device)
+    matcher = loader(config.reid.weights, config.runtime.device)
+    if config.reid.threads > 0 and str(getattr(matcher, "device", "cpu")) == "cpu":
+        import torch
+
+        torch.set_num_threads(config.reid.threads)  # process-wide; detection uses its own threads
+    return matcher
 
 
 def _default_reid_weights_exist() -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from infra.errors import UserError
 from infra.fileio import StagedFiles
+from infra.quiet import native_stderr_off
 from pipeline.config import PipelineConfig
 from pipeline.export import RunResult, Sink, check_sinks
 from pipeline.frames import CameraSpec, FrameSource
@@ -90,9 +91,10 @@ def run(
         if config.executor.kind == "ray":
             result = _run_on_ray(config, cams, sources, consumer, summary, detections_dir, stop, max_frames)
         else:
-            detector = build_detector(
-                config, [c.cam_id for c in cams], detections_dir, allow_pickle=allow_pickle_detector
-            )
+            with native_stderr_off(not log.isEnabledFor(logging.DEBUG)):  # TFLite's "INFO: Created..."
+                detector = build_detector(
+                    config, [c.cam_id for c in cams], detections_dir, allow_pickle=allow_pickle_detector
+                )
             summary.device = str(getattr(matcher, "device", None) or detector_device(detector, config))
             summary.detector = describe_detector(detector)
             producer = build_producer(

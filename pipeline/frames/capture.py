@@ -108,3 +108,12 @@ class CaptureSource(FrameSource):
                 continue
             failures = 0
             yield Frame(cam_id, index, self._time_s(cap, index), image)
+        read = index + 1 - pending
+        if known is not None and known - read > max(2, known // 100):  # stated lengths can be a bit long
+            log.warning(
+                "%s: %s states %d frames but only %d could be read: truncated or damaged?",
+                cam_id,
+                self.info.source,
+                known,
+                read,
+            )

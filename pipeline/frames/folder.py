@@ -72,7 +72,12 @@ class FolderSource(FrameSource):
         if first is None:
             raise UserError(f"{source}: cannot decode its first images (e.g. {files[0].name})")
         seq_dir = files[0].parent.parent if files[0].parent.name == "img1" else files[0].parent
-        fps = seqinfo_fps(seq_dir) or float(default_fps)
+        fps = seqinfo_fps(seq_dir)
+        if fps is None:
+            fps = float(default_fps)
+            log.warning(
+                "%s: no usable seqinfo.ini frameRate; assuming %g frames/s (runtime.default_fps)", source, fps
+            )
         h, w = first.shape[:2]
         return cls(SourceInfo(cam_id, source, cls.kind, fps, w, h, len(files), rewindable=True), files)
 

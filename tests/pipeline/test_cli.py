@@ -397,3 +397,22 @@ def test_progress_lines_in_logs_never_carriage_returns(
     err = capsys.readouterr().err
     assert "\r" not in err
     assert ("cam_a: 50/50 frames (100.0%)" in err) is progress_line, err
+
+
+def test_a_run_prints_no_third_party_lines(scene: dict, tmp_path: Path) -> None:
+    """The bundled TFLite detector's "INFO: Created TensorFlow Lite XNNPACK delegate" stays off stderr."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("OPENCV_FFMPEG_LOGLEVEL", None)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("association: {enabled: false}\n", encoding="utf-8")
+    argv = ["--cams", scene["a"], "--out", str(scene["out"]), "--config", str(cfg), "--max-frames", "3"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *argv, "--progress", "off", "--log-level", "warning"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == ""

@@ -219,3 +219,22 @@ def test_the_producer_emits_watermarks_for_every_camera_and_ends_them(
     keys = {c: [e.key for b in batches for e in b.entries if e.cam_id == c] for c in ("cam_a", "cam_b")}
     assert all(k == sorted(k) for k in keys.values())  # per camera, keys only go forward
     assert producer.stats().frames == {"cam_a": 50, "cam_b": 50}
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(1, 1), (2, 2), (0, None)])
+def test_reid_threads_set_torch_threads_for_a_cpu_matcher(
+    fake_reid, threads: int, expected: int | None
+) -> None:
+    """``reid.threads`` caps torch's CPU threads (process-wide) when the model loads; 0 leaves them."""
+    import torch
+
+    from pipeline.parts import load_matcher
+
+    before = torch.get_num_threads()
+    cfg = load_config()
+    try:
+        torch.set_num_threads(3)
+        load_matcher(cfg.replace(reid=type(cfg.reid)(model="fake", threads=threads)))
+        assert torch.get_num_threads() == (3 if expected is None else expected)
+    finally:
+        torch.set_num_threads(before)

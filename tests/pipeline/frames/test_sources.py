@@ -59,11 +59,25 @@ def test_folder_of_frames_in_motchallenge_layout(tmp_path: Path) -> None:
         assert [f.time_s for f in src.frames()] == pytest.approx([i / 14.0 for i in range(6)], abs=1e-6)
 
 
-def test_folder_without_seqinfo_uses_the_default_fps(tmp_path: Path) -> None:
+def test_folder_without_seqinfo_uses_the_default_fps(tmp_path: Path, caplog) -> None:
     for i, image in enumerate(_images(3)):
         cv2.imwrite(str(tmp_path / f"f{i}.png"), image)
     src = _open(str(tmp_path), cam_id="x", default_fps=12.5)
     assert src.info.fps == 12.5 and [f.time_s for f in src.frames()] == pytest.approx([0, 0.08, 0.16])
+    assert "no usable seqinfo.ini frameRate; assuming 12.5 frames/s" in caplog.text
+
+
+def test_a_truncated_video_is_read_to_its_last_frame_with_a_warning(tmp_path: Path, pl, caplog) -> None:
+    path = pl.write_video(tmp_path / "cut.avi", pl.render_frames([pl.Walker(1, 0, 60, 10, 1.0)], 60))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # cut in half: the header still says 60 frames
+    src = _open(str(path))
+    frames = list(src.frames())
+    assert 0 < len(frames) < 45
+    assert f"states 60 frames but only {len(frames)} could be read: truncated or damaged?" in caplog.text
+    caplog.clear()
+    whole = pl.write_video(tmp_path / "whole.avi", pl.render_frames([pl.Walker(1, 0, 60, 10, 1.0)], 60))
+    assert len(list(_open(str(whole)).frames())) == 60 and "truncated" not in caplog.text
 
 
 def test_undecodable_image_is_skipped_and_counted(tmp_path: Path) -> None:
