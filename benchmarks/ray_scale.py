@@ -93,6 +93,11 @@ class InstantHead:
 
         return np.full((len(enc_a), len(enc_b)), 0.1, np.float32)
 
+    def score_blocks(self, blocks: Any) -> list:
+        import numpy as np
+
+        return [np.full((len(a), len(b)), 0.1, np.float32) for a, b in blocks]
+
 
 def _cams(n: int, dets: Path) -> list:
     from pipeline.frames import CameraSpec

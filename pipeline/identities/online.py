@@ -364,9 +364,12 @@ class OnlineAssociator:
                 decisions.append(self._assign(member, gid, score))
                 continue
             # Left over: the best feasible identity as it stands now (incl. this batch's), or a new one.
-            shortlist = self._shortlist(member)
-            self._score_pairs([(member, other) for other in shortlist])
-            best = self._unambiguous(self._scores_of(member, shortlist))
+            if decisions:
+                shortlist = self._shortlist(member)
+                self._score_pairs([(member, other) for other in shortlist])
+                best = self._unambiguous(self._scores_of(member, shortlist))
+            else:  # nothing was assigned since the first pass: the identities are as they were
+                best = per_member[i]
             best = {g: s for g, s in best.items() if s >= self.threshold}
             if best:
                 gid = max(best, key=lambda g: (best[g], -g))
@@ -462,7 +465,7 @@ class OnlineAssociator:
         if rows.size > k:
             assert table.emb is not None
             e = np.asarray(member.embedding, np.float32)
-            approx = (table.emb[rows] @ e).astype(np.float64)
+            approx = (table.emb[:n] @ e)[rows].astype(np.float64)  # no copy of the rows
             kth = np.partition(approx, rows.size - k)[rows.size - k]  # the k-th largest
             # float32 dot products of length D by any summation order are within
             # D·u/(1 − D·u)·Σ|x_i·y_i| <= (D + 2)·u·|x|·|y| of the real value; twice that
