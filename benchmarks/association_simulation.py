@@ -132,7 +132,14 @@ class SimMatcher:
         rng: np.random.Generator,
         pos: tuple[float, float],
         neg: tuple[float, float],
+        *,
+        cams: Sequence[str] | None = None,
+        pos_same_cam: tuple[float, float] | None = None,
+        neg_same_cam: tuple[float, float] | None = None,
     ) -> None:
+        """``pos``/``neg``: (mean, sd) of the head's log-odds for same-person / other-person pairs;
+        with ``cams`` (each tracklet's camera), a pair of one camera draws from ``pos_same_cam`` /
+        ``neg_same_cam`` instead (``None``: as any pair). The same random draws either way."""
         n = len(person)
         p = np.asarray(person)
         people = np.unique(p)
@@ -140,7 +147,15 @@ class SimMatcher:
         z_people = (z_people + z_people.T) / math.sqrt(2)
         z = LOOKALIKE_RHO * z_people[p[:, None], p[None, :]] + math.sqrt(1 - LOOKALIKE_RHO**2) * _sym(rng, n)
         same = p[:, None] == p[None, :]
-        logit = np.where(same, pos[0] + pos[1] * _sym(rng, n), neg[0] + neg[1] * z)
+        z_same = _sym(rng, n)
+        logit = np.where(same, pos[0] + pos[1] * z_same, neg[0] + neg[1] * z)
+        if cams is not None:
+            c = np.asarray(cams)
+            one_cam = c[:, None] == c[None, :]
+            if pos_same_cam is not None:
+                logit = np.where(same & one_cam, pos_same_cam[0] + pos_same_cam[1] * z_same, logit)
+            if neg_same_cam is not None:
+                logit = np.where(~same & one_cam, neg_same_cam[0] + neg_same_cam[1] * z, logit)
         self.prob = 1 / (1 + np.exp(-logit))
         emb = rng.normal(size=(people.max() + 1, 16))[p] + 0.8 * rng.normal(size=(n, 16))
         self.embedding = emb / np.linalg.norm(emb, axis=1, keepdims=True)

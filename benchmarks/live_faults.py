@@ -12,7 +12,7 @@ A real MJPEG-over-HTTP camera on 127.0.0.1 (``tools/mjpeg_camera.py``) serves
   the stall to the first reconnect try (read timeout + first delay). Target: < 5 s.
 - ``Ctrl-C → outputs``: ``reid-pipeline --cams <url> --out tracks.json`` (default config: bundled
   detector, shipped re-ID weights, linking on) runs ``--warmup`` seconds, then gets SIGINT;
-  seconds from the signal to the process's exit with ``tracks.json`` written (exit 130,
+  seconds from the signal to the process's exit with ``tracks.json`` written (exit 0,
   ``"complete": false``). Target: < 2 s.
 
 Usage (from the repo root)::
@@ -125,7 +125,7 @@ def _ctrl_c(frames: list, warmup_s: float) -> float:
         _, err = proc.communicate(timeout=60)
         seconds = time.monotonic() - t0
         doc = json.loads(out.read_text(encoding="utf-8"))
-        if proc.returncode != 130 or doc["complete"] is not False:
+        if proc.returncode != 0 or doc["complete"] is not False:
             raise RuntimeError(f"unexpected end: exit {proc.returncode}: {err[-500:]}")
         return seconds
 

@@ -12,8 +12,9 @@ is written.
 
 Exit codes: 0 done (every source ended, or ``--duration``/``--max-frames`` reached); 2 a user
 error, nothing written; 3 a camera failed mid-run (one line names it; the other cameras'
-outputs were written); 130 stopped by SIGINT/SIGTERM after writing the outputs from the frames
-read so far (a second signal aborts without writing). See :mod:`pipeline.stop`.
+outputs were written). A first SIGINT/SIGTERM stops reading, writes the outputs from the frames
+read so far and exits 0 with a line saying it stopped early; a second signal aborts without
+writing (130). See :mod:`pipeline.stop`.
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ __all__ = [
     "AssociationConfig",
     "DetectorConfig",
     "ExecutorConfig",
+    "ExportConfig",
+    "InterpolationConfig",
     "PipelineConfig",
     "RayExecutorConfig",
     "ReIDConfig",
@@ -355,6 +357,53 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class InterpolationConfig:
+    """Smoothed interpolation of each identity's gaps within one camera, once identities are final.
+
+    The GSI idea of StrongSORT++: in each camera, the boxes of an identity (all its tracklets
+    there) are filled across gaps by linear interpolation, then ``x``, ``y``, ``w``, ``h`` are
+    smoothed over time with a Gaussian kernel. A gap is filled only when it is at most
+    ``max_gap_s`` long and the person plausibly stayed in view: never when the box before and the
+    box after it both touch a border of the frame (they may have left and come back).
+    Interpolated boxes carry ``"interpolated": true`` in ``tracks.json`` and are written to the
+    MOT files too (``pipeline/export/interpolation.py``, docs/pipeline.md).
+
+    Attributes:
+        enabled: fill and smooth; false = the tracked boxes as they are.
+        max_gap_s: seconds; the longest gap filled (measured from the box before to the box
+            after). Higher fills longer occlusions and lost detections, and risks boxes where the
+            person was not.
+        smoothing_s: seconds; standard deviation of the Gaussian that smooths each filled run of
+            boxes over time (tracked boxes move too); 0 = linear interpolation only. Higher =
+            steadier boxes that lag sharp turns.
+    """
+
+    enabled: bool = False
+    max_gap_s: float = 1.0
+    smoothing_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(
+            self.max_gap_s > 0, f"export.interpolation.max_gap_s must be > 0 seconds, got {self.max_gap_s}"
+        )
+        _check(
+            self.smoothing_s >= 0,
+            f"export.interpolation.smoothing_s must be >= 0 seconds (0 = none), got {self.smoothing_s}",
+        )
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What is done to the final records before the outputs are written.
+
+    Attributes:
+        interpolation: filling each identity's gaps within a camera (:class:`InterpolationConfig`).
+    """
+
+    interpolation: InterpolationConfig = field(default_factory=InterpolationConfig)
+
+
+@dataclass(frozen=True)
 class RayExecutorConfig:
     """The Ray executor (``--executor ray``; docs/ray.md).
 
@@ -427,6 +476,7 @@ class PipelineConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     source: str = "<defaults>"
 
     def replace(self, **sections: Any) -> PipelineConfig:

@@ -560,7 +560,7 @@ class CameraGroupProducer:
                 closed: list[Tracklet] = []
             else:
                 det = next(dets)
-                tracks, deleted = self.trackers.update(frame.cam_id, det)
+                tracks, deleted = self.trackers.update(frame.cam_id, det, frame.time_s)
                 t1 = time.perf_counter()
                 closed = self.builder.update(frame, det, tracks, deleted)
                 self.stage["track"] += t1 - t0

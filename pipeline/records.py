@@ -36,8 +36,10 @@ __all__ = [
     "to_mot_rows",
 ]
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1 files read as version 2 with no gaps, nothing dropped, complete
+SCHEMA_VERSION = 3
+# Version 1 files read as version 3 with no gaps, nothing dropped, complete; versions 1 and 2 have no
+# interpolated boxes (version 3 adds the optional ``interpolated`` flag of a box).
+READABLE_VERSIONS = (1, 2, 3)
 # How a camera's reading ended (``end`` in tracks.json): its source ended; the run was stopped by a
 # signal; --duration or --max-frames was reached; the camera failed (``error`` says why); or the
 # run is still going (a periodic snapshot).
@@ -54,25 +56,40 @@ def _opt_int(value: int | None) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class BoxRecord:
-    """One box of a tracklet: 0-based ``frame``, ``time_s`` seconds, ``xyxy`` pixels, ``score`` in [0, 1]."""
+    """One box of a tracklet: 0-based ``frame``, ``time_s`` seconds, ``xyxy`` pixels, ``score`` in [0, 1].
+
+    ``interpolated``: the box was not tracked but filled in afterwards, across a gap of its identity
+    in this camera (``export.interpolation``; its ``score`` is ``None``). Written to JSON only when
+    true (schema version 3); absent reads as false.
+    """
 
     frame: int
     time_s: float
     xyxy: tuple[float, float, float, float]
     score: float | None = None
+    interpolated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "frame": int(self.frame),
             "time_s": float(self.time_s),
             "xyxy": [float(v) for v in self.xyxy],
             "score": _opt_float(self.score),
         }
+        if self.interpolated:
+            data["interpolated"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BoxRecord:
         x1, y1, x2, y2 = (float(v) for v in data["xyxy"])
-        return cls(int(data["frame"]), float(data["time_s"]), (x1, y1, x2, y2), _opt_float(data.get("score")))
+        return cls(
+            int(data["frame"]),
+            float(data["time_s"]),
+            (x1, y1, x2, y2),
+            _opt_float(data.get("score")),
+            bool(data.get("interpolated", False)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +249,8 @@ class TracksFile:
 
     ``complete`` is ``False`` when the file holds less than the run was asked for: the run was
     stopped by a signal, a camera failed, or the file is a periodic snapshot of a run still going.
-    Always written as :data:`SCHEMA_VERSION`; a version 1 file reads as complete, with no gaps.
+    Always written as :data:`SCHEMA_VERSION`; a version 1 file reads as complete, with no gaps;
+    version 1 and 2 files have no interpolated boxes.
     """
 
     cameras: tuple[CameraRecord, ...]
@@ -271,7 +289,8 @@ def to_mot_rows(tracks: TracksFile) -> dict[str, MotRows]:
     """Per-camera MOTChallenge rows of ``tracks``: id = ``global_id``, 1-based frames, ``tlwh`` pixels.
 
     Every camera of ``tracks.cameras`` gets an entry (possibly empty), in that order; a box score
-    that is ``None`` reads as 1.0.
+    that is ``None`` (a coasted or an interpolated box) reads as 1.0. Interpolated boxes are
+    included (as StrongSORT's interpolated MOT files do).
 
     Example:
         >>> box = BoxRecord(0, 0.0, (10.0, 20.0, 40.0, 80.0), None)

@@ -19,6 +19,7 @@ from infra.fileio import StagedFiles
 from infra.quiet import native_stderr_off
 from pipeline.config import PipelineConfig
 from pipeline.export import RunResult, Sink, check_sinks
+from pipeline.export.interpolation import count_interpolated, interpolate_tracks
 from pipeline.frames import CameraSpec, FrameSource
 from pipeline.frames.live import LiveSettings
 from pipeline.identities import ASSOCIATORS, Assignment, Associator, LinkScore, MatcherLike
@@ -101,7 +102,7 @@ def run(
                 config, sources, detector, matcher, progress=progress, stop=stop, max_frames=max_frames
             )
             result = StreamLoop(producer, consumer, summary, snapshots=snapshots).run()
-        tracks = _tracks_file(sources, result)
+        tracks = _interpolated(_tracks_file(sources, result), config, summary)
         _summarise(summary, sources, result, tracks)
         _finish_sinks(sinks, RunResult(tracks, sources, summary, config), staged)
     except BaseException:
@@ -273,6 +274,18 @@ def _tracks_file(sources: Mapping[str, FrameSource], result: LoopResult) -> Trac
     )
     complete = not errors and not result.lost and all(c.end != "stopped" for c in cameras)
     return TracksFile(cameras, identities, complete=complete)
+
+
+def _interpolated(tracks: TracksFile, config: PipelineConfig, summary: RunSummary) -> TracksFile:
+    """``tracks`` with the identities' gaps filled when ``export.interpolation`` is on (timed as export)."""
+    cfg = config.export.interpolation
+    if not cfg.enabled:
+        return tracks
+    t0 = time.perf_counter()
+    out = interpolate_tracks(tracks, max_gap_s=cfg.max_gap_s, smoothing_s=cfg.smoothing_s)
+    summary.stage_s["export"] = summary.stage_s.get("export", 0.0) + time.perf_counter() - t0
+    log.debug("interpolation: %d boxes filled", count_interpolated(out) - count_interpolated(tracks))
+    return out
 
 
 def _with_link(record: TrackletRecord, link: LinkScore | None) -> TrackletRecord:

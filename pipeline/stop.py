@@ -5,8 +5,9 @@ A live source never ends, so a live run ends by a signal or a limit:
 - the **first** SIGINT (Ctrl-C) or SIGTERM asks the loop to stop reading (:class:`StopControl`);
   the open tracklets close, association finishes and **every output is written** from the frames
   read so far (``tracks.json`` says ``"complete": false`` and each camera's ``end`` is
-  ``"stopped"``); the command then exits with code 130 (the usual code of a run ended by
-  SIGINT), so scripts can tell it from a run that ended by itself;
+  ``"stopped"``); the command then exits with code 0 and one line on stderr saying it stopped
+  early (the outputs are complete for what was read; ``"complete": false`` in ``tracks.json`` is
+  how a script tells it from a run whose sources ended);
 - a **second** signal aborts: the temporary files are removed, nothing is written, exit 130;
 - ``--duration SECONDS`` (wall clock, from the first frame) and ``--max-frames N`` (per camera)
   end a run normally (exit 0, ``"complete": true``, ``end`` ``"duration"``/``"max_frames"``).
@@ -37,7 +38,7 @@ __all__ = ["STOP_EXIT_CODE", "Snapshots", "StopControl"]
 
 log = logging.getLogger("pipeline")
 
-STOP_EXIT_CODE = 130  # a run stopped by a signal, outputs written (128 + SIGINT)
+STOP_EXIT_CODE = 0  # a run stopped by its first signal, every output written (the abort is 130)
 
 
 class StopControl:

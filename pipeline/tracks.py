@@ -37,6 +37,7 @@ class CameraTrackers:
         self._trackers = {
             cam: create_tracker(name, fps=float(fps), **dict(params)) for cam, fps in fps_by_cam.items()
         }
+        self._last_time_s: dict[str, float] = {}  # each camera's last frame time (seconds)
 
     @classmethod
     def from_config(
@@ -64,13 +65,42 @@ class CameraTrackers:
     def __len__(self) -> int:
         return len(self._trackers)
 
-    def update(self, cam_id: str, detections: Detections) -> tuple[Tracks, np.ndarray]:
+    def update(
+        self, cam_id: str, detections: Detections, time_s: float | None = None
+    ) -> tuple[Tracks, np.ndarray]:
         """Advance camera ``cam_id`` by one frame (call for every frame, empty ones too).
+
+        Args:
+            cam_id: the camera.
+            detections: this frame's detections.
+            time_s: this frame's time (seconds, source clock); ``None`` = one frame after the last.
+                When more time than the tracker's ``max_age_s`` passed since the camera's last
+                frame (a live stream's outage), the tracker first steps through empty frames until
+                every track has aged out, so no track matches a detection across an outage as if no
+                time had passed. Shorter jumps (a few dropped frames) are bridged as before.
 
         Returns:
             ``(tracks, deleted_ids)``: this frame's :class:`trackers.Tracks` and the ``(K,)``
-            int64 ids of confirmed tracks deleted during this update (their tracklets close).
+            int64 ids of confirmed tracks deleted during this update (their tracklets close),
+            including those aged out over missing frames.
         """
         tracker = self._trackers[cam_id]
+        deleted = []
+        for _ in range(self._missing_steps(cam_id, tracker, time_s)):
+            tracker.update(Detections.empty())
+            deleted.append(np.asarray(tracker.last_deleted_ids, np.int64))
         tracks = tracker.update(detections)
-        return tracks, np.asarray(tracker.last_deleted_ids, np.int64)
+        deleted.append(np.asarray(tracker.last_deleted_ids, np.int64))
+        return tracks, np.concatenate(deleted)
+
+    def _missing_steps(self, cam_id: str, tracker: Any, time_s: float | None) -> int:
+        """Empty steps to run before a frame at ``time_s``: enough to age every track out after an
+        outage longer than ``max_age_s``, else none."""
+        last = self._last_time_s.get(cam_id)
+        if time_s is None:
+            return 0
+        self._last_time_s[cam_id] = time_s
+        if last is None:
+            return 0
+        missing = round((time_s - last) * float(tracker.fps)) - 1
+        return int(tracker.max_age_frames) + 1 if missing > int(tracker.max_age_frames) else 0

@@ -1,8 +1,8 @@
-"""The ``tracks.json`` file (``schema_version`` 2): write atomically, read and validate.
+"""The ``tracks.json`` file (``schema_version`` 3): write atomically, read and validate.
 
 The file format (also shipped as the JSON Schema ``pipeline/schema/tracks.schema.json``)::
 
-    {"schema_version": 2, "complete": true,
+    {"schema_version": 3, "complete": true,
      "cameras": [{"cam_id": "cam_a", "source": "cam_a.mp4", "fps": 25.0, "width": 640,
                   "height": 480, "num_frames": 179,
                   "gaps": [{"t_from_s": 12.4, "t_to_s": 15.9, "reason": "read timeout"}],
@@ -11,12 +11,17 @@ The file format (also shipped as the JSON Schema ``pipeline/schema/tracks.schema
         "tracklets": [{"cam_id": "cam_a", "track_id": 3, "start_frame": 10, "end_frame": 95,
                        "t_start_s": 0.4, "t_end_s": 3.8,
                        "boxes": [{"frame": 10, "time_s": 0.4, "xyxy": [x1, y1, x2, y2],
-                                  "score": 0.91}]}]}]}
+                                  "score": 0.91},
+                                 {"frame": 11, "time_s": 0.44, "xyxy": [x1, y1, x2, y2],
+                                  "score": null, "interpolated": true}]}]}]}
 
 The conventions (0-based frames, seconds, pixels, ``null`` for unknown) are those of
 :mod:`pipeline.records`. ``complete`` is false for a run stopped by a signal, a run where a camera
-failed (its ``end`` is ``"failed"``, ``error`` says why) and for periodic snapshots. Readers accept
-versions 1 and 2 (:data:`~pipeline.records.READABLE_VERSIONS`); version 1 reads as complete, no gaps.
+failed (its ``end`` is ``"failed"``, ``error`` says why) and for periodic snapshots. A box with
+``"interpolated": true`` was filled in across a gap of its identity in that camera
+(``export.interpolation``), not tracked; the key is absent on tracked boxes. Readers accept
+versions 1, 2 and 3 (:data:`~pipeline.records.READABLE_VERSIONS`); version 1 reads as complete, no
+gaps; versions 1 and 2 have no interpolated boxes.
 """
 
 from __future__ import annotations
@@ -123,7 +128,7 @@ class TracksJsonSink(BaseSink):
 
     flag = "--out"
     metavar = "JSON"
-    help = "tracks file to write (schema_version 2; written at the end, atomically; live runs also "
+    help = "tracks file to write (schema_version 3; written at the end, atomically; live runs also "
     "snapshot it every runtime.snapshot_interval_s)"
     required = True
 

@@ -17,11 +17,12 @@ without any labels. What it learns from (the ``adapt`` section of the recipe):
 
 The pipeline's own linking (``global_id``) is not used: each tracklet is its own pseudo-identity.
 
-Tracks file: ``tracks.json`` of ``reid-pipeline`` (schema versions 1 and 2): ``cameras[]`` with
+Tracks file: ``tracks.json`` of ``reid-pipeline`` (schema versions 1, 2 and 3): ``cameras[]`` with
 ``cam_id`` and ``source`` (a video file; relative paths are tried against the JSON's folder, then
 the current folder; ``--cams cam_a=PATH`` overrides), ``identities[].tracklets[]`` with ``cam_id``,
 ``track_id``, ``t_start_s``/``t_end_s`` and ``boxes[]`` (``frame`` 0-based index of the decoded
-frame, ``xyxy`` pixels).
+frame, ``xyxy`` pixels). Boxes marked ``"interpolated": true`` (version 3: filled in across a
+gap, where the person was often hidden) are not used for crops.
 """
 
 from __future__ import annotations
@@ -118,7 +119,9 @@ def read_tracklets(
     tracklets: list[Tracklet] = []
     try:
         for t in raw:
-            boxes = sorted(t["boxes"], key=lambda b: int(b["frame"]))
+            boxes = sorted(
+                (b for b in t["boxes"] if not b.get("interpolated")), key=lambda b: int(b["frame"])
+            )
             if not boxes:
                 continue
             tracklets.append(

@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from infra.errors import WeightsError
-from infra.fileio import atomic_path, atomic_write_text
+from infra.errors import UserError, WeightsError
+from infra.fileio import atomic_path, atomic_write_text, read_text_bounded
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -74,6 +74,9 @@ def save_weights(
     return path
 
 
+MAX_META_BYTES = 1 << 20  # a weights description is a few KiB; more is the wrong file (or /dev/zero)
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
     """The JSON description of a weights file: its sidecar, else the copy in the safetensors header.
 
@@ -84,9 +87,11 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     side = sidecar_path(path)
     if side.is_file():
         try:
-            meta = json.loads(side.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
+            meta = json.loads(read_text_bounded(side, MAX_META_BYTES, "weights description"))
+        except ValueError as err:
             raise WeightsError(f"{side}: unreadable weights description ({type(err).__name__})") from None
+        except UserError as err:  # unreadable, too large or not UTF-8: the line already names the file
+            raise WeightsError(str(err)) from None
     else:
         header = _header_metadata(path)
         if "reid_meta" not in header:

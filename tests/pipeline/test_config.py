@@ -58,7 +58,16 @@ def test_yaml_values_are_the_dataclass_defaults() -> None:
     """The file documents the defaults; a run without --config behaves as the code says."""
     cfg = load_config(YAML)
     default = PipelineConfig()
-    for section in ("detector", "tracklets", "association", "reid", "runtime", "report", "executor"):
+    for section in (
+        "detector",
+        "tracklets",
+        "association",
+        "reid",
+        "runtime",
+        "report",
+        "executor",
+        "export",
+    ):
         assert getattr(cfg, section) == getattr(default, section), section
     assert cfg.tracker.name == default.tracker.name
 
@@ -173,6 +182,10 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("tracker:\n  name: sortt\n", "available: bytetrack, sort"),
         ("tracker:\n  params:\n    max_age: 2\n", "max_age"),
         ("runtime:\n  device: gpu\n", "runtime.device"),
+        ("export:\n  interpolation:\n    max_gap_s: 0\n", "export.interpolation.max_gap_s"),
+        ("export:\n  interpolation:\n    smoothing_s: -1\n", "export.interpolation.smoothing_s"),
+        ("export:\n  interpolation:\n    max_gap: 1\n", "max_gap"),
+        ("export:\n  interpolate: {}\n", "interpolate"),
         ("source: x\n", "source"),
         ("- a\n- b\n", "mapping"),
         ("detector: [\n", "invalid YAML"),

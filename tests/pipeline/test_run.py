@@ -352,3 +352,33 @@ def test_detection_stride_predicts_boxes_between_detected_frames(
             frames = [b.frame for b in t.boxes]
             assert frames[0] % stride == 0 and max(np.diff(frames), default=1) == 1
             assert frames[-1] % stride == 0  # the last box is a detected one (predicted tails dropped)
+
+
+@pytest.mark.parametrize(("enabled", "filled"), [(True, True), (False, False)])
+def test_interpolation_fills_a_missed_stretch_of_detections(
+    two_cam_scene: dict, fake_reid, tmp_path: Path, enabled: bool, filled: bool
+) -> None:
+    """Person 2 (mid-view in cam_a) is not detected in frames 20–25: filled only when interpolation is on."""
+    dets = two_cam_scene["dets"] / "cam_a.txt"
+    lines = dets.read_text(encoding="utf-8").splitlines()
+    keep = [ln for ln in lines if not (21 <= int(ln.split(",")[0]) <= 26 and float(ln.split(",")[2]) > 100)]
+    dets.write_text("\n".join(keep) + "\n", encoding="utf-8")
+    cfg = fake_config()
+    interpolation = dataclasses.replace(cfg.export.interpolation, enabled=enabled, max_gap_s=1.0)
+    cfg = cfg.replace(export=dataclasses.replace(cfg.export, interpolation=interpolation))
+    out = tmp_path / "tracks.json"
+    run(
+        _cams(two_cam_scene), [TracksJsonSink(out)], cfg, detections_dir=two_cam_scene["dets"], progress=False
+    )
+    tracks = read_tracks_json(out)
+    person2 = [
+        b
+        for i in tracks.identities
+        for t in i.tracklets
+        if t.cam_id == "cam_a"
+        for b in t.boxes
+        if 108 < b.xyxy[0] < 125
+    ]
+    frames = sorted(b.frame for b in person2)
+    assert (frames == list(range(50))) is filled
+    assert any(b.interpolated for b in person2) is filled

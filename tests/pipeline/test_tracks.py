@@ -37,3 +37,37 @@ def test_bytetrack_and_unknown_names() -> None:
     assert CameraTrackers({"a": 25.0}, "bytetrack", {}).name == "bytetrack"
     with pytest.raises(ValueError, match="available"):
         CameraTrackers({"a": 25.0}, "bytetrak", {})
+
+
+@pytest.mark.parametrize(
+    ("times_s", "same_track", "deleted_before_last"),
+    [
+        ((0.0, 0.1, 0.2, 0.3), True, []),  # no frame missing (10 fps): one track throughout
+        ((0.0, 0.1, 0.2, 0.4), True, []),  # one dropped frame: bridged, nothing ages out
+        ((0.0, 0.1, 0.2, 0.5), True, []),  # two dropped frames (< max_age 0.3 s): bridged
+        ((0.0, 0.1, 0.2, 5.2), False, [1]),  # a 5-s outage: the track aged out, a new one starts
+        ((0.0, 0.1, 0.2, None), True, []),  # no time given: one frame after the last
+    ],
+)
+def test_missing_frames_age_tracks_out(
+    times_s: tuple[float | None, ...], same_track: bool, deleted_before_last: list[int]
+) -> None:
+    """A frame after an outage (a jump in time) is not matched as if no time had passed."""
+    bank = CameraTrackers({"a": 10.0}, "sort", {"min_hits": 1, "max_age_s": 0.3})
+    for t in times_s[:-1]:
+        tracks, _ = bank.update("a", _det(10), t)
+    first_id = tracks.track_id.tolist()
+    tracks, gone = bank.update("a", _det(10), times_s[-1])
+    assert (tracks.track_id.tolist() == first_id) is same_track
+    assert gone.tolist() == deleted_before_last
+
+
+def test_missing_steps_are_capped_at_the_max_age() -> None:
+    """A day-long outage costs at most max_age + 1 empty steps, not one per missing frame."""
+    bank = CameraTrackers({"a": 25.0}, "sort", {"min_hits": 1, "max_age_s": 1.0})
+    bank.update("a", _det(10), 0.0)
+    calls: list[int] = []
+    real = bank["a"].update
+    bank["a"].update = lambda d: calls.append(len(d)) or real(d)  # type: ignore[method-assign]
+    bank.update("a", _det(10), 86_400.0)
+    assert len(calls) == bank["a"].max_age_frames + 2  # the empty steps, then the frame itself

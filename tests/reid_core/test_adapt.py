@@ -285,3 +285,15 @@ def test_source_share_needs_labelled_data(scene: Path, tmp_path: Path) -> None:
     d["adapt"]["source_share"] = 0.5
     with pytest.raises(UserError, match=r"needs labelled data sets in data\.train"):
         adapt(parse_dataclass(TrainConfig, d), scene, out_dir=tmp_path / "x")
+
+
+def test_read_tracklets_skips_interpolated_boxes_of_a_version_3_file(scene: Path) -> None:
+    doc = json.loads(scene.read_text())
+    doc["schema_version"] = 3
+    boxes = doc["identities"][1]["tracklets"][0]["boxes"]
+    for box in boxes[1:3]:
+        box["interpolated"] = True
+        box["score"] = None
+    scene.write_text(json.dumps(doc))
+    tracklets, _ = read_tracklets(scene)
+    assert tracklets[1].frames.tolist() == [0, 3, 4, 5]  # the filled boxes are no crop source

@@ -58,6 +58,7 @@ def test_load_into_model_round_trip(tmp_path: Path) -> None:
         ("truncated", "not a readable safetensors file"),
         ("no_meta", "no JSON sidecar"),
         ("bad_sidecar", "unreadable weights description"),
+        ("huge_sidecar", "weights description is larger than"),
         ("dir", "not a file"),
         ("header_not_json", "the 'reid_meta' header is not JSON"),
         ("model_is_list", "'model' must be a mapping, got list"),
@@ -78,6 +79,9 @@ def test_bad_weights_file_is_weights_error_naming_it(tmp_path: Path, setup: str,
     elif setup == "bad_sidecar":
         save_weights(path, _tensors(), META)
         sidecar_path(path).write_text("{not json")
+    elif setup == "huge_sidecar":
+        save_weights(path, _tensors(), META)
+        sidecar_path(path).write_text(json.dumps({**META, "pad": "x" * (2 << 20)}))
     elif setup == "dir":
         path.mkdir()
     elif setup == "header_not_json":

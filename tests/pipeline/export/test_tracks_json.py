@@ -107,7 +107,7 @@ LINKED = "identities/0/tracklets/1"
 @pytest.mark.parametrize(
     ("path", "value", "where"),
     [
-        ("schema_version", 3, "schema_version"),
+        ("schema_version", 4, "schema_version"),
         ("complete", _DEL, "(root)"),
         ("complete", "yes", "complete"),
         ("cameras/0/gaps", _DEL, "cameras/0"),
@@ -261,11 +261,33 @@ def test_a_version_1_file_is_read_as_a_complete_run_without_gaps(tmp_path: Path)
     path.write_text(json.dumps(doc), encoding="utf-8")
     back = read_tracks_json(path)
     assert back == _tracks() and back.complete and back.cameras[0].gaps == ()
-    assert back.to_dict()["schema_version"] == 2  # always written as the current version
+    assert back.to_dict()["schema_version"] == 3  # always written as the current version
 
 
-def test_a_version_2_file_needs_the_new_fields() -> None:
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_every_readable_version_reads_tracked_boxes_as_not_interpolated(tmp_path: Path, version: int) -> None:
     doc = _doc()
+    doc["schema_version"] = version
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    boxes = [b for i in read_tracks_json(path).identities for t in i.tracklets for b in t.boxes]
+    assert boxes and not any(b.interpolated for b in boxes)
+
+
+@pytest.mark.parametrize(("value", "ok"), [(True, True), (False, True), ("yes", False), (1, False)])
+def test_the_interpolated_flag_must_be_a_boolean(value: Any, ok: bool) -> None:
+    doc = _set(_doc(), f"{BOX}/interpolated", value)
+    if ok:
+        validate_tracks_dict(doc)
+    else:
+        with pytest.raises(UserError, match="interpolated"):
+            validate_tracks_dict(doc)
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_a_version_2_or_3_file_needs_the_new_fields(version: int) -> None:
+    doc = _doc()
+    doc["schema_version"] = version
     del doc["complete"]
     with pytest.raises(UserError, match="complete"):
         validate_tracks_dict(doc)

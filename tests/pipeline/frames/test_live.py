@@ -1,7 +1,9 @@
-"""Live sources against a real MJPEG-over-HTTP camera on 127.0.0.1: cut, stall, restore, stop."""
+"""Live sources against real cameras on 127.0.0.1 (MJPEG over HTTP; RTSP from GStreamer's server):
+cut, stall, restore, stop."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -20,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tools"))
 
 from mjpeg_camera import MjpegCamera  # noqa: E402
+from rtsp_camera import RtspCamera, server_python  # noqa: E402
 
 FAST = LiveSettings(open_timeout_s=2.0, read_timeout_s=0.6, reconnect_delay_s=0.1,
                     reconnect_max_delay_s=0.4, reconnect_max_tries=4)  # fmt: skip
@@ -72,10 +75,26 @@ def test_a_single_client_camera_is_opened_once() -> None:
         assert got.times == sorted(got.times)
 
 
+def _camera(kind: str, frames: list[np.ndarray], fps: float) -> MjpegCamera | RtspCamera:
+    """A real camera of ``kind`` on loopback; RTSP skips, saying why, where GStreamer's server is missing
+    (``.ci/run`` installs it)."""
+    if kind == "mjpeg":
+        return MjpegCamera(frames, fps=fps)
+    python, why = server_python()
+    if python is None:
+        pytest.skip(why)
+    return RtspCamera(frames, fps=fps, python=python)
+
+
+# An RTSP server restarts in ~1 s after a cut (a new process), so RTSP gets more tries.
+PATIENT = dataclasses.replace(FAST, reconnect_max_tries=12)
+
+
+@pytest.mark.parametrize("kind", ["mjpeg", "rtsp"])
 @pytest.mark.parametrize("fault", ["cut", "stall"])
-def test_a_cut_or_stalled_stream_reconnects_and_the_gap_is_recorded(fault: str) -> None:
-    with MjpegCamera(_frames(), fps=50) as cam:
-        src = open_source(CameraSpec(cam.url, "door"), 25.0, FAST)
+def test_a_cut_or_stalled_stream_reconnects_and_the_gap_is_recorded(kind: str, fault: str) -> None:
+    with _camera(kind, _frames(), fps=50) as cam:
+        src = open_source(CameraSpec(cam.url, "door"), 25.0, PATIENT if kind == "rtsp" else FAST)
         got = _Collector(src)
         got.wait_frames(10)
         getattr(cam, fault)()
@@ -90,9 +109,11 @@ def test_a_cut_or_stalled_stream_reconnects_and_the_gap_is_recorded(fault: str) 
         got.wait_frames(n + 10)
         got.stop()
         (gap,) = src.gaps
-        assert gap.reason == ("stream ended" if fault == "cut" else "read timeout")
+        if kind == "mjpeg":  # over RTP/UDP a killed server is silence: either reason is right
+            assert gap.reason == ("stream ended" if fault == "cut" else "read timeout")
+            assert cam.connections >= 2
+        assert gap.reason in ("stream ended", "read timeout")
         assert gap.t_to_s is not None and gap.t_to_s - gap.t_from_s >= 0.9  # the outage is real time
-        assert cam.connections >= 2
         gaps_in_times = np.diff(got.times)
         assert gaps_in_times.max() >= 0.9  # time_s jumps over the gap: no made-up frames
         assert time.monotonic() - t_fault < 6.0
@@ -168,7 +189,7 @@ def test_stop_interrupts_a_reconnecting_reader() -> None:
 
 
 def test_cli_live_run_ctrl_c_writes_outputs(tmp_path: Path) -> None:
-    """The real entry point on a live camera: SIGINT → every output written within 2 s, exit 130."""
+    """The real entry point on a live camera: SIGINT → every output written within 2 s, exit 0."""
     import os
     import signal
     import subprocess
@@ -202,7 +223,7 @@ def test_cli_live_run_ctrl_c_writes_outputs(tmp_path: Path) -> None:
         written_s = time.monotonic() - t0
         _, stderr = proc.communicate(timeout=30)
         exit_s = time.monotonic() - t0
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == 0 and "stopped early by SIGINT" in stderr, stderr
     assert "Traceback" not in stderr and "stopped early by SIGINT" in stderr
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert doc["complete"] is False and doc["cameras"][0]["end"] == "stopped"
@@ -227,7 +248,8 @@ def test_a_slow_consumer_drops_frames_and_keeps_latency_bounded() -> None:
     assert max(latencies[4:]) < 3 / 50 + 0.15  # at most the queue (3 frames) plus one step behind
 
 
-def test_a_live_run_records_the_gap_in_tracks_json(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["mjpeg", "rtsp"])
+def test_a_live_run_records_the_gap_in_tracks_json(tmp_path: Path, kind: str) -> None:
     from pipeline.config import load_config
     from pipeline.export.tracks_json import TracksJsonSink, read_tracks_json
     from pipeline.run import run
@@ -237,7 +259,7 @@ def test_a_live_run_records_the_gap_in_tracks_json(tmp_path: Path) -> None:
     runtime = type(cfg.runtime)(stream_read_timeout_s=0.6, reconnect_delay_s=0.1, snapshot_interval_s=None)
     cfg = cfg.replace(association=type(cfg.association)(enabled=False), runtime=runtime)
     out = tmp_path / "tracks.json"
-    with MjpegCamera(_frames(20, (160, 100)), fps=25) as cam:
+    with _camera(kind, _frames(20, (160, 104)), fps=25) as cam:
         timer = threading.Timer(1.0, cam.stall)
         restore = threading.Timer(2.5, cam.restore)
         timer.start()
@@ -248,5 +270,5 @@ def test_a_live_run_records_the_gap_in_tracks_json(tmp_path: Path) -> None:
     (door,) = tracks.cameras
     assert door.end == "duration" and tracks.complete and summary.gaps == {"door": 1}
     (gap,) = door.gaps
-    assert gap.reason == "read timeout" and gap.t_to_s is not None and 0.2 <= gap.t_from_s < gap.t_to_s
+    assert gap.reason == "read timeout" and gap.t_to_s is not None and 0.0 < gap.t_from_s < gap.t_to_s
     assert 0.9 <= gap.t_to_s - gap.t_from_s < 3.0  # stalled 1.5 s (the timer starts before the run opens)
