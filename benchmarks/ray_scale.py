@@ -20,19 +20,27 @@ the frames per camera (``--max-frames``). Reported per run:
 
 **association** — synthetic closed tracklets pushed through
 :class:`pipeline.loop.AssociationConsumer` + the ``online`` associator (default config, shipped
-re-ID model) on ``--assoc-cams`` cameras: ``--assoc-people`` synthetic people (a top and a bottom
-colour plus noise, encoded once by the model) reappear at random; tracklets 4 s long close at
-``--assoc-rates`` per second of media for ``--assoc-media-s`` seconds (at most
-``--assoc-max-tracklets``), so the 60 s transition window (``association.max_transition_s``)
-fills as in a long run. Reported: tracklets per wall second absorbed (overall and over the last
-third, when the window is full), the real-time factor (media seconds per wall second; < 1 = the
-association falls behind at that rate), against the sample run's rate (13 tracklets in 7.16 s of
-video), and the pickled size of one encoded tracklet (what travels from an actor).
+re-ID model): ``--assoc-people`` synthetic people (a top and a bottom colour plus noise, encoded
+once by the model) reappear at random; tracklets 4 s long close at ``--assoc-rates`` per second
+of media for ``--assoc-media-s`` seconds (at most ``--assoc-max-tracklets``), so the 60 s
+transition window (``association.max_transition_s``) fills as in a long run. The cameras grow
+with the rate as a site's do: ``ceil(rate / 0.91)``, the sample's tracklets per camera and
+second (at least 2; ``--assoc-cams`` fixes the number instead; with few cameras and a high rate
+nearly every pair overlaps in time, nothing is scored, and the figure means nothing).
+``--assoc-matcher instant`` replaces the pair head by a constant (the rest, encodings included,
+is the model's): the cost of everything but the head, i.e. the ceiling a faster head (a GPU)
+would leave. ``--assoc-threads`` sets torch's threads for the head. Reported: tracklets per wall
+second absorbed (overall and over the last third, when the window is full), the real-time
+factor (media seconds per wall second; < 1 = the association falls behind at that rate), against
+the sample run's rate (13 tracklets in 7.16 s of video), the pickled size of one encoded
+tracklet (what travels from an actor), and a hash of the decisions (equal hashes = the same
+identities; to compare code versions on one stream).
 
 The machine may be shared: the load average is printed before and after. Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/ray_scale.py [--part scale|association] [--frames 100]
         [--cams 2 4 8] [--actors 1 2 4] [--detections replay|model] [--json runs/bench/ray_scale.json]
+        [--assoc-rates 20 180] [--assoc-matcher model|instant] [--assoc-threads 1]
 """
 
 from __future__ import annotations
@@ -54,6 +62,41 @@ sys.path.insert(0, str(ROOT))
 
 SAMPLE = ROOT / "sample_videos"
 SAMPLE_TRACKLETS_PER_S = 13 / (179 / 25.0)  # the sample run: 13 tracklets in 179 frames at 25 fps
+SAMPLE_CAMERAS = 2
+
+
+def assoc_cameras(rate: float, fixed: int | None) -> int:
+    """Cameras of the synthetic stream: ``fixed``, or as many as make ``rate`` the sample's per camera.
+
+    >>> assoc_cameras(1.8, None), assoc_cameras(180.0, None), assoc_cameras(180.0, 8)
+    (2, 199, 8)
+    """
+    if fixed is not None:
+        return fixed
+    return max(SAMPLE_CAMERAS, math.ceil(rate / (SAMPLE_TRACKLETS_PER_S / SAMPLE_CAMERAS)))
+
+
+class InstantHead:
+    """A matcher that encodes with ``inner`` but scores every crop pair 0.1 at no cost (no head)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def encode(self, crops: Any) -> Any:
+        return self.inner.encode(crops)
+
+    def embed(self, enc: Any) -> Any:
+        return self.inner.embed(enc)
+
+    def score(self, enc_a: Any, enc_b: Any) -> Any:
+        import numpy as np
+
+        return np.full((len(enc_a), len(enc_b)), 0.1, np.float32)
+
+    def score_blocks(self, blocks: Any) -> list:
+        import numpy as np
+
+        return [np.full((len(a), len(b)), 0.1, np.float32) for a, b in blocks]
 
 
 def _cams(n: int, dets: Path) -> list:
@@ -133,7 +176,10 @@ def _sha(path: Path) -> str:
 
 def run_association(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Synthetic tracklets at ``rate`` per second of media, for each rate; the wall rate absorbed."""
+    import hashlib
+
     import numpy as np
+    import torch
 
     from pipeline.config import load_config
     from pipeline.identities.online import OnlineAssociator
@@ -146,6 +192,8 @@ def run_association(args: argparse.Namespace) -> list[dict[str, Any]]:
     cfg = cfg.replace(runtime=dataclasses.replace(cfg.runtime, device="cpu"))
     matcher = load_matcher(cfg)
     assert matcher is not None, "the shipped re-ID weights are needed"
+    if args.assoc_threads:
+        torch.set_num_threads(args.assoc_threads)  # load_matcher set reid.threads
     rng = np.random.default_rng(0)
     looks = []  # synthetic people: a top and a bottom colour, encoded once, reused by later tracklets
     for _ in range(args.assoc_people):
@@ -172,9 +220,11 @@ def run_association(args: argparse.Namespace) -> list[dict[str, Any]]:
             )
         )
     )
-    cams = [f"cam{c}" for c in range(args.assoc_cams)]
+    if args.assoc_matcher == "instant":
+        matcher = InstantHead(matcher)
     results = []
     for rate in args.assoc_rates:
+        cams = [f"cam{c}" for c in range(assoc_cameras(rate, args.assoc_cams))]
         n = min(args.assoc_max_tracklets, int(rate * args.assoc_media_s))
         entries = []
         for k in range(n):
@@ -192,6 +242,7 @@ def run_association(args: argparse.Namespace) -> list[dict[str, Any]]:
             marks.append(time.perf_counter() - t0)
         consumer.push(TrackletBatch([], dict.fromkeys(cams, END_OF_STREAM), {}))
         identities = consumer.finish()
+        decisions = hashlib.sha256(repr([(i.global_id, i.members) for i in identities]).encode()).hexdigest()
         third = len(marks) // 3
         late = (len(marks) - 1 - 2 * third) / (marks[-1] - marks[2 * third]) if third else math.nan
         media_s = n / rate
@@ -205,6 +256,10 @@ def run_association(args: argparse.Namespace) -> list[dict[str, Any]]:
             "absorbed_per_s_last_third": round(late, 1),
             "real_time_factor": round(media_s / marks[-1], 2),
             "identities": len(identities),
+            "linked": n - len(identities),
+            "decisions_sha": decisions[:12],
+            "matcher": args.assoc_matcher,
+            "threads": torch.get_num_threads(),
             "times_sample_rate": round(late / SAMPLE_TRACKLETS_PER_S, 1),
             "bytes_per_encoded_tracklet": size,
         }
@@ -230,12 +285,18 @@ def main() -> None:
     parser.add_argument("--assoc-media-s", type=float, default=90.0, help="seconds of media per rate")
     parser.add_argument("--assoc-max-tracklets", type=int, default=2000)
     parser.add_argument("--assoc-people", type=int, default=200)
-    parser.add_argument("--assoc-cams", type=int, default=8)
+    parser.add_argument(
+        "--assoc-cams", type=int, default=None, help="cameras; default: grow with the rate as the sample's"
+    )
+    parser.add_argument("--assoc-matcher", choices=("model", "instant"), default="model")
+    parser.add_argument(
+        "--assoc-threads", type=int, default=None, help="torch threads (default OMP_NUM_THREADS)"
+    )
     parser.add_argument("--json", type=Path, default=ROOT / "runs" / "bench" / "ray_scale.json")
     args = parser.parse_args()
     import torch
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    torch.set_num_threads(args.assoc_threads or int(os.environ.get("OMP_NUM_THREADS", "1")))
     report: dict[str, Any] = {"load_before": os.getloadavg(), "cpus": os.cpu_count(), "args": vars(args)}
     if args.part in ("association", "both"):
         report["association"] = run_association(args)

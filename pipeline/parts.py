@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from infra.device import resolve_device
 from infra.errors import UserError
@@ -26,12 +27,14 @@ from pipeline.tracks import CameraTrackers
 
 __all__ = [
     "PICKLE_SUFFIXES",
+    "BackgroundMatcher",
     "build_detector",
     "build_producer",
     "check_detector_file",
     "describe_detector",
     "detector_device",
     "load_matcher",
+    "load_matcher_in_background",
     "open_sources",
 ]
 
@@ -55,8 +58,67 @@ def open_sources(
 
 def load_matcher(config: PipelineConfig, *, warn: bool = True) -> MatcherLike | None:
     """The re-ID model, or ``None`` when linking is off (or the default weights are not installed)."""
-    if not config.association.enabled:
+    if _linking_off(config, warn=warn):
         return None
+    matcher = _load(config)
+    _set_reid_threads(config, matcher)
+    return matcher
+
+
+def load_matcher_in_background(config: PipelineConfig) -> MatcherLike | None:
+    """:func:`load_matcher` on a background thread: ``None`` at once when linking is off, else a
+    :class:`BackgroundMatcher` (a Ray worker reads and detects its first frames meanwhile)."""
+    if _linking_off(config, warn=False):
+        return None
+    return BackgroundMatcher(config)
+
+
+class BackgroundMatcher:
+    """The re-ID model of ``config``, loaded (torch imported, weights read) on a background thread.
+
+    A Ray worker needs the model only when its first tracklet closes, seconds after its first
+    frame: loading it meanwhile takes it off the worker's start-up. Every call waits for the
+    load (and raises its error, e.g. a bad weights file, as a one-line :class:`UserError`); the
+    first call also sets ``reid.threads`` on the calling thread (torch's CPU thread count is
+    per thread with OpenMP, so it must be set where the model runs). Anything else (``device``,
+    ``score_blocks``) is the loaded matcher's.
+    """
+
+    def __init__(self, config: PipelineConfig) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._config = config
+        pool = ThreadPoolExecutor(1, thread_name_prefix="reid-load")
+        self._future = pool.submit(_load, config)
+        pool.shutdown(wait=False)
+        self._threads_set = False
+
+    def result(self) -> MatcherLike:
+        """The loaded matcher (waits for the load)."""
+        matcher = self._future.result()
+        if not self._threads_set:
+            _set_reid_threads(self._config, matcher)
+            self._threads_set = True
+        return matcher
+
+    def encode(self, crops_bgr: Sequence[Any]) -> Any:
+        return self.result().encode(crops_bgr)
+
+    def embed(self, enc: Any) -> Any:
+        return self.result().embed(enc)
+
+    def score(self, enc_a: Any, enc_b: Any) -> Any:
+        return self.result().score(enc_a, enc_b)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.result(), name)
+
+
+def _linking_off(config: PipelineConfig, *, warn: bool) -> bool:
+    if not config.association.enabled:
+        return True
     if config.reid.weights is None and config.reid.model == "siamese" and not _default_reid_weights_exist():
         # A checkout without the shipped re-ID weights: say so loudly, track per camera only.
         if warn:
@@ -64,17 +126,23 @@ def load_matcher(config: PipelineConfig, *, warn: bool = True) -> MatcherLike | 
                 "re-ID default weights are not installed (reid_core/weights/): cross-camera linking is "
                 "off; pass --reid-weights PATH to link identities across cameras"
             )
-        return None
+        return True
+    return False
+
+
+def _load(config: PipelineConfig) -> MatcherLike:
     try:
         loader = MATCHERS.get(config.reid.model)
     except UserError as err:
         raise UserError(f"{config.source}: reid.model: {err}") from None
-    matcher = loader(config.reid.weights, config.runtime.device)
+    return loader(config.reid.weights, config.runtime.device)
+
+
+def _set_reid_threads(config: PipelineConfig, matcher: MatcherLike) -> None:
     if config.reid.threads > 0 and str(getattr(matcher, "device", "cpu")) == "cpu":
         import torch
 
-        torch.set_num_threads(config.reid.threads)  # process-wide; detection uses its own threads
-    return matcher
+        torch.set_num_threads(config.reid.threads)  # detection uses its own threads
 
 
 def _default_reid_weights_exist() -> bool:

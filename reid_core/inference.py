@@ -197,6 +197,34 @@ class Matcher:
         return out
 
     @torch.inference_mode()
+    def score_blocks(self, blocks: Sequence[tuple[Encoded, Encoded]]) -> list[np.ndarray]:
+        """:meth:`score` of several ``(enc_a, enc_b)`` blocks with one pass through the head.
+
+        Returns one (Na, Nb) float32 array per block, equal to ``score(enc_a, enc_b)``: the
+        blocks' crop pairs are stacked and run in chunks of ``pair_batch_size`` rows, and the
+        head computes every row on its own (on the CPU the rows come out bit for bit the same
+        whatever the chunk holds; tests check it). Fewer, larger calls: what a GPU needs.
+        """
+        shapes = [(len(a), len(b)) for a, b in blocks]
+        summed = [
+            (a.half_a[:, None] + b.half_b[None]).flatten(0, 1)
+            for (a, b), (na, nb) in zip(blocks, shapes, strict=True)
+            if na and nb
+        ]
+        flat = np.empty(sum(na * nb for na, nb in shapes), np.float32)
+        if summed:
+            rows = torch.cat(summed) if len(summed) > 1 else summed[0]
+            for s in range(0, rows.shape[0], self.pair_batch_size):
+                chunk = rows[s : s + self.pair_batch_size]
+                flat[s : s + chunk.shape[0]] = self._prob(chunk).cpu().numpy()
+        out = []
+        start = 0
+        for na, nb in shapes:
+            out.append(flat[start : start + na * nb].reshape(na, nb))
+            start += na * nb
+        return out
+
+    @torch.inference_mode()
     def score_pairs(
         self,
         enc_a: Encoded,

@@ -35,7 +35,7 @@ from pipeline.config import PipelineConfig
 from pipeline.executors import group_cameras
 from pipeline.frames import CameraSpec, FrameSource
 from pipeline.loop import AssociationConsumer, LoopResult, ProducerStats, TrackletBatch, WorkerStats
-from pipeline.parts import build_detector, build_producer, load_matcher, open_sources
+from pipeline.parts import build_detector, build_producer, load_matcher_in_background, open_sources
 from pipeline.stop import StopControl
 
 __all__ = ["CRASH_ENV", "ProducerWorker", "import_ray", "run_on_ray"]
@@ -62,8 +62,11 @@ class ProducerWorker:
     """The body of one Ray actor: the producer of a group of cameras (``ray.remote`` wraps it).
 
     Built again from the same arguments when Ray restarts the actor, so a restarted worker reads
-    its cameras from the start. A construction error (bad file, bad weights) is kept and raised by
-    :meth:`next_batch`, so the driver reports it in one line.
+    its cameras from the start. A construction error (bad file) is kept and raised by
+    :meth:`next_batch`, so the driver reports it in one line. The re-ID model loads on a
+    background thread while the first frames are read and detected
+    (:class:`~pipeline.parts.BackgroundMatcher`; a load error is raised by the first encoding,
+    in :meth:`next_batch` too).
 
     Args:
         config: the run's configuration.
@@ -86,8 +89,8 @@ class ProducerWorker:
         self.recent: deque[tuple[TrackletBatch, ProducerStats | None]] = deque(maxlen=keep_batches)
         self.crash = _crash_plan(os.environ.get(CRASH_ENV), [c.cam_id for c in cams])
         try:
+            matcher = load_matcher_in_background(config)  # loads while the first frames are read
             self.sources = open_sources(cams, config.runtime.default_fps)
-            matcher = load_matcher(config, warn=False)
             detector = build_detector(config, [c.cam_id for c in cams], detections_dir)
             stop = StopControl(duration_s=duration_s)
             self.producer = build_producer(

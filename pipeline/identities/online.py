@@ -15,7 +15,8 @@ identity or starts a new one, at once (so ``--events`` can stream the decision):
 4. **Score** each shortlisted pair with the pair head on up to ``crops_per_pair²`` crop pairs
    (:func:`~pipeline.identities.scoring.tracklet_pair_score`: both orders averaged, the mean
    log-odds of the top ``top_pairs_fraction`` of crop-pair probabilities). An identity's score
-   is the best score of its shortlisted tracklets.
+   is the best score of its shortlisted tracklets. The pairs of all the tracklets of one call
+   go through the pair head together (one batched call, same values as one call per pair).
 5. **Decide globally** for the tracklets closing together: Hungarian assignment
    (``trackers.min_cost_matching``) over the tracklet × identity matrix of ``1 − score``, refusing
    pairs below ``threshold``, and refusing every link of a tracklet whose best identity does not
@@ -27,10 +28,19 @@ identity or starts a new one, at once (so ``--events`` can stream the decision):
 
 Times are seconds from the start of each source; cameras are assumed to start together.
 Global ids come from a per-instance allocator (1, 2, …): two linkers never share a counter.
+
+**Cost.** The constraints and the shortlist are computed with numpy over a table of the members
+of the identities that may still be linked to (:class:`_MemberTable`; identities that ended
+more than ``max_transition_s`` before the oldest open tracklet leave it in :meth:`evict_before`),
+so a call costs O(tracklets in the transition window), not O(tracklets so far). The shortlist is
+exactly the one of per-pair ``float32`` cosines in (identity, member) order: the vectorised
+cosines only preselect, within a proven rounding bound, the few rows whose cosine is recomputed
+per pair and sorted.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,9 +52,10 @@ from pipeline.identities import Assignment, Identity, MatcherLike, TrackletKey
 from pipeline.identities.scoring import (
     EncodedTracklet,
     cross_camera_gap_ok,
+    cross_camera_gaps_ok,
     encode_tracklets,
     logodds,
-    tracklet_pair_score,
+    tracklet_pair_scores,
 )
 from pipeline.tracklets import Tracklet
 from trackers import min_cost_matching
@@ -85,9 +96,117 @@ class _Identity:
     t_end_s: float = -math.inf
 
 
+def _pair_key(a: Member, b: Member) -> tuple[TrackletKey, TrackletKey]:
+    return (a.key, b.key) if a.key <= b.key else (b.key, a.key)
+
+
 def _gap_s(a_start: float, a_end: float, b_start: float, b_end: float) -> float:
     """Seconds between two intervals; negative when they overlap."""
     return max(a_start - b_end, b_start - a_end)
+
+
+_U32 = 2.0**-24  # unit roundoff of float32
+
+
+class _MemberTable:
+    """Column arrays of the members of the identities that may still be linked to.
+
+    Row ``i`` is ``members[i]``; ``slot[i]`` is the dense index of its identity (``slot_gid``).
+    Rows are appended as tracklets join (capacity doubles) and dropped by identity
+    (:meth:`drop`), which renumbers rows and slots. ``has_enc[i]`` is false once the member's
+    encodings are gone (no crop, or evicted); ``emb`` rows are its float32 embedding (zeros
+    without one) and ``norm`` their float64 L2 norms, for the cosine rounding bound.
+    """
+
+    def __init__(self) -> None:
+        self.members: list[Member] = []
+        self.cams: dict[str, int] = {}
+        self.slot_of: dict[int, int] = {}
+        self.slot_gid: list[int] = []
+        self._cap = 0
+        self.start = np.empty(0)
+        self.end = np.empty(0)
+        self.cam = np.empty(0, np.int64)
+        self.slot = np.empty(0, np.int64)
+        self.gid = np.empty(0, np.int64)
+        self.pos = np.empty(0, np.int64)
+        self.has_enc = np.empty(0, bool)
+        self.norm = np.empty(0)
+        self.emb: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def cam_code(self, cam_id: str) -> int:
+        return self.cams.setdefault(cam_id, len(self.cams))
+
+    def append(self, member: Member, pos: int) -> None:
+        n = len(self.members)
+        if n == self._cap:
+            self._grow(max(64, 2 * self._cap))
+        slot = self.slot_of.get(member.global_id)
+        if slot is None:
+            slot = self.slot_of[member.global_id] = len(self.slot_gid)
+            self.slot_gid.append(member.global_id)
+        self.members.append(member)
+        self.start[n], self.end[n] = member.t_start_s, member.t_end_s
+        self.cam[n], self.slot[n] = self.cam_code(member.cam_id), slot
+        self.gid[n], self.pos[n] = member.global_id, pos
+        has = member.encoded is not None and member.embedding is not None
+        self.has_enc[n] = has
+        if has:
+            assert member.embedding is not None
+            emb = np.asarray(member.embedding, np.float32)
+            if self.emb is None or self.emb.shape[1] != emb.shape[0]:
+                if self.emb is not None and n:
+                    raise ValueError(f"embedding size changed: {self.emb.shape[1]} then {emb.shape[0]}")
+                self.emb = np.zeros((self._cap, emb.shape[0]), np.float32)
+            self.emb[n] = emb
+            self.norm[n] = float(np.linalg.norm(emb.astype(np.float64)))
+        else:
+            self.norm[n] = 0.0
+            if self.emb is not None:
+                self.emb[n] = 0.0
+
+    def _grow(self, cap: int) -> None:
+        n = len(self.members)
+
+        def grown(a: np.ndarray) -> np.ndarray:
+            out = np.zeros((cap, *a.shape[1:]), a.dtype)
+            out[:n] = a[:n]
+            return out
+
+        self.start, self.end, self.cam, self.slot = map(grown, (self.start, self.end, self.cam, self.slot))
+        self.gid, self.pos, self.has_enc, self.norm = map(
+            grown, (self.gid, self.pos, self.has_enc, self.norm)
+        )
+        if self.emb is not None:
+            self.emb = grown(self.emb)
+        self._cap = cap
+
+    def forget_encodings_before(self, limit: float) -> None:
+        """Rows of members that ended before ``limit`` are no longer candidates."""
+        n = len(self.members)
+        self.has_enc[:n] &= self.end[:n] >= limit
+
+    def drop(self, gids: set[int]) -> None:
+        """Remove every member of the identities ``gids`` (rows and slots renumbered)."""
+        n = len(self.members)
+        keep = ~np.isin(self.gid[:n], np.fromiter(gids, np.int64, len(gids)))
+        rows = np.flatnonzero(keep)
+        self.members = [self.members[i] for i in rows.tolist()]
+        kept = [k for k, g in enumerate(self.slot_gid) if g not in gids]
+        renumber = np.full(len(self.slot_gid), -1, np.int64)
+        renumber[kept] = np.arange(len(kept))
+        self.slot_gid = [self.slot_gid[k] for k in kept]
+        self.slot_of = {g: k for k, g in enumerate(self.slot_gid)}
+        m = len(rows)
+        self.slot[:m] = renumber[self.slot[rows]]
+        for name in ("start", "end", "cam", "gid", "pos", "has_enc", "norm"):
+            col = getattr(self, name)
+            col[:m] = col[rows]
+        if self.emb is not None:
+            self.emb[:m] = self.emb[rows]
 
 
 class OnlineAssociator:
@@ -154,6 +273,9 @@ class OnlineAssociator:
         self._members: dict[TrackletKey, Member] = {}
         self._next_id = 1
         self._pair_cache: dict[tuple[TrackletKey, TrackletKey], float] = {}
+        self._table = _MemberTable()  # members of the identities that may still be linked to
+        self._ends: list[tuple[float, int]] = []  # heap of (identity end, gid), lazily re-checked
+        self._encoded: list[tuple[float, int, Member]] = []  # heap of (end, order, member with encodings)
 
     @classmethod
     def from_config(
@@ -215,8 +337,15 @@ class OnlineAssociator:
         if not self.enabled:
             return [self._assign(m, None, None) for m in members]
 
-        # Global decision against the identities that existed before this batch.
-        per_member = [self._unambiguous(self._identity_scores(m, sorted(self._identities))) for m in members]
+        # Global decision against the identities that existed before this batch: every member's
+        # shortlisted pairs go through the pair head in one batched call.
+        shortlists = [self._shortlist(m) for m in members]
+        self._score_pairs(
+            [(m, other) for m, shortlist in zip(members, shortlists, strict=True) for other in shortlist]
+        )
+        per_member = [
+            self._unambiguous(self._scores_of(m, sl)) for m, sl in zip(members, shortlists, strict=True)
+        ]
         columns = sorted({gid for scores in per_member for gid in scores})
         col = {gid: j for j, gid in enumerate(columns)}
         scores = np.full((len(members), len(columns)), -np.inf)
@@ -235,7 +364,12 @@ class OnlineAssociator:
                 decisions.append(self._assign(member, gid, score))
                 continue
             # Left over: the best feasible identity as it stands now (incl. this batch's), or a new one.
-            best = self._unambiguous(self._identity_scores(member, sorted(self._identities)))
+            if decisions:
+                shortlist = self._shortlist(member)
+                self._score_pairs([(member, other) for other in shortlist])
+                best = self._unambiguous(self._scores_of(member, shortlist))
+            else:  # nothing was assigned since the first pass: the identities are as they were
+                best = per_member[i]
             best = {g: s for g, s in best.items() if s >= self.threshold}
             if best:
                 gid = max(best, key=lambda g: (best[g], -g))
@@ -255,11 +389,22 @@ class OnlineAssociator:
             return 0
         limit = t_s - self.max_transition_s
         freed = 0
-        for member in self._members.values():
-            if member.encoded is not None and member.t_end_s < limit:
+        while self._encoded and self._encoded[0][0] < limit:
+            member = heapq.heappop(self._encoded)[2]
+            if member.encoded is not None:
                 member.encoded = None
                 member.embedding = None
                 freed += 1
+        self._table.forget_encodings_before(limit)
+        expired: set[int] = set()
+        while self._ends and self._ends[0][0] < limit:
+            gid = heapq.heappop(self._ends)[1]
+            # an identity that grew since has a later entry; one that ended before ``limit``
+            # can no longer be linked to (its members are too old and their encodings are gone)
+            if self._identities[gid].t_end_s < limit and gid in self._table.slot_of:
+                expired.add(gid)
+        if expired:
+            self._table.drop(expired)
         return freed
 
     # ------------------------------------------------------------------ internals
@@ -290,26 +435,52 @@ class OnlineAssociator:
             nearest = min(nearest, max(gap, 0.0))
         return self.max_transition_s is None or nearest <= self.max_transition_s
 
-    def _identity_scores(self, member: Member, gids: Sequence[int]) -> dict[int, float]:
-        """``{global_id: score}`` of the feasible identities among ``gids`` that could be scored."""
-        if member.embedding is None or member.encoded is None:
-            return {}
-        candidates: list[Member] = []
-        for gid in gids:
-            identity = self._identities[gid]
-            if not self._feasible(member, identity):
-                continue
-            candidates.extend(
-                m for m in identity.members if m.encoded is not None and m.embedding is not None
-            )
-        if not candidates:
-            return {}
-        cosine = np.array([float(member.embedding @ m.embedding) for m in candidates])
-        order = np.argsort(-cosine, kind="stable")[: self.shortlist_k]
+    def _shortlist(self, member: Member) -> list[Member]:
+        """The ``shortlist_k`` closed tracklets of feasible identities nearest ``member`` by cosine.
+
+        Exactly the tracklets a per-pair loop picks (``float32`` cosine of the two embeddings,
+        ties broken by identity id, then by when they joined it), found with numpy over the
+        table: the constraints of every member of every identity at once, then a ``float32``
+        matrix-vector product preselects the rows that can be among the ``shortlist_k`` best
+        (within a bound on how much the two ways of rounding can differ), whose cosines are
+        then computed per pair and sorted.
+        """
+        table = self._table
+        n = len(table)
+        if member.embedding is None or member.encoded is None or n == 0:
+            return []
+        gap = np.maximum(member.t_start_s - table.end[:n], table.start[:n] - member.t_end_s)
+        same = table.cam[:n] == table.cams.get(member.cam_id, -1)
+        bad = same & (gap <= 0) if self.allow_reentry else same.copy()  # one shared frame is overlap too
+        bad |= ~same & ~cross_camera_gaps_ok(gap, self.min_transition_s, self.overlapping_views)
+        slot = table.slot[:n]
+        infeasible = np.bincount(slot, weights=bad, minlength=len(table.slot_gid)) > 0
+        if self.max_transition_s is not None:
+            near = np.maximum(gap, 0.0) <= self.max_transition_s
+            infeasible |= np.bincount(slot, weights=near, minlength=len(table.slot_gid)) == 0
+        rows = np.flatnonzero(table.has_enc[:n] & ~infeasible[slot])
+        if rows.size == 0:
+            return []
+        k = self.shortlist_k
+        if rows.size > k:
+            assert table.emb is not None
+            e = np.asarray(member.embedding, np.float32)
+            approx = (table.emb[:n] @ e)[rows].astype(np.float64)  # no copy of the rows
+            kth = np.partition(approx, rows.size - k)[rows.size - k]  # the k-th largest
+            # float32 dot products of length D by any summation order are within
+            # D·u/(1 − D·u)·Σ|x_i·y_i| <= (D + 2)·u·|x|·|y| of the real value; twice that
+            # between two of them, doubled again as a margin
+            slack = 4.0 * (e.shape[0] + 2) * _U32 * float(np.linalg.norm(e.astype(np.float64)))
+            rows = rows[approx >= kth - 2.0 * slack * float(table.norm[rows].max()) - 1e-30]
+        cosine = np.array([float(member.embedding @ table.members[i].embedding) for i in rows.tolist()])
+        order = np.lexsort((table.pos[rows], table.gid[rows], -cosine))[:k]
+        return [table.members[i] for i in rows[order].tolist()]
+
+    def _scores_of(self, member: Member, shortlist: Sequence[Member]) -> dict[int, float]:
+        """``{global_id: score}``: each shortlisted identity's best cached pair score (``nan`` skipped)."""
         result: dict[int, float] = {}
-        for idx in order.tolist():
-            other = candidates[idx]
-            score = self._pair_score(member, other)
+        for other in shortlist:
+            score = self._pair_cache[_pair_key(member, other)]
             if math.isnan(score):
                 continue
             result[other.global_id] = max(result.get(other.global_id, -math.inf), score)
@@ -323,24 +494,27 @@ class OnlineAssociator:
         first, second = sorted(scores.values(), reverse=True)[:2]
         return scores if logodds(first) - logodds(second) >= self.min_margin_logodds else {}
 
-    def _pair_score(self, a: Member, b: Member) -> float:
-        key = (a.key, b.key) if a.key <= b.key else (b.key, a.key)
-        cached = self._pair_cache.get(key)
-        if cached is not None:
-            return cached
-        assert self.matcher is not None and a.encoded is not None and b.encoded is not None
-        assert a.embedding is not None and b.embedding is not None
-        score = tracklet_pair_score(
-            self.matcher,
-            EncodedTracklet(a.encoded, a.embedding),
-            EncodedTracklet(b.encoded, b.embedding),
-            self.top_pairs_fraction,
-        )
-        if not math.isnan(score) and (self.score_scale != 1.0 or self.score_bias_logodds != 0.0):
-            w = self.score_scale * logodds(score) + self.score_bias_logodds
-            score = 1.0 / (1.0 + math.exp(-w))  # calibrated P(same person)
-        self._pair_cache[key] = score
-        return score
+    def _score_pairs(self, pairs: Sequence[tuple[Member, Member]]) -> None:
+        """Score the pairs not scored yet in this call with one batched pair-head call (cached)."""
+        todo: dict[tuple[TrackletKey, TrackletKey], tuple[Member, Member]] = {}
+        for a, b in pairs:
+            key = _pair_key(a, b)
+            if key not in self._pair_cache and key not in todo:
+                todo[key] = (a, b)
+        if not todo:
+            return
+        assert self.matcher is not None
+        encoded = []
+        for a, b in todo.values():
+            assert a.encoded is not None and b.encoded is not None
+            assert a.embedding is not None and b.embedding is not None
+            encoded.append((EncodedTracklet(a.encoded, a.embedding), EncodedTracklet(b.encoded, b.embedding)))
+        scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)
+        for key, score in zip(todo, scores, strict=True):
+            if not math.isnan(score) and (self.score_scale != 1.0 or self.score_bias_logodds != 0.0):
+                w = self.score_scale * logodds(score) + self.score_bias_logodds
+                score = 1.0 / (1.0 + math.exp(-w))  # calibrated P(same person)
+            self._pair_cache[key] = score
 
     def _assign(self, member: Member, gid: int | None, score: float | None) -> Assignment:
         new = gid is None
@@ -354,6 +528,11 @@ class OnlineAssociator:
         identity.t_start_s = min(identity.t_start_s, member.t_start_s)
         identity.t_end_s = max(identity.t_end_s, member.t_end_s)
         self._members[member.key] = member
+        if self.enabled:
+            self._table.append(member, len(identity.members) - 1)
+            heapq.heappush(self._ends, (identity.t_end_s, gid))
+            if member.encoded is not None:
+                heapq.heappush(self._encoded, (member.t_end_s, len(self._members), member))
         assignment = Assignment(
             member.cam_id, member.track_id, gid, new, score, member.t_start_s, member.t_end_s
         )

@@ -7,7 +7,8 @@ Shared by every associator:
   spread over its life and its mean embedding (L2-normalised), for shortlists;
 - :func:`tracklet_pair_score` scores two encoded tracklets with the pair head on up to
   ``crops_per_pair²`` crop pairs, both orders averaged (the head is not symmetric), aggregated
-  by :func:`aggregate_pair_scores`.
+  by :func:`aggregate_pair_scores`; :func:`tracklet_pair_scores` scores many pairs with one
+  batched pair-head call (:func:`score_blocks`), same values.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ __all__ = [
     "EncodedTracklet",
     "aggregate_pair_scores",
     "cross_camera_gap_ok",
+    "cross_camera_gaps_ok",
     "encode_tracklets",
     "logodds",
+    "score_blocks",
     "tracklet_pair_score",
+    "tracklet_pair_scores",
 ]
 
 _P_CLIP = 1e-7  # probabilities are float32 from the model: log-odds stay finite (|logit| <= 16.1)
@@ -76,6 +80,20 @@ def cross_camera_gap_ok(gap_s: float, min_transition_s: float, overlapping_views
     if min_transition_s < 0:
         return gap_s >= min_transition_s
     return gap_s > 0 and gap_s >= min_transition_s
+
+
+def cross_camera_gaps_ok(gaps_s: np.ndarray, min_transition_s: float, overlapping_views: bool) -> np.ndarray:
+    """:func:`cross_camera_gap_ok` of every gap of an array (bool array of the same shape).
+
+    >>> cross_camera_gaps_ok(np.array([-1.0, 0.0, 2.0]), 0.0, False).tolist()
+    [False, False, True]
+    """
+    gaps_s = np.asarray(gaps_s, np.float64)
+    if overlapping_views:
+        return (gaps_s < 0) | (gaps_s >= min_transition_s)
+    if min_transition_s < 0:
+        return gaps_s >= min_transition_s
+    return (gaps_s > 0) & (gaps_s >= min_transition_s)
 
 
 def aggregate_pair_scores(scores: np.ndarray, top_fraction: float) -> float:
@@ -136,6 +154,40 @@ def encode_tracklets(
                 embedding=mean / max(float(np.linalg.norm(mean)), 1e-12),
             )
         )
+    return out
+
+
+def score_blocks(matcher: MatcherLike, blocks: Sequence[tuple[Any, Any]]) -> list[np.ndarray]:
+    """``matcher.score(a, b)`` of every ``(a, b)`` block: one (Na, Nb) array each.
+
+    Uses the matcher's ``score_blocks`` (one batched pass through the pair head,
+    :meth:`reid_core.inference.Matcher.score_blocks`) when it has one, else one ``score`` call
+    per block (matchers that only implement :class:`~pipeline.identities.MatcherLike`).
+    """
+    batched = getattr(matcher, "score_blocks", None)
+    if callable(batched):
+        return list(batched(blocks))
+    return [matcher.score(a, b) for a, b in blocks]
+
+
+def tracklet_pair_scores(
+    matcher: MatcherLike, pairs: Sequence[tuple[EncodedTracklet, EncodedTracklet]], top_fraction: float
+) -> list[float]:
+    """:func:`tracklet_pair_score` of every ``(a, b)`` pair, with one batched pair-head call.
+
+    Both orders of every pair go through :func:`score_blocks` together (``2 · len(pairs)``
+    blocks of up to ``crops_per_pair²`` crop pairs), so the head runs once for all of them
+    instead of twice per pair; the values are those of :func:`tracklet_pair_score`.
+    """
+    blocks: list[tuple[Any, Any]] = []
+    for a, b in pairs:
+        blocks += [(a.encoded, b.encoded), (b.encoded, a.encoded)]
+    scored = score_blocks(matcher, blocks)
+    out = []
+    for k in range(len(pairs)):
+        ab = np.asarray(scored[2 * k], np.float64)
+        ba = np.asarray(scored[2 * k + 1], np.float64)
+        out.append(aggregate_pair_scores(0.5 * (ab + ba.T), top_fraction))
     return out
 
 

@@ -203,3 +203,44 @@ def test_default_weights_load_and_are_small() -> None:
     crops = _crops(2)
     s = m.score(m.encode(crops), m.encode(crops))
     assert s.shape == (2, 2) and np.isfinite(s).all()
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        [(3, 4)],  # one block
+        [(3, 4), (4, 3), (1, 1), (2, 4)],  # blocks spanning several pair_batch_size chunks (7 rows)
+        [(0, 4), (3, 0), (2, 2)],  # empty blocks keep their place and shape
+        [(0, 0)],
+        [],
+    ],
+)
+def test_score_blocks_equals_one_score_call_per_block(matcher: Matcher, shapes) -> None:
+    """Bit for bit: the head computes each crop pair on its own, whatever else is in the batch."""
+    enc = matcher.encode(_crops(6, seed=3))
+    rng = np.random.default_rng(1)
+    blocks = [(enc[rng.integers(0, 6, na)], enc[rng.integers(0, 6, nb)]) for na, nb in shapes]
+    got = matcher.score_blocks(blocks)
+    assert len(got) == len(blocks)
+    for (a, b), scores in zip(blocks, got, strict=True):
+        assert scores.shape == (len(a), len(b)) and scores.dtype == np.float32
+        np.testing.assert_array_equal(scores, matcher.score(a, b))
+
+
+@pytest.mark.skipif(not Path(DEFAULT_WEIGHTS).is_file(), reason="the shipped re-ID weights are not installed")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_score_blocks_of_the_shipped_head_equal_per_block_calls(threads: int) -> None:
+    """The association batches every shortlisted pair of a call (tracks.json must not change):
+    the shipped head, 4 x 4 crop blocks as the association makes them, 1 and 2 threads."""
+    real = load_matcher(device="cpu")
+    enc = real.encode(_crops(12, seed=7))
+    rng = np.random.default_rng(2)
+    blocks = [(enc[rng.integers(0, 12, 4)], enc[rng.integers(0, 12, rng.integers(1, 5))]) for _ in range(40)]
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = real.score_blocks(blocks)
+        for (a, b), scores in zip(blocks, got, strict=True):
+            np.testing.assert_array_equal(scores, real.score(a, b))
+    finally:
+        torch.set_num_threads(before)

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.config import AssociationConfig
 from pipeline.identities.online import OnlineAssociator
-from pipeline.identities.scoring import aggregate_pair_scores
+from pipeline.identities.scoring import EncodedTracklet, aggregate_pair_scores, logodds, tracklet_pair_score
 from pipeline.tracklets import Crop, Tracklet
 
 
@@ -277,3 +277,117 @@ def test_a_clear_winner_passes_the_margin(fake_matcher) -> None:
     link.add([tracklet("a", 1, 0.0, 1.0, code=1), tracklet("a", 2, 0.0, 1.0, code=2)])
     [b] = link.add([tracklet("b", 1, 2.0, 3.0, code=1)])
     assert not b.new_identity and b.global_id == 1
+
+
+# -- the vectorised shortlist and batched scores decide exactly as the obvious loops ----------
+
+
+class TableMatcher:
+    """Crops carry a code (0..39); P(same) from a fixed random, asymmetric table; embeddings of
+    codes that share ``code % 5`` are identical (exact cosine ties) plus a little per-code noise
+    for the others."""
+
+    def __init__(self, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.table = rng.random((40, 40)).astype(np.float32)
+        base = rng.normal(size=(5, 6))
+        noise = rng.normal(scale=0.3, size=(40, 6)) * (np.arange(40) >= 20)[:, None]
+        emb = base[np.arange(40) % 5] + noise
+        self.emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+
+    def encode(self, crops):
+        return np.array([int(c[0, 0, 0]) for c in crops], np.int64)
+
+    def embed(self, enc):
+        return self.emb[enc]
+
+    def score(self, enc_a, enc_b):
+        return self.table[np.ix_(enc_a, enc_b)]
+
+
+class ObviousLinker(OnlineAssociator):
+    """The same decisions computed the slow, obvious way: every identity and member in a Python
+    loop, one cosine and one pair-head score per pair, eviction by a scan of all members."""
+
+    def _shortlist(self, member):
+        if member.embedding is None or member.encoded is None:
+            return []
+        candidates = []
+        for gid in sorted(self._identities):
+            if self._feasible(member, self._identities[gid]):
+                candidates += [m for m in self._identities[gid].members if m.encoded is not None]
+        cosine = np.array([float(member.embedding @ m.embedding) for m in candidates])
+        return [candidates[i] for i in np.argsort(-cosine, kind="stable")[: self.shortlist_k]]
+
+    def _score_pairs(self, pairs):
+        for a, b in pairs:
+            key = (a.key, b.key) if a.key <= b.key else (b.key, a.key)
+            if key not in self._pair_cache:
+                ea, eb = EncodedTracklet(a.encoded, a.embedding), EncodedTracklet(b.encoded, b.embedding)
+                s = tracklet_pair_score(self.matcher, ea, eb, self.top_pairs_fraction)
+                if not math.isnan(s) and (self.score_scale != 1.0 or self.score_bias_logodds != 0.0):
+                    s = 1.0 / (1.0 + math.exp(-(self.score_scale * logodds(s) + self.score_bias_logodds)))
+                self._pair_cache[key] = s
+
+    def evict_before(self, t_s):
+        if self.max_transition_s is None:
+            return 0
+        freed = 0
+        for m in self._members.values():
+            if m.encoded is not None and m.t_end_s < t_s - self.max_transition_s:
+                m.encoded, m.embedding, freed = None, None, freed + 1
+        return freed
+
+
+def _random_stream(seed: int, n: int = 160) -> list[list[Tracklet]]:
+    """Tracklets of 4 cameras grouped by close time (as the consumer calls ``add``), some without crops."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        t0 = round(float(rng.uniform(0, 120)), 1)
+        t1 = round(t0 + float(rng.uniform(0.3, 8.0)), 1)
+        t = tracklet(f"c{rng.integers(4)}", k, t0, t1, code=None)
+        if rng.random() > 0.05:
+            codes = rng.integers(0, 40, rng.integers(1, 6))
+            t.crops = [Crop(t.frames[0], t0, 0.9, code_crop(int(c))) for c in codes]
+        out.append(t)
+    by_close: dict[float, list[Tracklet]] = {}
+    for t in out:
+        by_close.setdefault(round(t.t_end_s), []).append(t)
+    return [by_close[k] for k in sorted(by_close)]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},  # the test defaults (10 s window, threshold 0.5, no margin, no calibration)
+        {
+            "threshold": 0.3,
+            "min_margin_logodds": 0.3,
+            "shortlist_k": 3,
+            "score_scale": 0.6,
+            "score_bias_logodds": 0.4,
+        },
+        {"shortlist_k": 1, "max_transition_s": 30.0, "threshold": 0.2},
+        {"allow_reentry": False, "threshold": 0.2, "shortlist_k": 4},
+        {"overlapping_views": True, "min_transition_s": 1.0, "threshold": 0.25},
+        {"overlapping_views": False, "min_transition_s": -0.5, "threshold": 0.25, "shortlist_k": 2},
+        {"max_transition_s": None, "threshold": 0.3, "shortlist_k": 5},
+        {"crops_per_pair": 2, "top_pairs_fraction": 1.0, "threshold": 0.35},
+    ],
+)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_decisions_equal_the_obvious_loops(settings: dict, seed: int) -> None:
+    """Random streams with exact cosine ties and evictions: the same assignments, scores and ids."""
+    fast = linker(TableMatcher(seed), **settings)
+    slow = linker(TableMatcher(seed), **settings)
+    slow.__class__ = ObviousLinker
+    stream = _random_stream(seed)
+    for i, group in enumerate(stream):
+        later = [t.t_start_s for g in stream[i + 1 :] for t in g]
+        copies = [dataclasses.replace(t, crops=list(t.crops)) for t in group]
+        assert fast.add(group) == slow.add(copies)
+        oldest = min(later, default=math.inf)
+        if math.isfinite(oldest):
+            assert fast.evict_before(oldest) == slow.evict_before(oldest)
+    assert fast.finish() == slow.finish()

@@ -1,0 +1,88 @@
+"""pipeline.parts: the re-ID model loaded on a background thread (Ray workers)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from infra.errors import UserError, WeightsError
+from pipeline.config import load_config
+from pipeline.identities import MATCHERS
+from pipeline.parts import BackgroundMatcher, load_matcher_in_background
+
+
+@pytest.fixture
+def loaders(fake_matcher):
+    """Registers ``fake`` (records the loading thread) and ``broken`` (a bad weights file)."""
+    seen: dict[str, str] = {}
+
+    def fake(weights, device):
+        seen["thread"] = threading.current_thread().name
+        return fake_matcher
+
+    def broken(weights, device):
+        raise WeightsError("bad.safetensors: not a weights file")
+
+    MATCHERS.add("fake", fake)
+    MATCHERS.add("broken", broken)
+    yield fake_matcher, seen
+    MATCHERS.remove("fake")
+    MATCHERS.remove("broken")
+
+
+def _config(model: str, enabled: bool = True, threads: int = 1):
+    cfg = load_config()
+    return cfg.replace(
+        reid=type(cfg.reid)(model=model, threads=threads),
+        association=type(cfg.association)(enabled=enabled),
+    )
+
+
+def test_linking_off_gives_no_model_and_starts_no_load(loaders) -> None:
+    _, seen = loaders
+    assert load_matcher_in_background(_config("fake", enabled=False)) is None
+    assert seen == {}
+
+
+def test_the_model_loads_on_another_thread_and_calls_reach_it(loaders) -> None:
+    fake, seen = loaders
+    matcher = load_matcher_in_background(_config("fake"))
+    assert isinstance(matcher, BackgroundMatcher)
+    assert matcher.result() is fake and seen["thread"].startswith("reid-load")
+    enc = matcher.encode([np.full((1, 1, 3), 2, np.uint8), np.full((1, 1, 3), 3, np.uint8)])
+    assert enc.codes.tolist() == [2, 3]
+    assert matcher.score(enc, enc).shape == (2, 2) and matcher.embed(enc).shape == (2, 8)
+    assert matcher.scored_pairs == 4  # other attributes are the loaded matcher's
+
+
+@pytest.mark.parametrize(
+    ("model", "error", "message"),
+    [
+        ("broken", WeightsError, "bad.safetensors: not a weights file"),
+        ("no-such-model", UserError, "reid.model"),
+    ],
+)
+def test_a_load_error_is_raised_by_the_first_call(loaders, model: str, error: type, message: str) -> None:
+    matcher = load_matcher_in_background(_config(model))
+    assert matcher is not None  # the constructor does not wait
+    with pytest.raises(error, match=message):
+        matcher.encode([np.zeros((1, 1, 3), np.uint8)])
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(1, 1), (2, 2), (0, None)])
+def test_reid_threads_are_set_on_the_thread_that_uses_the_model(
+    loaders, threads: int, expected: int | None
+) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        matcher = load_matcher_in_background(_config("fake", threads=threads))
+        assert matcher is not None
+        matcher.encode([np.zeros((1, 1, 3), np.uint8)])
+        assert torch.get_num_threads() == (3 if expected is None else expected)
+    finally:
+        torch.set_num_threads(before)
