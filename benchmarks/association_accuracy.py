@@ -605,7 +605,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{r['boxes']:4} {r['cut']:26} {r['method']:10} idf1 {r['mtmc_idf1']:.3f} cams {pc} "
                   f"ids {r['pred_ids']}/{r['gt_ids']} links {r['links_ok']}/{r['links']} "
                   f"of {r['same_pairs']} ({r['assoc_s']:.1f} s)")  # fmt: skip
-    print(f"# role {args.role}: {len(cuts)} cuts; {', '.join([*([str(args.config)] if args.config else []), *args.set]) or 'default config'}; "
+    settings = [*([str(args.config)] if args.config else []), *args.set]
+    print(f"# role {args.role}: {len(cuts)} cuts; {', '.join(settings) or 'default config'}; "
           f"load average {load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end")  # fmt: skip
     if args.markdown:
         print("| " + " | ".join(head_line) + " |")
