@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,8 @@ from infra.yaml_config import load_yaml_mapping, parse_dataclass
 
 __all__ = [
     "AssociationConfig",
+    "CameraPairConfig",
+    "CameraTopologyConfig",
     "DetectorConfig",
     "ExecutorConfig",
     "ExportConfig",
@@ -40,8 +43,10 @@ __all__ = [
     "ReIDConfig",
     "ReportConfig",
     "RuntimeConfig",
+    "TopologyConfig",
     "TrackerConfig",
     "TrackletConfig",
+    "check_topology_cameras",
     "default_config_text",
     "load_config",
     "resolve_tracker_params",
@@ -166,6 +171,90 @@ class TrackletConfig:
 
 
 @dataclass(frozen=True)
+class CameraTopologyConfig:
+    """One camera's clock in ``association.topology.cameras``.
+
+    Attributes:
+        start_offset_s: seconds after the common clock's zero at which this camera's video
+            started (a camera that started 2 s after the others: 2.0; may be negative). Its
+            tracklet times are shifted by this before any time comparison of association; the
+            outputs keep each source's own clock.
+    """
+
+    start_offset_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class CameraPairConfig:
+    """The rules for one pair of cameras in ``association.topology.pairs`` (order does not matter).
+
+    Attributes:
+        cameras: the two camera ids (as ``--cams`` names them: file stems or ``--cam-ids``).
+        reachable: false = a person seen by one is never the person seen by the other (never linked).
+        min_transition_s: seconds; shortest gap between a person's tracklets in the two cameras
+            (negative tolerates that much overlap); ``None`` = ``association.min_transition_s``.
+        max_transition_s: seconds; longest such gap; ``None`` = ``association.max_transition_s``.
+        overlapping_views: whether the two views overlap (one person in both at once);
+            ``None`` = ``association.overlapping_views``.
+    """
+
+    cameras: tuple[str, ...]
+    reachable: bool = True
+    min_transition_s: float | None = None
+    max_transition_s: float | None = None
+    overlapping_views: bool | None = None
+
+    def __post_init__(self) -> None:
+        _check(
+            len(self.cameras) == 2 and self.cameras[0] != self.cameras[1],
+            f"association.topology.pairs: cameras must be two different camera ids, got {list(self.cameras)}",
+        )
+        pair = "/".join(self.cameras)
+        _check(
+            self.max_transition_s is None or self.max_transition_s >= 0,
+            f"association.topology.pairs {pair}: max_transition_s must be >= 0 seconds or null",
+        )
+        _check(
+            self.min_transition_s is None
+            or self.max_transition_s is None
+            or self.min_transition_s <= self.max_transition_s,
+            f"association.topology.pairs {pair}: min_transition_s must be <= max_transition_s",
+        )
+
+
+@dataclass(frozen=True)
+class TopologyConfig:
+    """Optional camera topology (``association.topology``); empty = the global rules for every pair.
+
+    Attributes:
+        cameras: per camera id, its clock (:class:`CameraTopologyConfig`); a camera not listed
+            starts at 0.
+        pairs: per camera pair, its rules (:class:`CameraPairConfig`); a pair not listed follows
+            ``association.min_transition_s``, ``max_transition_s`` and ``overlapping_views``.
+
+    Every camera id named must be a camera of the run (checked when the run starts,
+    :func:`check_topology_cameras`). Example: ``configs/topology.example.yaml``.
+    """
+
+    cameras: dict[str, CameraTopologyConfig] = field(default_factory=dict)
+    pairs: tuple[CameraPairConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        seen: set[frozenset[str]] = set()
+        for pair in self.pairs:
+            key = frozenset(pair.cameras)
+            _check(key not in seen, f"association.topology.pairs: {'/'.join(pair.cameras)} is given twice")
+            seen.add(key)
+
+    def camera_ids(self) -> list[tuple[str, str]]:
+        """``(key, camera id)`` of every camera named, in file order (``key`` names where)."""
+        out = [(f"association.topology.cameras.{c}", c) for c in self.cameras]
+        for n, pair in enumerate(self.pairs):
+            out.extend((f"association.topology.pairs[{n}].cameras", c) for c in pair.cameras)
+        return out
+
+
+@dataclass(frozen=True)
 class AssociationConfig:
     """Cross-camera association of closed tracklets into global identities.
 
@@ -202,6 +291,8 @@ class AssociationConfig:
             log P(same)/P(different), the probability ``threshold`` is compared with (Platt
             scaling, fitted on the benchmark's tuning splits for the shipped weights; refit for
             new weights, docs/association.md).
+        topology: optional per-camera clocks and per-pair rules (:class:`TopologyConfig`); empty
+            (default) = no calibration: the rules above for every camera pair.
     """
 
     method: str = "online"
@@ -217,6 +308,7 @@ class AssociationConfig:
     top_pairs_fraction: float = 0.5
     score_scale: float = 0.61
     score_bias_logodds: float = -2.48
+    topology: TopologyConfig = field(default_factory=TopologyConfig)
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.threshold <= 1.0, f"association.threshold must be in [0, 1], got {self.threshold}")
@@ -527,6 +619,21 @@ def load_config(path: str | Path | None = None) -> PipelineConfig:
         cfg = dataclasses.replace(cfg, tracker=tracker)
     resolve_tracker_params(cfg.tracker, source=source)
     return cfg
+
+
+def check_topology_cameras(cfg: PipelineConfig, cam_ids: Sequence[str]) -> None:
+    """Every camera id of ``association.topology`` must be one of ``cam_ids`` (the run's cameras).
+
+    Raises:
+        ConfigError: naming the config file, the key and the run's cameras.
+    """
+    known = set(cam_ids)
+    for key, cam_id in cfg.association.topology.camera_ids():
+        if cam_id not in known:
+            raise ConfigError(
+                f"{cfg.source}: {key}: {cam_id!r} is not a camera of this run "
+                f"(cameras: {', '.join(cam_ids) or 'none'})"
+            )
 
 
 def resolve_tracker_params(tracker: TrackerConfig, source: str = "<config>") -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from infra.errors import UserError
 from infra.fileio import StagedFiles
 from infra.quiet import native_stderr_off
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, check_topology_cameras
 from pipeline.export import RunResult, Sink, check_sinks
 from pipeline.export.interpolation import count_interpolated, interpolate_tracks
 from pipeline.frames import CameraSpec, FrameSource
@@ -78,6 +78,7 @@ def run(
     wall_start = time.perf_counter()
     summary = RunSummary()
     _check_unique(cams)
+    check_topology_cameras(config, [c.cam_id for c in cams])
     check_sinks(sinks, cams)
     if detections_dir is None:
         check_detector_file(config.detector.weights, allow_pickle=allow_pickle_detector)

@@ -48,12 +48,18 @@ import numpy as np
 from pipeline.identities import Assignment, Identity, LinkScore, MatcherLike, TrackletKey
 from pipeline.identities.scoring import (
     EncodedTracklet,
-    cross_camera_gap_ok,
     encode_tracklets,
     logodds,
     tracklet_pair_score,
 )
-from pipeline.identities.spacetime import Ends, ZoneModel, motion_logodds, tracklet_ends
+from pipeline.identities.spacetime import (
+    Ends,
+    PairRule,
+    Topology,
+    ZoneModel,
+    motion_logodds,
+    tracklet_ends,
+)
 from pipeline.tracklets import Tracklet
 
 if TYPE_CHECKING:
@@ -243,6 +249,10 @@ class OfflineAssociator:
         zone_prior_links: pseudo-links of the learned zone/transit model's prior
             (:class:`~pipeline.identities.spacetime.ZoneModel`); ``None`` (default) = no zone
             evidence: it did not help on the tuning data (docs/association.md), so it is opt-in.
+        camera_rules: camera clocks and per-pair rules (``association.topology``,
+            :class:`~pipeline.identities.spacetime.Topology`); ``None`` = one clock, and every
+            camera pair under ``overlapping_views``/``min_transition_s``/``max_transition_s``.
+            Times (constraints, motion, zones) are compared on the common clock.
         min_margin_logodds: merge only when the pair's mean log-odds beats either cluster's
             next-best candidate by this much (natural log); 0 (default) = off. Not read from
             ``association.min_margin_logodds`` (online's knob): between cluster means the margins are
@@ -270,6 +280,7 @@ class OfflineAssociator:
         motion: bool = True,
         zone_prior_links: float | None = None,
         min_margin_logodds: float = 0.0,
+        camera_rules: Topology | None = None,
     ) -> None:
         if enabled and matcher is None:
             raise ValueError("OfflineAssociator needs a matcher when enabled")
@@ -293,6 +304,9 @@ class OfflineAssociator:
         self.motion = bool(motion)
         self.zone_prior_links = zone_prior_links
         self.frame_wh = {c: (int(i.width), int(i.height)) for c, i in (cameras or {}).items()}
+        self.camera_rules = camera_rules or Topology(
+            PairRule(True, self.min_transition_s, self.max_transition_s, self.overlapping_views)
+        )
         self._items: dict[TrackletKey, _Item] = {}
         self._weights: dict[tuple[TrackletKey, TrackletKey], float] = {}
         self._cannot: set[tuple[TrackletKey, TrackletKey]] = set()
@@ -323,6 +337,7 @@ class OfflineAssociator:
             top_pairs_fraction=cfg.top_pairs_fraction,
             on_assign=on_assign,
             cameras=cameras,
+            camera_rules=Topology.from_config(cfg),
         )
 
     # ------------------------------------------------------------------ public API
@@ -346,8 +361,10 @@ class OfflineAssociator:
             wh = self.frame_wh.get(t.cam_id)
             if wh is None:  # camera size unknown (tests): the boxes' extent
                 wh = (int(max(b[2] for b in t.boxes_xyxy)) + 1, int(max(b[3] for b in t.boxes_xyxy)) + 1)
-            ends = tracklet_ends(t.cam_id, t.times_s, t.boxes_xyxy, wh)
-            self._items[t.key] = _Item((t.cam_id, int(t.track_id)), t.t_start_s, t.t_end_s, enc, ends)
+            clock = self.camera_rules.clock_s  # items keep common-clock times
+            times = [clock(t.cam_id, v) for v in t.times_s]
+            ends = tracklet_ends(t.cam_id, times, t.boxes_xyxy, wh)
+            self._items[t.key] = _Item((t.cam_id, int(t.track_id)), times[0], times[-1], enc, ends)
             t.drop_crops()
         return []
 
@@ -402,8 +419,8 @@ class OfflineAssociator:
                             gid,
                             rank == 0,
                             None if link is None else link.score,
-                            items[i].t_start_s,
-                            items[i].t_end_s,
+                            items[i].t_start_s - self.camera_rules.clock_s(items[i].key[0], 0.0),
+                            items[i].t_end_s - self.camera_rules.clock_s(items[i].key[0], 0.0),
                         )
                     )
         self._num_identities = len(identities)
@@ -424,9 +441,10 @@ class OfflineAssociator:
         if a.key[0] == b.key[0]:
             if gap <= 0 or not self.allow_reentry:
                 return False
-        elif not cross_camera_gap_ok(gap, self.min_transition_s, self.overlapping_views):
+        elif not self.camera_rules.cross_gap_ok(a.key[0], b.key[0], gap):
             return False
-        return self.max_transition_s is None or gap <= self.max_transition_s
+        limit = self.camera_rules.max_gap_s(a.key[0], b.key[0])
+        return limit is None or gap <= limit
 
     def _cluster(self, weights: np.ndarray, cannot: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
         if self.linkage == "chain":

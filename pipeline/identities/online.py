@@ -26,7 +26,10 @@ identity or starts a new one, at once (so ``--events`` can stream the decision):
    decision is re-checked against the constraints with the identity's current members, so
    identities whose tracklets conflict are never merged.
 
-Times are seconds from the start of each source; cameras are assumed to start together.
+Times are seconds from the start of each source, shifted by each camera's
+``association.topology`` start offset before any comparison (none configured: the cameras are
+assumed to start together); per camera pair the topology may also forbid links or set its own
+transition window and view overlap (:class:`~pipeline.identities.spacetime.Topology`).
 Global ids come from a per-instance allocator (1, 2, …): two linkers never share a counter.
 
 **Cost.** The constraints and the shortlist are computed with numpy over a table of the members
@@ -51,12 +54,11 @@ import numpy as np
 from pipeline.identities import Assignment, Identity, MatcherLike, TrackletKey
 from pipeline.identities.scoring import (
     EncodedTracklet,
-    cross_camera_gap_ok,
-    cross_camera_gaps_ok,
     encode_tracklets,
     logodds,
     tracklet_pair_scores,
 )
+from pipeline.identities.spacetime import PairRule, Topology
 from pipeline.tracklets import Tracklet
 from trackers import min_cost_matching
 
@@ -233,6 +235,10 @@ class OnlineAssociator:
             ``sigmoid(score_scale · logit(s) + score_bias_logodds)`` is the P(same person) compared
             with ``threshold`` (1 and 0 = the head's score as it is).
         on_assign: called with each :class:`Assignment` as it is made (e.g. an events writer).
+        camera_rules: camera clocks and per-pair rules (``association.topology``,
+            :class:`~pipeline.identities.spacetime.Topology`); ``None`` = every camera on one
+            clock and every pair under the three rules above. Times are compared on the common
+            clock; decisions report each source's own.
     """
 
     def __init__(
@@ -252,6 +258,7 @@ class OnlineAssociator:
         score_scale: float,
         score_bias_logodds: float,
         on_assign: Callable[[Assignment], None] | None,
+        camera_rules: Topology | None = None,
     ) -> None:
         if enabled and matcher is None:
             raise ValueError("OnlineAssociator needs a matcher when enabled")
@@ -269,6 +276,9 @@ class OnlineAssociator:
         self.score_scale = float(score_scale)
         self.score_bias_logodds = float(score_bias_logodds)
         self.on_assign = on_assign
+        self.camera_rules = camera_rules or Topology(
+            PairRule(True, self.min_transition_s, self.max_transition_s, self.overlapping_views)
+        )
         self._identities: dict[int, _Identity] = {}
         self._members: dict[TrackletKey, Member] = {}
         self._next_id = 1
@@ -302,6 +312,7 @@ class OnlineAssociator:
             score_scale=cfg.score_scale,
             score_bias_logodds=cfg.score_bias_logodds,
             on_assign=on_assign,
+            camera_rules=Topology.from_config(cfg),
         )
 
     # ------------------------------------------------------------------ public API
@@ -326,7 +337,11 @@ class OnlineAssociator:
         tracklets = sorted(tracklets, key=lambda t: (t.t_start_s, t.cam_id, t.track_id))
         if not tracklets:
             return []
-        members = [Member(t.cam_id, int(t.track_id), t.t_start_s, t.t_end_s) for t in tracklets]
+        clock = self.camera_rules.clock_s  # members keep common-clock times
+        members = [
+            Member(t.cam_id, int(t.track_id), clock(t.cam_id, t.t_start_s), clock(t.cam_id, t.t_end_s))
+            for t in tracklets
+        ]
         for member in members:
             if member.key in self._members:
                 raise ValueError(f"tracklet {member.key} was already linked")
@@ -384,10 +399,13 @@ class OnlineAssociator:
 
         Call it with the start time of the oldest tracklet still open: no tracklet closing later
         can link to those. Returns how many were freed (0 when ``max_transition_s`` is ``None``).
+        With a topology: the longest window of any camera pair, and ``t_s`` taken on the
+        earliest camera clock.
         """
-        if self.max_transition_s is None:
+        largest = self.camera_rules.largest_max_s
+        if largest is None:
             return 0
-        limit = t_s - self.max_transition_s
+        limit = t_s + self.camera_rules.min_offset_s - largest
         freed = 0
         while self._encoded and self._encoded[0][0] < limit:
             member = heapq.heappop(self._encoded)[2]
@@ -420,20 +438,22 @@ class OnlineAssociator:
 
     def _feasible(self, member: Member, identity: _Identity) -> bool:
         """Whether ``member`` may join ``identity`` under every constraint."""
-        if self.max_transition_s is not None and identity.members:
+        rules = self.camera_rules
+        if rules.largest_max_s is not None and identity.members:
             hull_gap = _gap_s(member.t_start_s, member.t_end_s, identity.t_start_s, identity.t_end_s)
-            if hull_gap > self.max_transition_s:
+            if hull_gap > rules.largest_max_s:
                 return False  # every member is further away than that
-        nearest = math.inf
+        near = not identity.members and rules.largest_max_s is None
         for other in identity.members:
             gap = _gap_s(member.t_start_s, member.t_end_s, other.t_start_s, other.t_end_s)
             same_cam = other.cam_id == member.cam_id
             if same_cam and (gap <= 0 or not self.allow_reentry):  # one shared frame is overlap too
                 return False
-            if not same_cam and not cross_camera_gap_ok(gap, self.min_transition_s, self.overlapping_views):
+            if not same_cam and not rules.cross_gap_ok(member.cam_id, other.cam_id, gap):
                 return False
-            nearest = min(nearest, max(gap, 0.0))
-        return self.max_transition_s is None or nearest <= self.max_transition_s
+            limit = rules.max_gap_s(member.cam_id, other.cam_id)
+            near = near or limit is None or max(gap, 0.0) <= limit
+        return near
 
     def _shortlist(self, member: Member) -> list[Member]:
         """The ``shortlist_k`` closed tracklets of feasible identities nearest ``member`` by cosine.
@@ -452,11 +472,13 @@ class OnlineAssociator:
         gap = np.maximum(member.t_start_s - table.end[:n], table.start[:n] - member.t_end_s)
         same = table.cam[:n] == table.cams.get(member.cam_id, -1)
         bad = same & (gap <= 0) if self.allow_reentry else same.copy()  # one shared frame is overlap too
-        bad |= ~same & ~cross_camera_gaps_ok(gap, self.min_transition_s, self.overlapping_views)
+        cams = list(table.cams)  # camera ids in code order
+        bad |= ~same & ~self.camera_rules.cross_gaps_ok(member.cam_id, cams, table.cam[:n], gap)
         slot = table.slot[:n]
         infeasible = np.bincount(slot, weights=bad, minlength=len(table.slot_gid)) > 0
-        if self.max_transition_s is not None:
-            near = np.maximum(gap, 0.0) <= self.max_transition_s
+        maxima = self.camera_rules.max_gaps_s(member.cam_id, cams, table.cam[:n])
+        if np.isfinite(maxima).any():
+            near = np.maximum(gap, 0.0) <= maxima
             infeasible |= np.bincount(slot, weights=near, minlength=len(table.slot_gid)) == 0
         rows = np.flatnonzero(table.has_enc[:n] & ~infeasible[slot])
         if rows.size == 0:
@@ -533,8 +555,15 @@ class OnlineAssociator:
             heapq.heappush(self._ends, (identity.t_end_s, gid))
             if member.encoded is not None:
                 heapq.heappush(self._encoded, (member.t_end_s, len(self._members), member))
+        offset = self.camera_rules.clock_s(member.cam_id, 0.0)  # back to the source's own clock
         assignment = Assignment(
-            member.cam_id, member.track_id, gid, new, score, member.t_start_s, member.t_end_s
+            member.cam_id,
+            member.track_id,
+            gid,
+            new,
+            score,
+            member.t_start_s - offset,
+            member.t_end_s - offset,
         )
         if self.on_assign is not None:
             self.on_assign(assignment)

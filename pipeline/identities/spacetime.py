@@ -1,4 +1,9 @@
-"""Where and when tracklets start and end: evidence for links beyond appearance.
+"""Where and when tracklets start and end: evidence and constraints for links beyond appearance.
+
+:class:`Topology` holds the hard rules both associators apply to a pair of tracklets in two
+cameras, from the ``association`` config and its optional ``topology`` section: each camera's
+clock offset (applied before any time comparison), and per camera pair whether a person can be
+in both, the transition window (seconds) and whether the views overlap.
 
 Every tracklet starts and ends somewhere: at a border of the view (the person entered or left it)
 or inside it (the tracker picked them up or lost them: occlusion, missed detections). Two kinds of
@@ -24,12 +29,18 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["Ends", "ZoneModel", "border_zone", "motion_logodds", "tracklet_ends"]
+from pipeline.identities.scoring import cross_camera_gap_ok, cross_camera_gaps_ok
+
+if TYPE_CHECKING:
+    from pipeline.config import AssociationConfig
+
+__all__ = ["Ends", "PairRule", "Topology", "ZoneModel", "border_zone", "motion_logodds", "tracklet_ends"]
 
 _VELOCITY_WINDOW_S = 1.0  # seconds of boxes at each end used for the velocity (least squares)
 _PREDICT_S = 1.0  # a lost person is extrapolated along its velocity for at most this long
@@ -206,3 +217,115 @@ class ZoneModel:
     def logodds(self, a: Ends, b: Ends) -> float:
         """Zone and transit evidence for ``a → b`` (0 when nothing was learned)."""
         return self.zones.logodds(zone_key(a, b)) + self.transit.logodds(transit_key(a, b))
+
+
+@dataclass(frozen=True, slots=True)
+class PairRule:
+    """The rules for tracklets of two different cameras.
+
+    Attributes:
+        reachable: false = never the same person.
+        min_transition_s: seconds; shortest gap from the end of the earlier to the start of the
+            later (negative tolerates that much overlap).
+        max_transition_s: seconds; longest such gap; ``None`` = no limit.
+        overlapping_views: one person may be in both at the same time.
+    """
+
+    reachable: bool
+    min_transition_s: float
+    max_transition_s: float | None
+    overlapping_views: bool
+
+
+class Topology:
+    """Camera clocks and per-pair rules (``association`` + ``association.topology``).
+
+    Args:
+        default: the rule of every camera pair not in ``pairs`` (and the ``max_transition_s`` of
+            re-entries into one camera).
+        offsets_s: per camera, seconds added to its times before comparing them with another
+            camera's (its start offset); missing = 0.
+        pairs: per unordered camera pair, its rule.
+
+    Example:
+        >>> never = PairRule(False, 0.0, None, False)
+        >>> t = Topology(PairRule(True, 0.0, 60.0, False), {"b": 2.0}, {("a", "c"): never})
+        >>> t.clock_s("b", 1.0), t.cross_gap_ok("a", "b", 0.5), t.cross_gap_ok("a", "c", 5.0)
+        (3.0, True, False)
+    """
+
+    def __init__(
+        self,
+        default: PairRule,
+        offsets_s: Mapping[str, float] | None = None,
+        pairs: Mapping[tuple[str, str], PairRule] | None = None,
+    ) -> None:
+        self.default = default
+        self.offsets_s = {c: float(v) for c, v in (offsets_s or {}).items()}
+        self.pairs = {frozenset(k): rule for k, rule in (pairs or {}).items()}
+        maxima = [default.max_transition_s, *(r.max_transition_s for r in self.pairs.values())]
+        self.largest_max_s: float | None = None if None in maxima else max(m for m in maxima if m is not None)
+        self.min_offset_s = min([0.0, *self.offsets_s.values()])  # seconds; the earliest camera clock
+
+    @classmethod
+    def from_config(cls, cfg: AssociationConfig) -> Topology:
+        """From the ``association`` section (global rules, then its ``topology``)."""
+        default = PairRule(True, cfg.min_transition_s, cfg.max_transition_s, cfg.overlapping_views)
+        pairs = {}
+        for p in cfg.topology.pairs:
+            pairs[(p.cameras[0], p.cameras[1])] = PairRule(
+                p.reachable,
+                default.min_transition_s if p.min_transition_s is None else float(p.min_transition_s),
+                default.max_transition_s if p.max_transition_s is None else float(p.max_transition_s),
+                default.overlapping_views if p.overlapping_views is None else bool(p.overlapping_views),
+            )
+        offsets = {c: cam.start_offset_s for c, cam in cfg.topology.cameras.items()}
+        return cls(default, offsets, pairs)
+
+    def clock_s(self, cam_id: str, t_s: float) -> float:
+        """``t_s`` seconds of ``cam_id``'s own clock on the common clock."""
+        return t_s + self.offsets_s.get(cam_id, 0.0)
+
+    def rule(self, cam_a: str, cam_b: str) -> PairRule:
+        """The rule of two different cameras (the default when the pair is not configured)."""
+        return self.pairs.get(frozenset((cam_a, cam_b)), self.default)
+
+    def max_gap_s(self, cam_a: str, cam_b: str) -> float | None:
+        """Longest gap (seconds, ``None`` = no limit) for two tracklets of these cameras (may be one)."""
+        return self.default.max_transition_s if cam_a == cam_b else self.rule(cam_a, cam_b).max_transition_s
+
+    def cross_gap_ok(self, cam_a: str, cam_b: str, gap_s: float) -> bool:
+        """Whether tracklets of two different cameras ``gap_s`` apart (common clock) may be one person.
+
+        Reachability, ``min_transition_s`` and overlapping views; not ``max_transition_s``
+        (:meth:`max_gap_s`: an associator applies it to a pair or to an identity's nearest member).
+        """
+        rule = self.rule(cam_a, cam_b)
+        return rule.reachable and bool(
+            cross_camera_gap_ok(gap_s, rule.min_transition_s, rule.overlapping_views)
+        )
+
+    def cross_gaps_ok(
+        self, cam_id: str, other_cams: Sequence[str], codes: np.ndarray, gaps_s: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`cross_gap_ok` of ``cam_id`` against rows of other cameras, vectorised.
+
+        ``codes`` are row camera indices into ``other_cams``; rows of ``cam_id`` itself come out true.
+        """
+        out = np.ones(np.shape(gaps_s), bool)
+        for code, other in enumerate(other_cams):
+            if other == cam_id:
+                continue
+            rows = codes == code
+            if rows.any():
+                rule = self.rule(cam_id, other)
+                ok = cross_camera_gaps_ok(gaps_s[rows], rule.min_transition_s, rule.overlapping_views)
+                out[rows] = ok & rule.reachable
+        return out
+
+    def max_gaps_s(self, cam_id: str, other_cams: Sequence[str], codes: np.ndarray) -> np.ndarray:
+        """:meth:`max_gap_s` of ``cam_id`` against each row's camera (``inf`` = no limit)."""
+        table = np.array(
+            [math.inf if (m := self.max_gap_s(cam_id, c)) is None else m for c in other_cams], np.float64
+        )
+        return table[codes] if len(other_cams) else np.full(np.shape(codes), math.inf)

@@ -516,5 +516,45 @@ def adapt(
     weights = out / "adapted.safetensors"
     if trainer.step < trainer.steps:
         return ckpt
-    save_weights(weights, trainer.model.state_dict(), trainer.weights_meta())
+    meta = trainer.weights_meta()
+    if a.align_scores:
+        meta["score_alignment"] = _align_scores(cfg, tensors, init, trainer, data)
+    save_weights(weights, trainer.model.state_dict(), meta)
     return weights
+
+
+def _align_scores(cfg: TrainConfig, start_tensors: Any, init: Path, trainer: Any, data: AdaptData) -> Any:
+    """Put the adapted head on the start head's log-odds scale (:mod:`.alignment`), in place.
+
+    Returns the map's JSON description for the weights, or ``None`` when no map could be fitted.
+    """
+    from reid_core.inference import Matcher
+    from reid_core.model import build_model
+    from reid_core.training.alignment import fit_score_alignment, fold_into_head
+    from reid_core.weights import load_into
+
+    start_model = build_model(cfg.model, load_imagenet=False)
+    load_into(start_model, start_tensors, init)
+    alignment = fit_score_alignment(
+        Matcher(start_model, trainer.device),
+        Matcher(trainer.model, trainer.device),
+        data.images_bgr,
+        data.person_ids,
+        data.cannot_link,
+        seed=cfg.run.seed,
+    )
+    trainer.model.train()
+    if alignment is None:
+        print(
+            "score alignment: not fitted (too few linkable pairs, or the two heads' scores do not "
+            "vary together); scores left as trained",
+            file=sys.stderr,
+        )
+        return None
+    fold_into_head(trainer.model.head.metric[-1], alignment)
+    print(
+        f"score alignment: log-odds x {alignment.scale:.3f} {alignment.shift:+.3f} "
+        f"(the start weights' scale, from {alignment.pairs} crop pairs of linkable tracklets)",
+        file=sys.stderr,
+    )
+    return alignment.to_dict()

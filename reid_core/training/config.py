@@ -206,6 +206,11 @@ class AdaptConfig:
             cross-camera positives, which the tracklets lack (their positives are all from one
             camera), and keep the pair head calibrated; two labelled people, and a labelled
             person and a tracklet, are negatives.
+        align_scores: after adapting, map the head's log-odds linearly onto the start weights'
+            scale (matching the upper quantiles of both heads' scores on pairs of linkable
+            tracklets; ``reid_core/training/alignment.py``), so the pipeline's calibration, fitted
+            for the start weights, still means P(same person). False keeps the trained scores
+            (then refit the association calibration for the new weights).
     """
 
     crops_per_tracklet: int = 16
@@ -214,6 +219,7 @@ class AdaptConfig:
     cross_camera_negatives: bool = True
     conflict_fraction: float = 0.5
     source_share: float = 0.0
+    align_scores: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.source_share < 1.0:

@@ -176,6 +176,38 @@ def test_config_with_unknown_key(scene: dict, capsys) -> None:
     assert _listing(scene["out"].parent) == set()
 
 
+def test_topology_naming_a_camera_not_in_the_run(scene: dict, capsys) -> None:
+    config = scene["root"] / "topo.yaml"
+    config.write_text(
+        "association:\n  topology:\n    pairs:\n      - cameras: [cam_a, hall]\n", encoding="utf-8"
+    )
+    line = _fail(
+        [
+            "--cams",
+            scene["a"],
+            scene["b"],
+            "--out",
+            str(scene["out"]),
+            "--config",
+            str(config),
+            *scene["replay"],
+        ],
+        capsys,
+        f"{config}: association.topology.pairs[0].cameras: 'hall' is not a camera of this run",
+    )
+    assert "cameras: cam_a, cam_b" in line
+    assert _listing(scene["out"].parent) == set()
+
+
+def test_shipped_topology_example_loads() -> None:
+    from pipeline.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "topology.example.yaml")
+    topology = cfg.association.topology
+    assert topology.cameras["hall"].start_offset_s == 2.5 and len(topology.pairs) == 3
+    assert [p.reachable for p in topology.pairs] == [True, True, False]
+
+
 def test_missing_replay_file_and_bad_device(scene: dict, capsys) -> None:
     (scene["dets"] / "cam_b.txt").unlink()
     _fail(

@@ -208,6 +208,8 @@ def test_adapt_writes_weights_with_provenance_and_resumes(scene: Path, tmp_path:
     assert meta["adaptation"]["tracklets_used"] == 5 and meta["step"] == 3
     assert meta["adapted_from"]["weights"] == str((tmp_path / "start.safetensors").resolve())
     assert meta["model"]["corr_channels"] == 8
+    # The tiny random head scores every pair alike: no log-odds scale to align (fit: test_alignment.py)
+    assert "score_alignment" in meta and meta["score_alignment"] is None
     load_matcher(out, device="cpu")  # usable by reid-pipeline --reid-weights
     # a run stopped after step 1 and resumed ends with the same weights
     short = parse_dataclass(TrainConfig, _recipe(tmp_path, steps=3))
