@@ -377,6 +377,8 @@ def build_associator(method: str, config: PipelineConfig, matcher: Any, cameras:
             associator.min_margin_logodds = config.association.min_margin_logodds
         elif part == "nomotion":
             associator.motion = False
+        elif part == "onecal":  # one calibration for every pair (as before the one-camera fit)
+            associator.same_camera_calibration = (associator.score_scale, associator.score_bias_logodds)
         else:
             raise SystemExit(f"error: unknown variant {part!r} of {method}")
     return associator

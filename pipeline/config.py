@@ -291,6 +291,13 @@ class AssociationConfig:
             log P(same)/P(different), the probability ``threshold`` is compared with (Platt
             scaling, fitted on the benchmark's tuning splits for the shipped weights; refit for
             new weights, docs/association.md).
+        same_camera_score_scale, same_camera_score_bias_logodds: the same calibration for two
+            tracklets of one camera (a re-entry), used by ``offline``: in one view different people
+            look more alike to the head (shared light and viewpoint) and one person much more
+            alike, so a raw score means something else there (fitted on one-camera pairs of real
+            crops of the tuning cuts, with the prior of the cross-camera fit;
+            ``benchmarks/association_reentry.py --measure-pairs``). Lower bias: fewer re-entry
+            links.
         topology: optional per-camera clocks and per-pair rules (:class:`TopologyConfig`); empty
             (default) = no calibration: the rules above for every camera pair.
     """
@@ -308,6 +315,8 @@ class AssociationConfig:
     top_pairs_fraction: float = 0.5
     score_scale: float = 0.61
     score_bias_logodds: float = -2.48
+    same_camera_score_scale: float = 0.74
+    same_camera_score_bias_logodds: float = -4.39
     topology: TopologyConfig = field(default_factory=TopologyConfig)
 
     def __post_init__(self) -> None:

@@ -234,6 +234,8 @@ class OfflineAssociator:
         threshold: clusters merge while their mean calibrated P(same person) exceeds this, in (0, 1).
         score_scale, score_bias_logodds: calibration of the head's log-odds
             (``w = scale · logit(s) + bias``).
+        same_camera_score_scale, same_camera_score_bias_logodds: the calibration of two
+            tracklets of one camera (a re-entry; ``association.same_camera_*``).
         overlapping_views, max_transition_s, min_transition_s, allow_reentry: constraints (the
             module docstring).
         shortlist_k: nearest feasible tracklets (embedding cosine) scored per tracklet.
@@ -267,6 +269,8 @@ class OfflineAssociator:
         threshold: float,
         score_scale: float,
         score_bias_logodds: float,
+        same_camera_score_scale: float,
+        same_camera_score_bias_logodds: float,
         overlapping_views: bool,
         max_transition_s: float | None,
         min_transition_s: float,
@@ -290,6 +294,7 @@ class OfflineAssociator:
         self.min_margin_logodds = float(min_margin_logodds)
         self.score_scale = float(score_scale)
         self.score_bias_logodds = float(score_bias_logodds)
+        self.same_camera_calibration = (float(same_camera_score_scale), float(same_camera_score_bias_logodds))
         self.overlapping_views = bool(overlapping_views)
         self.max_transition_s = None if max_transition_s is None else float(max_transition_s)
         self.min_transition_s = float(min_transition_s)
@@ -328,6 +333,8 @@ class OfflineAssociator:
             threshold=cfg.threshold,
             score_scale=cfg.score_scale,
             score_bias_logodds=cfg.score_bias_logodds,
+            same_camera_score_scale=cfg.same_camera_score_scale,
+            same_camera_score_bias_logodds=cfg.same_camera_score_bias_logodds,
             overlapping_views=cfg.overlapping_views,
             max_transition_s=cfg.max_transition_s,
             min_transition_s=cfg.min_transition_s,
@@ -501,6 +508,9 @@ class OfflineAssociator:
         s = tracklet_pair_score(self.matcher, a.enc, b.enc, self.top_pairs_fraction)
         if math.isnan(s):
             return math.nan
+        if a.key[0] == b.key[0]:
+            scale, bias = self.same_camera_calibration
+            return scale * logodds(s) + bias
         return self.score_scale * logodds(s) + self.score_bias_logodds
 
 

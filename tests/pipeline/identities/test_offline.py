@@ -66,6 +66,8 @@ def associator(matcher=None, on_assign=None, evidence: str = "all", **kwargs) ->
             "threshold": 0.5,
             "score_scale": 1.0,
             "score_bias_logodds": 0.0,
+            "same_camera_score_scale": 1.0,
+            "same_camera_score_bias_logodds": 0.0,
             "max_transition_s": 10.0,
             **kwargs,
         },
@@ -207,6 +209,25 @@ def test_unknown_linkage_is_an_error() -> None:
     with pytest.raises(ValueError, match="linkage"):
         OfflineAssociator(
             TableMatcher(), enabled=True, threshold=0.5, score_scale=1.0, score_bias_logodds=0.0,
-            overlapping_views=False, max_transition_s=None, min_transition_s=0.0, allow_reentry=True,
+            same_camera_score_scale=1.0, same_camera_score_bias_logodds=0.0, overlapping_views=False,
+            max_transition_s=None, min_transition_s=0.0, allow_reentry=True,
             shortlist_k=10, crops_per_pair=4, top_pairs_fraction=0.5, on_assign=None, linkage="single",
         )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cams", "same_cam_bias", "linked"),
+    [
+        (("a", "a"), 0.0, True),  # one camera, raw scores: 0.8 > 0.5
+        (("a", "a"), -3.0, False),  # one camera, its own calibration: logit(0.8) - 3 < 0
+        (("a", "b"), -3.0, True),  # two cameras: the one-camera calibration does not apply
+    ],
+)
+def test_one_camera_pairs_use_their_own_calibration(
+    cams: tuple[str, str], same_cam_bias: float, linked: bool
+) -> None:
+    matcher = TableMatcher({frozenset((1, 2)): 0.8})
+    first, second = tracklet(cams[0], 1, 0.0, 1.0, 1), tracklet(cams[1], 2, 3.0, 4.0, 2, x=400.0)
+    assoc = associator(matcher, evidence="appearance", same_camera_score_bias_logodds=same_cam_bias)
+    groups = run(assoc, [first, second])
+    assert (len(groups) == 1) is linked
