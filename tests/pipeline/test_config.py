@@ -28,7 +28,14 @@ FED = {
 NOT_TAKEN = {
     "tracklets": set(),
     # topology reaches the part as camera_rules; the one-camera calibration is offline's only
-    "association": {"method", "topology", "same_camera_score_scale", "same_camera_score_bias_logodds"},
+    "association": {
+        "method",
+        "topology",
+        "offline_threshold",
+        "zone_prior_links",
+        "same_camera_score_scale",
+        "same_camera_score_bias_logodds",
+    },
     "detector": {"backend", "batch_frames", "fp16", "every_n_frames"},
     "detector/ultralytics": {"backend", "threads", "parallelism", "every_n_frames"},
 }
