@@ -15,7 +15,7 @@ and copy) and ``pipeline/pipeline.yaml`` (package data, so the command works aft
 Example:
     >>> cfg = load_config()  # the shipped defaults
     >>> cfg.tracker.name, cfg.detector.classes, cfg.association.method
-    ('bytetrack', (0,), 'online')
+    ('bytetrack', (0,), 'auto')
 """
 
 from __future__ import annotations
