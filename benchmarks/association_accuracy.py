@@ -526,6 +526,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "a +gsi suffix (online+gsi) fills gaps with export.interpolation's knobs (set them with --set)",
     )
     parser.add_argument("--set", nargs="*", default=[], help="config overrides section.key=value")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a (partial) pipeline config, e.g. a topology; default: shipped",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--per-split", action="store_true", help="also print one row per split")
@@ -544,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     from pipeline.identities import MATCHERS
 
-    config = parse_overrides(load_config(None), args.set)
+    config = parse_overrides(load_config(args.config), args.set)
     cuts = (
         [CUTS[n] for n in args.cuts]
         if args.cuts
@@ -612,7 +618,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{r['boxes']:4} {r['cut']:26} {r['method']:10} idf1 {r['mtmc_idf1']:.3f} cams {pc} "
                   f"ids {r['pred_ids']}/{r['gt_ids']} links {r['links_ok']}/{r['links']} "
                   f"of {r['same_pairs']} ({r['assoc_s']:.1f} s)")  # fmt: skip
-    print(f"# role {args.role}: {len(cuts)} cuts; {', '.join(args.set) or 'default config'}; "
+    settings = [*([str(args.config)] if args.config else []), *args.set]
+    print(f"# role {args.role}: {len(cuts)} cuts; {', '.join(settings) or 'default config'}; "
           f"load average {load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end")  # fmt: skip
     if args.markdown:
         print("| " + " | ".join(head_line) + " |")

@@ -10,12 +10,17 @@ exclude Ray's own start, not the actors' start: each run starts its actors, whic
 and load the models). Detections: ``--detections replay`` (default: the sample's ground truth
 replayed, so the figures are the pipeline's own work: decode, track, tracklets, re-ID encoding,
 association) or ``--detections model`` (the bundled detector in every actor). ``--frames`` caps
-the frames per camera (``--max-frames``). Reported per run:
+the frames per camera (``--max-frames``). ``--longer N`` takes the cameras of
+``benchmarks/speed_inputs.py`` instead (the sample played N times back and forth, the bundled
+detector: a site-length input); ``--rounds R`` repeats every run R times, interleaved (local,
+Ray, local, Ray…), with the load average before and after each. Reported per run:
 
 - ``end to end fps``: frames of all cameras ÷ the run's wall time (sources opened → outputs
   written; for Ray this includes starting the actors);
 - ``steady fps``: frames ÷ the slowest producer's own wall time (first frame read → last batch
   sent): the throughput once the actors are up;
+- ``start_and_end_s``: wall time − the slowest producer's time (start-up: opening, Ray actors,
+  model loading; and the end: last association, outputs);
 - per actor: its cameras' frames/s.
 
 **association** — synthetic closed tracklets pushed through
@@ -127,45 +132,63 @@ def run_scale(args: argparse.Namespace) -> list[dict[str, Any]]:
     from pipeline.run import run
 
     # logical CPUs: one per actor of the largest run (the machine's cores are shared by all of them)
+    t0 = time.perf_counter()
     ray.init(num_cpus=max(args.actors), include_dashboard=False, configure_logging=False, log_to_driver=False)
+    print(json.dumps({"ray_init_s": round(time.perf_counter() - t0, 2)}), flush=True)
     rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for n in args.cams:
                 dets = Path(tmp) / f"dets{n}"
                 dets.mkdir()
-                cams = _cams(n, dets)
+                cams = _cams(n, dets) if args.longer is None else _long_cams(n, args.longer)
+                replay = args.detections == "replay" and args.longer is None
                 plans = [("local", n, 1)] + [("ray", math.ceil(n / a), a) for a in args.actors if a <= n]
-                for kind, per_worker, actors in plans:
-                    out = Path(tmp) / f"{kind}-{n}-{actors}.json"
-                    t0 = time.perf_counter()
-                    summary = run(
-                        cams,
-                        [TracksJsonSink(out)],
-                        _config(kind, per_worker, actors),
-                        detections_dir=dets if args.detections == "replay" else None,
-                        progress=False,
-                        max_frames=args.frames,
-                    )
-                    wall = time.perf_counter() - t0
-                    frames = summary.total_frames
-                    slowest = max(w.wall_s for w in summary.workers)
-                    row = {
-                        "cams": n,
-                        "executor": kind,
-                        "actors": actors if kind == "ray" else 0,
-                        "frames": frames,
-                        "wall_s": round(wall, 2),
-                        "end_to_end_fps": round(frames / wall, 1),
-                        "steady_fps": round(frames / slowest, 1) if slowest > 0 else None,
-                        "workers": [(w.name, len(w.cam_ids), round(w.fps, 1)) for w in summary.workers],
-                        "tracks_sha": _sha(out),
-                    }
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+                for round_ in range(args.rounds):  # interleaved: local, ray…, local, ray…
+                    for kind, per_worker, actors in plans:
+                        out = Path(tmp) / f"{kind}-{n}-{actors}-{round_}.json"
+                        load = os.getloadavg()[0]
+                        t0 = time.perf_counter()
+                        summary = run(
+                            cams,
+                            [TracksJsonSink(out)],
+                            _config(kind, per_worker, actors),
+                            detections_dir=dets if replay else None,
+                            progress=False,
+                            max_frames=args.frames,
+                        )
+                        wall = time.perf_counter() - t0
+                        frames = summary.total_frames
+                        slowest = max(w.wall_s for w in summary.workers)
+                        row = {
+                            "round": round_,
+                            "cams": n,
+                            "executor": kind,
+                            "actors": actors if kind == "ray" else 0,
+                            "frames": frames,
+                            "wall_s": round(wall, 2),
+                            "end_to_end_fps": round(frames / wall, 2),
+                            "steady_fps": round(frames / slowest, 2) if slowest > 0 else None,
+                            "start_and_end_s": round(wall - slowest, 2),
+                            "workers": [(w.name, len(w.cam_ids), round(w.fps, 2)) for w in summary.workers],
+                            "tracks_sha": _sha(out),
+                            "load_before": round(load, 2),
+                            "load_after": round(os.getloadavg()[0], 2),
+                        }
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
     finally:
         ray.shutdown()
     return rows
+
+
+def _long_cams(n: int, longer: int) -> list:
+    """``n`` cameras of ``benchmarks/speed_inputs.py``: the sample ``longer`` times as long."""
+    from speed_inputs import camera_files, make_inputs  # this folder is on sys.path (a script)
+
+    from pipeline.frames import CameraSpec
+
+    return [CameraSpec(str(f), f"cam{k}") for k, f in enumerate(camera_files(make_inputs(n, longer)))]
 
 
 def _sha(path: Path) -> str:
@@ -273,8 +296,17 @@ def main() -> None:
     parser.add_argument("--part", choices=("scale", "association", "both"), default="both")
     parser.add_argument("--cams", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--frames", type=int, default=100, help="frames per camera at most")
+    parser.add_argument(
+        "--frames", type=int, default=None, help="frames per camera at most (default 100; all with --longer)"
+    )
     parser.add_argument("--detections", choices=("replay", "model"), default="replay")
+    parser.add_argument(
+        "--longer",
+        type=int,
+        default=None,
+        help="scale: cameras of benchmarks/speed_inputs.py, the sample N times as long (the detector runs)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="scale: interleaved rounds of every run")
     parser.add_argument(
         "--assoc-rates",
         type=float,
@@ -294,6 +326,8 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, default=ROOT / "runs" / "bench" / "ray_scale.json")
     args = parser.parse_args()
+    if args.frames is None and args.longer is None:
+        args.frames = 100
     import torch
 
     torch.set_num_threads(args.assoc_threads or int(os.environ.get("OMP_NUM_THREADS", "1")))

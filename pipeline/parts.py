@@ -65,10 +65,11 @@ def load_matcher(config: PipelineConfig, *, warn: bool = True) -> MatcherLike | 
     return matcher
 
 
-def load_matcher_in_background(config: PipelineConfig) -> MatcherLike | None:
+def load_matcher_in_background(config: PipelineConfig, *, warn: bool = False) -> MatcherLike | None:
     """:func:`load_matcher` on a background thread: ``None`` at once when linking is off, else a
-    :class:`BackgroundMatcher` (a Ray worker reads and detects its first frames meanwhile)."""
-    if _linking_off(config, warn=False):
+    :class:`BackgroundMatcher` (a Ray worker reads and detects its first frames meanwhile; the
+    Ray driver starts the actors meanwhile)."""
+    if _linking_off(config, warn=warn):
         return None
     return BackgroundMatcher(config)
 

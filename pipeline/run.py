@@ -31,6 +31,7 @@ from pipeline.parts import (
     describe_detector,
     detector_device,
     load_matcher,
+    load_matcher_in_background,
     open_sources,
 )
 from pipeline.records import IdentityRecord, LinkRecord, TrackletRecord, TracksFile
@@ -84,14 +85,19 @@ def run(
     sources = open_sources(cams, config.runtime.default_fps, LiveSettings.from_config(config.runtime))
     staged = StagedFiles()
     try:
-        matcher = load_matcher(config)  # first: a bad re-ID file is reported before the detector logs
+        if config.executor.kind == "ray":  # the driver's model loads while the Ray actors start
+            matcher = load_matcher_in_background(config, warn=True)
+        else:
+            matcher = load_matcher(config)  # first: a bad re-ID file is reported before the detector logs
         _log_sources(sources)
         snapshots = _snapshots(sinks, config)
         consumer = AssociationConsumer(
             _build_associator(config, matcher, sources, sinks, snapshots), list(sources), summary.stage_s
         )
         if config.executor.kind == "ray":
-            result = _run_on_ray(config, cams, sources, consumer, summary, detections_dir, stop, max_frames)
+            result = _run_on_ray(
+                config, cams, sources, matcher, consumer, summary, detections_dir, stop, max_frames
+            )
         else:
             with native_stderr_off(not log.isEnabledFor(logging.DEBUG)):  # TFLite's "INFO: Created..."
                 detector = build_detector(
@@ -123,6 +129,7 @@ def _run_on_ray(
     config: PipelineConfig,
     cams: Sequence[CameraSpec],
     sources: Mapping[str, FrameSource],
+    matcher: MatcherLike | None,
     consumer: AssociationConsumer,
     summary: RunSummary,
     detections_dir: str | Path | None,
@@ -141,6 +148,7 @@ def _run_on_ray(
         live_cams=live,
         stop=stop,
         max_frames=max_frames,
+        ready=getattr(matcher, "result", None),
     )
     summary.executor = "ray"
     summary.workers = workers

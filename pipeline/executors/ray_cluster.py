@@ -26,7 +26,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +197,7 @@ def run_on_ray(
     live_cams: Sequence[str] = (),
     stop: StopControl | None = None,
     max_frames: int | None = None,
+    ready: Callable[[], object] | None = None,
 ) -> tuple[LoopResult, list[WorkerStats]]:
     """Run the cameras' producers on Ray actors and feed ``consumer``; returns the result and per-actor stats.
 
@@ -205,7 +206,10 @@ def run_on_ray(
     ``max_frames`` and ``stop.duration_s`` are applied by each actor (its duration counts from its
     own first frame); a stop by signal ends the run with what the association received (the
     actors' still-open tracklets are not flushed; those cameras end ``"stopped"``). A camera lost
-    with its actor ends ``"failed"`` with its error.
+    with its actor ends ``"failed"`` with its error. ``ready`` (e.g. the driver's re-ID model
+    loading in the background, :meth:`~pipeline.parts.BackgroundMatcher.result`) is awaited once
+    the actors are started, before the first batch: its error (a bad weights file) ends the run
+    before anything is written.
 
     Raises:
         UserError: Ray not installed, the cluster unreachable, or a worker's one-line error (bad
@@ -220,6 +224,8 @@ def run_on_ray(
     try:
         duration_s = None if stop is None else stop.duration_s
         actors = _start_actors(ray, config, cams, detections_dir, live_cams, duration_s, max_frames)
+        if ready is not None:
+            ready()  # the actors start meanwhile
         stopped = _drive(
             ray,
             actors,

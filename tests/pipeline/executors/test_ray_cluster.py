@@ -264,3 +264,15 @@ def test_without_ray_installed_the_executor_says_how_to_install_it(monkeypatch) 
 )
 def test_crash_hook_parsing(value, cams, expected) -> None:
     assert _crash_plan(value, cams) == expected
+
+
+@pytest.mark.slow
+def test_a_bad_weights_file_ends_a_ray_run_before_anything_is_written(
+    local_ray, sample_dets: Path, tmp_path: Path
+) -> None:
+    """The driver's model loads while the actors start; its error still comes first, in one line."""
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a weights file")
+    with pytest.raises(UserError, match=r"bad\.safetensors"):
+        _run(_config(bad, "ray"), sample_dets, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
