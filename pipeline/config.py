@@ -301,8 +301,9 @@ class AssociationConfig:
             transit-time model learned from the run's own first-pass links (higher = the run
             needs more links before zones count); ``None`` = no zone evidence.
         same_camera_score_scale, same_camera_score_bias_logodds: the same calibration for two
-            tracklets of one camera (a re-entry), used by ``offline``: in one view different people
-            look more alike to the head (shared light and viewpoint) and one person much more
+            tracklets of one camera (a re-entry or a lost track), used by both associators: in one
+            view different people look more alike to the head (shared light and viewpoint) and one
+            person much more
             alike, so a raw score means something else there (fitted on one-camera pairs of real
             crops of the tuning cuts, with the prior of the cross-camera fit;
             ``benchmarks/association_reentry.py --measure-pairs``). Lower bias: fewer re-entry

@@ -27,14 +27,12 @@ FED = {
 # fields a section's class does not take: the registry picks the class, or the field is another back end's
 NOT_TAKEN = {
     "tracklets": set(),
-    # topology reaches the part as camera_rules; the one-camera calibration is offline's only
+    # topology reaches the part as camera_rules; the other two are offline's only
     "association": {
         "method",
         "topology",
         "offline_threshold",
         "zone_prior_links",
-        "same_camera_score_scale",
-        "same_camera_score_bias_logodds",
     },
     "detector": {"backend", "batch_frames", "fp16", "every_n_frames"},
     "detector/ultralytics": {"backend", "threads", "parallelism", "every_n_frames"},
