@@ -15,7 +15,7 @@ and copy) and ``pipeline/pipeline.yaml`` (package data, so the command works aft
 Example:
     >>> cfg = load_config()  # the shipped defaults
     >>> cfg.tracker.name, cfg.detector.classes, cfg.association.method
-    ('bytetrack', (0,), 'auto')
+    ('bytetrack', (0,), 'online')
 """
 
 from __future__ import annotations
@@ -259,10 +259,11 @@ class AssociationConfig:
     """Cross-camera association of closed tracklets into global identities.
 
     Attributes:
-        method: the associator (registry ``pipeline.identities.ASSOCIATORS``): ``online`` links
-            each tracklet as it closes; ``offline`` clusters every tracklet when the input ends;
-            ``auto`` (default) = ``offline`` when every source is finite (files, frame folders),
-            ``online`` when any is live (streams, webcams) (docs/association.md).
+        method: the associator (registry ``pipeline.identities.ASSOCIATORS``): ``online``
+            (default) links each tracklet as it closes; ``offline`` clusters every tracklet when
+            the input ends; ``auto`` = ``offline`` when every source is finite (files, frame
+            folders), ``online`` when any is live (streams, webcams). Online stays the default:
+            offline did not beat it on every tuning source (docs/association.md).
         enabled: false gives every tracklet its own identity (per-camera tracking only).
         threshold: smallest aggregated P(same person) to link a tracklet to an identity, in [0, 1].
             Higher: fewer wrong merges, more split identities. The shipped head is confident on
@@ -312,7 +313,7 @@ class AssociationConfig:
             (default) = no calibration: the rules above for every camera pair.
     """
 
-    method: str = "auto"
+    method: str = "online"
     enabled: bool = True
     threshold: float = 0.24
     min_margin_logodds: float = 0.61

@@ -95,10 +95,10 @@ def test_two_cameras_link_the_person_seen_by_both(two_cam_scene: dict, fake_reid
 
 
 def test_auto_association_is_offline_for_files(two_cam_scene: dict, fake_reid, tmp_path: Path) -> None:
-    """The default ``association.method: auto`` clusters at the end for files: every event comes then,
+    """``association.method: auto`` clusters at the end for files: every event comes then,
     and the first member of a linked identity carries a link score too (online leaves it ``None``)."""
     cfg = fake_config()
-    assert cfg.association.method == "auto"
+    cfg = cfg.replace(association=dataclasses.replace(cfg.association, method="auto"))
     events = tmp_path / "events.jsonl"
     run(_cams(two_cam_scene), [EventsSink(events)], cfg, detections_dir=two_cam_scene["dets"], progress=False)
     records = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
