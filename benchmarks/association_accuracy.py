@@ -377,6 +377,19 @@ def build_associator(method: str, config: PipelineConfig, matcher: Any, cameras:
             associator.min_margin_logodds = config.association.min_margin_logodds
         elif part == "nomotion":
             associator.motion = False
+        elif part == "links":  # the camera link model (zones + place on the border + finer transit)
+            from pipeline.identities.offline import ZONE_PRIOR_LINKS
+
+            associator.zone_prior_links = ZONE_PRIOR_LINKS
+            associator.link_model = "links"
+        elif part.startswith("passes"):
+            associator.zone_passes = int(part[len("passes") :])
+        elif part.startswith("t="):  # offline_threshold
+            associator.threshold = float(part[2:])
+        elif part == "nozones":
+            associator.zone_prior_links = None
+        elif part == "onecal":  # one calibration for every pair (as before the one-camera fit)
+            associator.same_camera_calibration = (associator.score_scale, associator.score_bias_logodds)
         else:
             raise SystemExit(f"error: unknown variant {part!r} of {method}")
     return associator
@@ -513,6 +526,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "a +gsi suffix (online+gsi) fills gaps with export.interpolation's knobs (set them with --set)",
     )
     parser.add_argument("--set", nargs="*", default=[], help="config overrides section.key=value")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a (partial) pipeline config, e.g. a topology; default: shipped",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--per-split", action="store_true", help="also print one row per split")
@@ -531,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     from pipeline.identities import MATCHERS
 
-    config = parse_overrides(load_config(None), args.set)
+    config = parse_overrides(load_config(args.config), args.set)
     cuts = (
         [CUTS[n] for n in args.cuts]
         if args.cuts
@@ -599,7 +618,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{r['boxes']:4} {r['cut']:26} {r['method']:10} idf1 {r['mtmc_idf1']:.3f} cams {pc} "
                   f"ids {r['pred_ids']}/{r['gt_ids']} links {r['links_ok']}/{r['links']} "
                   f"of {r['same_pairs']} ({r['assoc_s']:.1f} s)")  # fmt: skip
-    print(f"# role {args.role}: {len(cuts)} cuts; {', '.join(args.set) or 'default config'}; "
+    settings = [*([str(args.config)] if args.config else []), *args.set]
+    print(f"# role {args.role}: {len(cuts)} cuts; {', '.join(settings) or 'default config'}; "
           f"load average {load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end")  # fmt: skip
     if args.markdown:
         print("| " + " | ".join(head_line) + " |")
