@@ -377,6 +377,19 @@ def build_associator(method: str, config: PipelineConfig, matcher: Any, cameras:
             associator.min_margin_logodds = config.association.min_margin_logodds
         elif part == "nomotion":
             associator.motion = False
+        elif part == "links":  # the camera link model (zones + place on the border + finer transit)
+            from pipeline.identities.offline import ZONE_PRIOR_LINKS
+
+            associator.zone_prior_links = ZONE_PRIOR_LINKS
+            associator.link_model = "links"
+        elif part.startswith("passes"):
+            associator.zone_passes = int(part[len("passes") :])
+        elif part.startswith("t="):  # offline_threshold
+            associator.threshold = float(part[2:])
+        elif part == "nozones":
+            associator.zone_prior_links = None
+        elif part == "onecal":  # one calibration for every pair (as before the one-camera fit)
+            associator.same_camera_calibration = (associator.score_scale, associator.score_bias_logodds)
         else:
             raise SystemExit(f"error: unknown variant {part!r} of {method}")
     return associator

@@ -259,8 +259,11 @@ class AssociationConfig:
     """Cross-camera association of closed tracklets into global identities.
 
     Attributes:
-        method: the associator (registry ``pipeline.identities.ASSOCIATORS``): ``online`` links
-            each tracklet as it closes.
+        method: the associator (registry ``pipeline.identities.ASSOCIATORS``): ``online``
+            (default) links each tracklet as it closes; ``offline`` clusters every tracklet when
+            the input ends; ``auto`` = ``offline`` when every source is finite (files, frame
+            folders), ``online`` when any is live (streams, webcams). Online stays the default:
+            offline did not beat it on every tuning source (docs/association.md).
         enabled: false gives every tracklet its own identity (per-camera tracking only).
         threshold: smallest aggregated P(same person) to link a tracklet to an identity, in [0, 1].
             Higher: fewer wrong merges, more split identities. The shipped head is confident on
@@ -291,6 +294,21 @@ class AssociationConfig:
             log P(same)/P(different), the probability ``threshold`` is compared with (Platt
             scaling, fitted on the benchmark's tuning splits for the shipped weights; refit for
             new weights, docs/association.md).
+        offline_threshold: ``offline`` merges two clusters while the mean calibrated log-odds of
+            their pairs exceeds ``logit(offline_threshold)``, in (0, 1) (a mean over an identity,
+            not one pair: chosen on the tuning data apart from ``threshold``). Higher: fewer wrong
+            merges, more split identities.
+        zone_prior_links: ``offline``: pseudo-links of the prior of the exit/entry zone and
+            transit-time model learned from the run's own first-pass links (higher = the run
+            needs more links before zones count); ``None`` = no zone evidence.
+        same_camera_score_scale, same_camera_score_bias_logodds: the same calibration for two
+            tracklets of one camera (a re-entry or a lost track), used by both associators: in one
+            view different people look more alike to the head (shared light and viewpoint) and one
+            person much more
+            alike, so a raw score means something else there (fitted on one-camera pairs of real
+            crops of the tuning cuts, with the prior of the cross-camera fit;
+            ``benchmarks/association_reentry.py --measure-pairs``). Lower bias: fewer re-entry
+            links.
         topology: optional per-camera clocks and per-pair rules (:class:`TopologyConfig`); empty
             (default) = no calibration: the rules above for every camera pair.
     """
@@ -308,10 +326,22 @@ class AssociationConfig:
     top_pairs_fraction: float = 0.5
     score_scale: float = 0.61
     score_bias_logodds: float = -2.48
+    offline_threshold: float = 0.1
+    zone_prior_links: float | None = 5.0
+    same_camera_score_scale: float = 0.74
+    same_camera_score_bias_logodds: float = -4.39
     topology: TopologyConfig = field(default_factory=TopologyConfig)
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.threshold <= 1.0, f"association.threshold must be in [0, 1], got {self.threshold}")
+        _check(
+            0.0 < self.offline_threshold < 1.0,
+            f"association.offline_threshold must be in (0, 1), got {self.offline_threshold}",
+        )
+        _check(
+            self.zone_prior_links is None or self.zone_prior_links >= 0,
+            "association.zone_prior_links must be >= 0 pseudo-links or null",
+        )
         _check(self.min_margin_logodds >= 0, "association.min_margin_logodds must be >= 0")
         _check(
             self.max_transition_s is None or self.max_transition_s >= 0,

@@ -22,7 +22,7 @@ from pipeline.export import RunResult, Sink, check_sinks
 from pipeline.export.interpolation import count_interpolated, interpolate_tracks
 from pipeline.frames import CameraSpec, FrameSource
 from pipeline.frames.live import LiveSettings
-from pipeline.identities import ASSOCIATORS, Assignment, Associator, LinkScore, MatcherLike
+from pipeline.identities import ASSOCIATORS, Assignment, Associator, LinkScore, MatcherLike, resolve_method
 from pipeline.loop import AssociationConsumer, LoopResult, RunSummary, StreamLoop, camera_record
 from pipeline.parts import (
     build_detector,
@@ -201,7 +201,9 @@ def _build_associator(
     snapshots: Snapshots | None = None,
 ) -> Associator:
     try:
-        factory = ASSOCIATORS.get(config.association.method)
+        factory = ASSOCIATORS.get(
+            resolve_method(config.association.method, (s.live for s in sources.values()))
+        )
     except UserError as err:
         raise UserError(f"{config.source}: association.method: {err}") from None
 

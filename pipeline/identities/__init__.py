@@ -25,7 +25,7 @@ A new associator or re-ID model is one module plus one line below.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -48,6 +48,7 @@ __all__ = [
     "LinkScore",
     "MatcherLike",
     "TrackletKey",
+    "resolve_method",
 ]
 
 TrackletKey = tuple[str, int]
@@ -169,6 +170,24 @@ MatcherLoader = Callable[[str | None, str], MatcherLike]
 ASSOCIATORS: Registry[AssociatorFactory] = Registry("association method")
 ASSOCIATORS.add("online", "pipeline.identities.online:OnlineAssociator")
 ASSOCIATORS.add("offline", "pipeline.identities.offline:OfflineAssociator")
+
+
+def resolve_method(method: str, live: Iterable[bool]) -> str:
+    """The associator ``association.method`` names for sources whose ``live`` flags are given.
+
+    ``auto`` is ``offline`` when every source is finite (files, frame folders: all tracklets are
+    known at the end) and ``online`` when any is live (a stream never ends: decisions are needed as
+    tracklets close); other names are returned as they are.
+
+    >>> resolve_method("auto", [False, False]), resolve_method("auto", [False, True])
+    ('offline', 'online')
+    >>> resolve_method("online", [False])
+    'online'
+    """
+    if method != "auto":
+        return method
+    return "online" if any(live) else "offline"
+
 
 MATCHERS: Registry[MatcherLoader] = Registry("re-ID model")
 MATCHERS.add("siamese", "reid_core.inference:load_matcher")

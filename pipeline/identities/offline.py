@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.identities import Assignment, Identity, LinkScore, MatcherLike, TrackletKey
+from pipeline.identities.links import CameraLinkModel
 from pipeline.identities.scoring import (
     EncodedTracklet,
     encode_tracklets,
@@ -234,6 +235,8 @@ class OfflineAssociator:
         threshold: clusters merge while their mean calibrated P(same person) exceeds this, in (0, 1).
         score_scale, score_bias_logodds: calibration of the head's log-odds
             (``w = scale · logit(s) + bias``).
+        same_camera_score_scale, same_camera_score_bias_logodds: the calibration of two
+            tracklets of one camera (a re-entry; ``association.same_camera_*``).
         overlapping_views, max_transition_s, min_transition_s, allow_reentry: constraints (the
             module docstring).
         shortlist_k: nearest feasible tracklets (embedding cosine) scored per tracklet.
@@ -247,8 +250,8 @@ class OfflineAssociator:
             views do not overlap).
         motion: add the one-camera motion evidence (:func:`~pipeline.identities.spacetime.motion_logodds`).
         zone_prior_links: pseudo-links of the learned zone/transit model's prior
-            (:class:`~pipeline.identities.spacetime.ZoneModel`); ``None`` (default) = no zone
-            evidence: it did not help on the tuning data (docs/association.md), so it is opt-in.
+            (:class:`~pipeline.identities.spacetime.ZoneModel`); ``None`` = no zone evidence
+            (``association.zone_prior_links``).
         camera_rules: camera clocks and per-pair rules (``association.topology``,
             :class:`~pipeline.identities.spacetime.Topology`); ``None`` = one clock, and every
             camera pair under ``overlapping_views``/``min_transition_s``/``max_transition_s``.
@@ -267,6 +270,9 @@ class OfflineAssociator:
         threshold: float,
         score_scale: float,
         score_bias_logodds: float,
+        same_camera_score_scale: float,
+        same_camera_score_bias_logodds: float,
+        zone_prior_links: float | None,
         overlapping_views: bool,
         max_transition_s: float | None,
         min_transition_s: float,
@@ -278,7 +284,6 @@ class OfflineAssociator:
         cameras: Mapping[str, SourceInfo] | None = None,
         linkage: str = "average",
         motion: bool = True,
-        zone_prior_links: float | None = None,
         min_margin_logodds: float = 0.0,
         camera_rules: Topology | None = None,
     ) -> None:
@@ -290,6 +295,7 @@ class OfflineAssociator:
         self.min_margin_logodds = float(min_margin_logodds)
         self.score_scale = float(score_scale)
         self.score_bias_logodds = float(score_bias_logodds)
+        self.same_camera_calibration = (float(same_camera_score_scale), float(same_camera_score_bias_logodds))
         self.overlapping_views = bool(overlapping_views)
         self.max_transition_s = None if max_transition_s is None else float(max_transition_s)
         self.min_transition_s = float(min_transition_s)
@@ -303,6 +309,8 @@ class OfflineAssociator:
         self.linkage = linkage
         self.motion = bool(motion)
         self.zone_prior_links = zone_prior_links
+        self.link_model = "zones"  # or "links": pipeline.identities.links.CameraLinkModel
+        self.zone_passes = 1
         self.frame_wh = {c: (int(i.width), int(i.height)) for c, i in (cameras or {}).items()}
         self.camera_rules = camera_rules or Topology(
             PairRule(True, self.min_transition_s, self.max_transition_s, self.overlapping_views)
@@ -325,9 +333,12 @@ class OfflineAssociator:
         return cls(
             matcher,
             enabled=cfg.enabled and matcher is not None,
-            threshold=cfg.threshold,
+            threshold=cfg.offline_threshold,
             score_scale=cfg.score_scale,
             score_bias_logodds=cfg.score_bias_logodds,
+            zone_prior_links=cfg.zone_prior_links,
+            same_camera_score_scale=cfg.same_camera_score_scale,
+            same_camera_score_bias_logodds=cfg.same_camera_score_bias_logodds,
             overlapping_views=cfg.overlapping_views,
             max_transition_s=cfg.max_transition_s,
             min_transition_s=cfg.min_transition_s,
@@ -392,8 +403,10 @@ class OfflineAssociator:
             # Pass 1: appearance and motion; its links teach the zones; pass 2 adds them.
             weights = appearance + (motion if self.motion else 0.0)
             if self.zone_prior_links is not None:
-                _, labels = self._cluster(weights, cannot)
-                weights = weights + self._zone_logodds(items, cannot, labels)
+                base = weights
+                for _ in range(self.zone_passes):  # each pass learns from the previous pass's links
+                    _, labels = self._cluster(weights, cannot)
+                    weights = base + self._zone_logodds(items, cannot, labels)
         self._weights = {
             (items[i].key, items[j].key): float(weights[i, j])
             for i in range(n)
@@ -465,7 +478,12 @@ class OfflineAssociator:
             if not cannot[i, j]
             for a, b in [_ordered(items[i], items[j])]
         ]
-        model = ZoneModel(links, candidates, prior_links=float(self.zone_prior_links or 0.0))
+        prior = float(self.zone_prior_links or 0.0)
+        model = (
+            CameraLinkModel(links, candidates, prior)
+            if self.link_model == "links"
+            else ZoneModel(links, candidates, prior)
+        )
         out = np.zeros((n, n))
         for i in range(n):
             for j in range(i + 1, n):
@@ -501,6 +519,9 @@ class OfflineAssociator:
         s = tracklet_pair_score(self.matcher, a.enc, b.enc, self.top_pairs_fraction)
         if math.isnan(s):
             return math.nan
+        if a.key[0] == b.key[0]:
+            scale, bias = self.same_camera_calibration
+            return scale * logodds(s) + bias
         return self.score_scale * logodds(s) + self.score_bias_logodds
 
 

@@ -234,6 +234,8 @@ class OnlineAssociator:
         score_scale, score_bias_logodds: calibration of the tracklet-pair score:
             ``sigmoid(score_scale · logit(s) + score_bias_logodds)`` is the P(same person) compared
             with ``threshold`` (1 and 0 = the head's score as it is).
+        same_camera_score_scale, same_camera_score_bias_logodds: the same for two tracklets of one
+            camera (a re-entry or a lost track; ``association.same_camera_*``).
         on_assign: called with each :class:`Assignment` as it is made (e.g. an events writer).
         camera_rules: camera clocks and per-pair rules (``association.topology``,
             :class:`~pipeline.identities.spacetime.Topology`); ``None`` = every camera on one
@@ -257,6 +259,8 @@ class OnlineAssociator:
         top_pairs_fraction: float,
         score_scale: float,
         score_bias_logodds: float,
+        same_camera_score_scale: float,
+        same_camera_score_bias_logodds: float,
         on_assign: Callable[[Assignment], None] | None,
         camera_rules: Topology | None = None,
     ) -> None:
@@ -274,6 +278,11 @@ class OnlineAssociator:
         self.crops_per_pair = int(crops_per_pair)
         self.top_pairs_fraction = float(top_pairs_fraction)
         self.score_scale = float(score_scale)
+        # (scale, bias) of one-camera pairs; None = as any pair
+        self.same_camera_calibration: tuple[float, float] | None = (
+            float(same_camera_score_scale),
+            float(same_camera_score_bias_logodds),
+        )
         self.score_bias_logodds = float(score_bias_logodds)
         self.on_assign = on_assign
         self.camera_rules = camera_rules or Topology(
@@ -311,6 +320,8 @@ class OnlineAssociator:
             top_pairs_fraction=cfg.top_pairs_fraction,
             score_scale=cfg.score_scale,
             score_bias_logodds=cfg.score_bias_logodds,
+            same_camera_score_scale=cfg.same_camera_score_scale,
+            same_camera_score_bias_logodds=cfg.same_camera_score_bias_logodds,
             on_assign=on_assign,
             camera_rules=Topology.from_config(cfg),
         )
@@ -533,8 +544,11 @@ class OnlineAssociator:
             encoded.append((EncodedTracklet(a.encoded, a.embedding), EncodedTracklet(b.encoded, b.embedding)))
         scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)
         for key, score in zip(todo, scores, strict=True):
-            if not math.isnan(score) and (self.score_scale != 1.0 or self.score_bias_logodds != 0.0):
-                w = self.score_scale * logodds(score) + self.score_bias_logodds
+            scale, bias = self.score_scale, self.score_bias_logodds
+            if self.same_camera_calibration is not None and key[0][0] == key[1][0]:
+                scale, bias = self.same_camera_calibration
+            if not math.isnan(score) and (scale != 1.0 or bias != 0.0):
+                w = scale * logodds(score) + bias
                 score = 1.0 / (1.0 + math.exp(-w))  # calibrated P(same person)
             self._pair_cache[key] = score
 

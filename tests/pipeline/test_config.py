@@ -27,7 +27,13 @@ FED = {
 # fields a section's class does not take: the registry picks the class, or the field is another back end's
 NOT_TAKEN = {
     "tracklets": set(),
-    "association": {"method", "topology"},  # topology reaches the part as camera_rules
+    # topology reaches the part as camera_rules; the other two are offline's only
+    "association": {
+        "method",
+        "topology",
+        "offline_threshold",
+        "zone_prior_links",
+    },
     "detector": {"backend", "batch_frames", "fp16", "every_n_frames"},
     "detector/ultralytics": {"backend", "threads", "parallelism", "every_n_frames"},
 }

@@ -47,9 +47,9 @@ def test_two_cameras_link_the_person_seen_by_both(two_cam_scene: dict, fake_reid
     out = tmp_path / "tracks.json"
     events = tmp_path / "events.jsonl"
     sinks = [TracksJsonSink(out), MotSink(tmp_path / "mot"), EventsSink(events), VideoSink(tmp_path / "vid")]
-    summary = run(
-        _cams(two_cam_scene), sinks, fake_config(), detections_dir=two_cam_scene["dets"], progress=False
-    )
+    cfg = fake_config()  # online, whose decisions stream as tracklets close (auto would pick offline: files)
+    cfg = cfg.replace(association=dataclasses.replace(cfg.association, method="online"))
+    summary = run(_cams(two_cam_scene), sinks, cfg, detections_dir=two_cam_scene["dets"], progress=False)
 
     data = json.loads(out.read_text(encoding="utf-8"))
     validate_tracks_dict(data, source=out)
@@ -94,12 +94,26 @@ def test_two_cameras_link_the_person_seen_by_both(two_cam_scene: dict, fake_reid
     assert not list(tmp_path.glob(".*")) and not list((tmp_path / "vid").glob(".*"))  # no temp files left
 
 
+def test_auto_association_is_offline_for_files(two_cam_scene: dict, fake_reid, tmp_path: Path) -> None:
+    """``association.method: auto`` clusters at the end for files: every event comes then,
+    and the first member of a linked identity carries a link score too (online leaves it ``None``)."""
+    cfg = fake_config()
+    cfg = cfg.replace(association=dataclasses.replace(cfg.association, method="auto"))
+    events = tmp_path / "events.jsonl"
+    run(_cams(two_cam_scene), [EventsSink(events)], cfg, detections_dir=two_cam_scene["dets"], progress=False)
+    records = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
+    firsts = [r for r in records if r["new_identity"]]
+    assert len(records) == 4 and any(r["score"] is not None for r in firsts)
+
+
 def test_offline_association_writes_link_scores(two_cam_scene: dict, fake_reid, tmp_path: Path) -> None:
     """association.method: offline links the person seen by both cameras and says how firmly."""
     import dataclasses
 
     cfg = fake_config()
-    cfg = cfg.replace(association=dataclasses.replace(cfg.association, method="offline"))
+    cfg = cfg.replace(  # appearance only: the link score is the calibrated pair score
+        association=dataclasses.replace(cfg.association, method="offline", zone_prior_links=None)
+    )
     out, events = tmp_path / "tracks.json", tmp_path / "events.jsonl"
     run(
         _cams(two_cam_scene),

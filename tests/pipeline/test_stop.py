@@ -30,7 +30,9 @@ def _cams(scene: dict) -> list[CameraSpec]:
 
 def _config(**runtime: object):
     cfg = load_config()
-    cfg = cfg.replace(association=type(cfg.association)(enabled=False))
+    cfg = cfg.replace(
+        association=type(cfg.association)(method="online", enabled=False)
+    )  # identities as it runs
     return cfg.replace(runtime=type(cfg.runtime)(**{"snapshot_interval_s": None, **runtime}))
 
 

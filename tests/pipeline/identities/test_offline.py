@@ -60,12 +60,16 @@ class TableMatcher:
 def associator(matcher=None, on_assign=None, evidence: str = "all", **kwargs) -> OfflineAssociator:  # type: ignore[no-untyped-def]
     """The config defaults with raw scores (no calibration), threshold 0.5, a 10 s window;
     ``evidence="appearance"`` leaves out motion and zones."""
+    if "threshold" in kwargs:
+        kwargs["offline_threshold"] = kwargs.pop("threshold")
     cfg = dataclasses.replace(
         AssociationConfig(),
         **{
-            "threshold": 0.5,
+            "offline_threshold": 0.5,
             "score_scale": 1.0,
             "score_bias_logodds": 0.0,
+            "same_camera_score_scale": 1.0,
+            "same_camera_score_bias_logodds": 0.0,
             "max_transition_s": 10.0,
             **kwargs,
         },
@@ -207,6 +211,50 @@ def test_unknown_linkage_is_an_error() -> None:
     with pytest.raises(ValueError, match="linkage"):
         OfflineAssociator(
             TableMatcher(), enabled=True, threshold=0.5, score_scale=1.0, score_bias_logodds=0.0,
-            overlapping_views=False, max_transition_s=None, min_transition_s=0.0, allow_reentry=True,
+            same_camera_score_scale=1.0, same_camera_score_bias_logodds=0.0, overlapping_views=False,
+            max_transition_s=None, min_transition_s=0.0, allow_reentry=True, zone_prior_links=None,
             shortlist_k=10, crops_per_pair=4, top_pairs_fraction=0.5, on_assign=None, linkage="single",
         )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cams", "same_cam_bias", "linked"),
+    [
+        (("a", "a"), 0.0, True),  # one camera, raw scores: 0.8 > 0.5
+        (("a", "a"), -3.0, False),  # one camera, its own calibration: logit(0.8) - 3 < 0
+        (("a", "b"), -3.0, True),  # two cameras: the one-camera calibration does not apply
+    ],
+)
+def test_one_camera_pairs_use_their_own_calibration(
+    cams: tuple[str, str], same_cam_bias: float, linked: bool
+) -> None:
+    matcher = TableMatcher({frozenset((1, 2)): 0.8})
+    first, second = tracklet(cams[0], 1, 0.0, 1.0, 1), tracklet(cams[1], 2, 3.0, 4.0, 2, x=400.0)
+    assoc = associator(matcher, evidence="appearance", same_camera_score_bias_logodds=same_cam_bias)
+    groups = run(assoc, [first, second])
+    assert (len(groups) == 1) is linked
+
+
+@pytest.mark.parametrize(
+    ("method", "live", "expected"),
+    [
+        ("auto", [False, False], "offline"),  # files / frame folders: all tracklets known at the end
+        ("auto", [False, True], "online"),  # one stream: decisions as tracklets close
+        ("auto", [], "offline"),
+        ("online", [False], "online"),  # an explicit choice stands
+        ("offline", [True], "offline"),
+        ("magic", [False], "magic"),  # unknown names reach the registry, which names the valid ones
+    ],
+)
+def test_resolve_method(method: str, live: list[bool], expected: str) -> None:
+    from pipeline.identities import resolve_method
+
+    assert resolve_method(method, live) == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("offline_threshold", 0.0), ("offline_threshold", 1.0), ("zone_prior_links", -1.0)]
+)
+def test_offline_knobs_out_of_range_are_config_errors(key: str, value: float) -> None:
+    with pytest.raises(ValueError, match=f"association.{key}"):
+        AssociationConfig(**{key: value})

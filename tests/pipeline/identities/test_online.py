@@ -44,6 +44,8 @@ def linker(matcher, on_assign=None, **kwargs) -> OnlineAssociator:
             "min_margin_logodds": 0.0,
             "score_scale": 1.0,  # the fake matcher's P as it is (no calibration of the shipped head)
             "score_bias_logodds": 0.0,
+            "same_camera_score_scale": 1.0,
+            "same_camera_score_bias_logodds": 0.0,
             **kwargs,
         },
     )
@@ -73,6 +75,23 @@ def test_scores_are_calibrated(fake_matcher) -> None:
     strict = linker(fake_matcher, score_scale=0.5, score_bias_logodds=-1.0, threshold=0.65)
     strict.add([tracklet("a", 1, 0.0, 2.0, code=1)])
     assert strict.add([tracklet("b", 1, 3.0, 5.0, code=1)])[0].new_identity
+
+
+@pytest.mark.parametrize(
+    ("cams", "same_cam_bias", "linked"),
+    [
+        (("a", "a"), 0.0, True),  # one camera, raw: 0.95 > 0.5
+        (("a", "a"), -3.5, False),  # one camera, its own calibration: logit(0.95) - 3.5 < 0
+        (("a", "b"), -3.5, True),  # two cameras: the one-camera calibration does not apply
+    ],
+)
+def test_one_camera_pairs_use_their_own_calibration(
+    fake_matcher, cams: tuple[str, str], same_cam_bias: float, linked: bool
+) -> None:
+    link = linker(fake_matcher, same_camera_score_bias_logodds=same_cam_bias)
+    link.add([tracklet(cams[0], 1, 0.0, 2.0, code=1)])
+    [b] = link.add([tracklet(cams[1], 2, 3.0, 5.0, code=1)])
+    assert b.new_identity is not linked
 
 
 def test_different_people_get_different_identities(fake_matcher) -> None:
@@ -325,8 +344,11 @@ class ObviousLinker(OnlineAssociator):
             if key not in self._pair_cache:
                 ea, eb = EncodedTracklet(a.encoded, a.embedding), EncodedTracklet(b.encoded, b.embedding)
                 s = tracklet_pair_score(self.matcher, ea, eb, self.top_pairs_fraction)
-                if not math.isnan(s) and (self.score_scale != 1.0 or self.score_bias_logodds != 0.0):
-                    s = 1.0 / (1.0 + math.exp(-(self.score_scale * logodds(s) + self.score_bias_logodds)))
+                scale, bias = self.score_scale, self.score_bias_logodds
+                if a.cam_id == b.cam_id and self.same_camera_calibration is not None:
+                    scale, bias = self.same_camera_calibration
+                if not math.isnan(s) and (scale != 1.0 or bias != 0.0):
+                    s = 1.0 / (1.0 + math.exp(-(scale * logodds(s) + bias)))
                 self._pair_cache[key] = s
 
     def evict_before(self, t_s):
@@ -367,6 +389,8 @@ def _random_stream(seed: int, n: int = 160) -> list[list[Tracklet]]:
             "shortlist_k": 3,
             "score_scale": 0.6,
             "score_bias_logodds": 0.4,
+            "same_camera_score_scale": 0.7,
+            "same_camera_score_bias_logodds": -0.5,
         },
         {"shortlist_k": 1, "max_transition_s": 30.0, "threshold": 0.2},
         {"allow_reentry": False, "threshold": 0.2, "shortlist_k": 4},

@@ -42,12 +42,17 @@ def _cams(scene: dict) -> list[CameraSpec]:
 
 
 def _config():
-    """The fake re-ID model, its P(same) used as it is (no calibration of the shipped head)."""
+    """The fake re-ID model, its P(same) used as it is (no calibration of the shipped head); online."""
     import dataclasses
 
     cfg = load_config()
     association = dataclasses.replace(
-        cfg.association, score_scale=1.0, score_bias_logodds=0.0, threshold=0.9, min_margin_logodds=1.0
+        cfg.association,
+        method="online",
+        score_scale=1.0,
+        score_bias_logodds=0.0,
+        threshold=0.9,
+        min_margin_logodds=1.0,
     )
     return cfg.replace(reid=type(cfg.reid)(model="fake"), association=association)
 
