@@ -569,6 +569,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="a (partial) pipeline config, e.g. a topology; default: shipped",
     )
+    parser.add_argument(
+        "--weights-per-cut",
+        metavar="DIR/{cut}/NAME",
+        default=None,
+        help="re-ID weights per cut, a path with {cut} in it (e.g. weights adapted on each cut's own "
+        "footage by benchmarks/adaptation_accuracy.py --cuts); use its own --out: the tracklet cache "
+        "holds the encodings",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--per-split", action="store_true", help="also print one row per split")
@@ -594,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cuts
         else [c for c in CUTS.values() if args.role in (c.role, "all")]
     )
-    matcher = MATCHERS.get(config.reid.model)(config.reid.weights, "cpu")
+    shared_matcher = MATCHERS.get(config.reid.model)(config.reid.weights, "cpu")
     load = os.getloadavg()
     rows: list[dict[str, Any]] = []
     pooled: dict[tuple[str, str], dict[str, list[np.ndarray]]] = {}
@@ -602,6 +610,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     negatives: dict[bool, list[np.ndarray]] = {False: [], True: []}  # known negatives (--fit-calibration)
     for boxes in args.boxes:
         for cut in cuts:
+            matcher = shared_matcher
+            if args.weights_per_cut:
+                matcher = MATCHERS.get(config.reid.model)(args.weights_per_cut.format(cut=cut.name), "cpu")
             folder = cut_folder(cut, args.data, args.out)
             gt = load_gt(cut, folder)
             replay = run_stages(cut, folder, boxes, args.out, load_config(None), matcher)
@@ -673,6 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if r["adaptive"]:
                 print(f"     adaptive: {r['adaptive']}")
     settings = [*([str(args.config)] if args.config else []), *args.set]
+    settings += [f"weights per cut {args.weights_per_cut}"] if args.weights_per_cut else []
     print(f"# role {args.role}: {len(cuts)} cuts; {', '.join(settings) or 'default config'}; "
           f"load average {load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end")  # fmt: skip
     if args.markdown:
