@@ -28,6 +28,7 @@ Platt fit); refit both with new weights.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ __all__ = [
     "known_negative_pairs",
     "negative_map",
 ]
+
+log = logging.getLogger("pipeline")
 
 QUANTILES = (0.5, 0.9)
 """The two quantiles of the known negatives' head log-odds that the map matches."""
@@ -263,6 +266,10 @@ class AdaptiveCalibration:
         """The head's log-odds of a pair as the fitting footage would have scored it."""
         offset, gain = self.maps[same_camera]
         return offset + gain * raw_logodds
+
+    def log_maps(self) -> None:
+        """Log :meth:`describe` (an associator does so when its input ends)."""
+        log.info("adaptive calibration from known negatives: %s", self.describe())
 
     def describe(self) -> str:
         """One line: per kind, how many negatives and the map (for logs and benchmarks)."""

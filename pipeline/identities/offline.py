@@ -450,6 +450,8 @@ class OfflineAssociator:
                         )
                     )
         self._num_identities = len(identities)
+        if self.enabled and self.adaptive is not None:
+            self.adaptive.log_maps()
         return identities
 
     def pair_probability(self, a: TrackletKey, b: TrackletKey) -> float:

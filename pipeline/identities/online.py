@@ -347,6 +347,8 @@ class OnlineAssociator:
 
     def finish(self) -> list[Identity]:
         """The identities in increasing id order, members in time order (decisions are never revised)."""
+        if self.enabled and self.adaptive is not None:
+            self.adaptive.log_maps()
         return [
             Identity(gid, tuple(m.key for m in sorted(ident.members, key=lambda m: m.t_start_s)))
             for gid, ident in sorted(self._identities.items())

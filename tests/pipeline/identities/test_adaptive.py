@@ -309,3 +309,13 @@ def test_without_known_negatives_nothing_changes(method: str) -> None:
         if adaptive:
             assert assoc.adaptive is not None and assoc.adaptive.maps == {False: (0.0, 1.0), True: (0.0, 1.0)}
     assert found[0] == found[1]
+
+
+@pytest.mark.parametrize("method", ["online", "offline"])
+def test_the_maps_are_logged_when_the_input_ends(method: str, caplog: pytest.LogCaptureFixture) -> None:
+    cls = OnlineAssociator if method == "online" else OfflineAssociator
+    assoc = cls.from_config(_config(True), matcher=CodeMatcher(), cameras={}, on_assign=None)
+    assoc.add([dataclasses.replace(t, crops=list(t.crops)) for t in _scene()])
+    with caplog.at_level("INFO", logger="pipeline"):
+        assoc.finish()
+    assert "adaptive calibration from known negatives: cross-camera 6 negatives" in caplog.text
