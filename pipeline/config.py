@@ -325,7 +325,8 @@ class AssociationConfig:
             tracklets of one camera.
         adaptive_min_standard_errors: a quantile of the run's negatives moves only by how far it
             lies from the reference beyond this many standard errors of its estimate (sampling
-            noise of ``n`` negatives); 0 = matched exactly. Higher: keeps the fixed calibration
+            noise of ``n`` negatives, or of the distinct tracklets in them when fewer); 0 =
+            matched exactly. Higher: keeps the fixed calibration
             unless the footage clearly differs.
         adaptive_max_pairs: known negatives scored per kind of pair (pair-head cost: at most
             twice this many extra tracklet pairs per run). Higher: a steadier map, more cost.

@@ -12,12 +12,13 @@ score P 0.76 on average), and a fixed map cannot know by how much. Every run hol
 The associators score a capped sample of such pairs with the same head and aggregation as
 candidate links, and :class:`AdaptiveCalibration` maps the head's log-odds ``x`` of every pair
 to ``offset + gain · x`` before the Platt map, so that the run's known negatives land where the
-fitting data's did: their median and 90th percentile (:data:`QUANTILES`) onto the reference
-values (``association.negative_q50_logodds`` / ``negative_q90_logodds``, and
-``same_camera_*`` for two tracklets of one camera, whose negatives lie much higher). Each
-quantile moves only by how far it lies beyond ``adaptive_min_standard_errors`` standard errors
-of its estimate from ``n`` negatives, so a run with few negatives, or one like the fitting
-footage, keeps the fixed calibration (``offset`` 0, ``gain`` 1). It is monotone within one
+fitting data's did: their median and spread (90th percentile − median, :data:`QUANTILES`) onto
+the reference values (``association.negative_q50_logodds`` / ``negative_q90_logodds``, and
+``same_camera_*`` for two tracklets of one camera, whose negatives lie much higher). Each moves
+only by how far it lies beyond ``adaptive_min_standard_errors`` standard errors of its estimate
+(from ``n`` negatives, or the distinct tracklets in them when fewer: pairs sharing a tracklet are
+not independent), so a run with few negatives, or one like the fitting footage, keeps the fixed
+calibration (``offset`` 0, ``gain`` 1). It is monotone within one
 kind of pair (it never reorders two cross-camera pairs), but moves cross-camera and one-camera
 pairs separately.
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import TYPE_CHECKING
@@ -164,7 +165,10 @@ def _soft(value: float, limit: float) -> float:
 
 
 def negative_map(
-    raw_logodds: Iterable[float], reference: NegativeReference, min_standard_errors: float
+    raw_logodds: Iterable[float],
+    reference: NegativeReference,
+    min_standard_errors: float,
+    effective_n: float | None = None,
 ) -> tuple[float, float]:
     """``(offset, gain)`` of the map ``x → offset + gain · x`` that moves these negatives' median
     and spread (90th percentile − median) toward ``reference``'s.
@@ -174,6 +178,9 @@ def negative_map(
     quantiles' errors added in quadrature), so a run like the fitting footage keeps ``(0, 1)``
     (no change) and a run far from it moves nearly all the way. Without a spread (one negative,
     or all alike) only the median moves; ``gain`` is clipped to :data:`GAIN_LIMITS`.
+    ``effective_n`` (fewer than the pairs): how many independent values they are worth — pairs
+    that share tracklets are not independent (:class:`AdaptiveCalibration` passes the number of
+    distinct tracklets).
 
     Example:
         >>> ref = NegativeReference(-3.0, -1.4)
@@ -189,7 +196,7 @@ def negative_map(
     if n == 0:
         return 0.0, 1.0
     r50, r90 = (float(v) for v in np.quantile(x, QUANTILES))
-    se50, se90 = _quantile_standard_errors(reference, n)
+    se50, se90 = _quantile_standard_errors(reference, max(1, round(min(n, effective_n or n))))
     median = r50 + _soft(reference.q50_logodds - r50, min_standard_errors * se50)
     gain = 1.0
     spread = r90 - r50
@@ -234,6 +241,7 @@ class AdaptiveCalibration:
         self.min_standard_errors = float(min_standard_errors)
         self.max_pairs = int(max_pairs)
         self.negatives: dict[bool, list[float]] = {False: [], True: []}
+        self.tracklets: dict[bool, set[Hashable]] = {False: set(), True: set()}
         self.maps: dict[bool, tuple[float, float]] = {False: (0.0, 1.0), True: (0.0, 1.0)}
 
     @classmethod
@@ -252,14 +260,32 @@ class AdaptiveCalibration:
         """How many more known negatives of this kind are wanted."""
         return max(0, self.max_pairs - len(self.negatives[same_camera]))
 
-    def add(self, same_camera: bool, raw_logodds: Iterable[float]) -> None:
-        """Take head log-odds of known negatives of one kind (beyond :meth:`room`: ignored); refit."""
-        values = [float(v) for v in raw_logodds if math.isfinite(v)][: self.room(same_camera)]
-        if not values:
+    def add(
+        self,
+        same_camera: bool,
+        raw_logodds: Sequence[float],
+        pairs: Sequence[tuple[Hashable, Hashable]] | None = None,
+    ) -> None:
+        """Take head log-odds of known negatives of one kind (beyond :meth:`room`: ignored); refit.
+
+        ``pairs``: the two tracklets of each value (any hashable ids), so that the noise allowance
+        counts distinct tracklets, not pairs (:func:`negative_map`'s ``effective_n``); ``None``
+        = every pair independent.
+        """
+        if pairs is not None and len(pairs) != len(raw_logodds):
+            raise ValueError(f"{len(raw_logodds)} values but {len(pairs)} pairs")
+        kept = [k for k, v in enumerate(raw_logodds) if math.isfinite(v)][: self.room(same_camera)]
+        if not kept:
             return
-        self.negatives[same_camera].extend(values)
+        self.negatives[same_camera].extend(float(raw_logodds[k]) for k in kept)
+        if pairs is not None:
+            for k in kept:
+                self.tracklets[same_camera].update(pairs[k])
         self.maps[same_camera] = negative_map(
-            self.negatives[same_camera], self.references[same_camera], self.min_standard_errors
+            self.negatives[same_camera],
+            self.references[same_camera],
+            self.min_standard_errors,
+            len(self.tracklets[same_camera]) or None,
         )
 
     def adjust(self, raw_logodds: float, same_camera: bool) -> float:
@@ -276,5 +302,8 @@ class AdaptiveCalibration:
         parts = []
         for same, name in ((False, "cross-camera"), (True, "one-camera")):
             offset, gain = self.maps[same]
-            parts.append(f"{name} {len(self.negatives[same])} negatives: x -> {offset:+.2f} + {gain:.2f}·x")
+            parts.append(
+                f"{name} {len(self.negatives[same])} negatives of {len(self.tracklets[same])} tracklets: "
+                f"x -> {offset:+.2f} + {gain:.2f}·x"
+            )
         return "; ".join(parts)

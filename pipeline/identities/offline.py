@@ -544,7 +544,8 @@ class OfflineAssociator:
             encoded = [(has[i].enc, has[j].enc) for i, j in found]
             if encoded:
                 scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)  # type: ignore[arg-type]
-                self.adaptive.add(same, (logodds(v) for v in scores if not math.isnan(v)))
+                keys = [(has[i].key, has[j].key) for i, j in found]
+                self.adaptive.add(same, [logodds(v) if not math.isnan(v) else math.nan for v in scores], keys)
 
     def _pair_logodds(self, a: _Item, b: _Item) -> float:
         assert self.matcher is not None and a.enc is not None and b.enc is not None

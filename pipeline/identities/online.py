@@ -501,7 +501,8 @@ class OnlineAssociator:
                     (EncodedTracklet(a.encoded, a.embedding), EncodedTracklet(b.encoded, b.embedding))
                 )
             scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)
-            self.adaptive.add(same, (logodds(v) for v in scores if not math.isnan(v)))
+            values = [logodds(v) if not math.isnan(v) else math.nan for v in scores]
+            self.adaptive.add(same, values, [(a.key, b.key) for a, b in pairs])
 
     def _feasible(self, member: Member, identity: _Identity) -> bool:
         """Whether ``member`` may join ``identity`` under every constraint."""

@@ -103,6 +103,31 @@ def test_a_clear_shift_is_moved_back_nearly_all_the_way(n: int, shift: float) ->
     assert REF.q50_logodds < q50 < REF.q50_logodds + shift / 2
 
 
+def test_pairs_sharing_tracklets_count_as_fewer_negatives() -> None:
+    """20 negatives 4 log-odds above the reference: the fewer distinct tracklets behind them, the
+    wider the noise allowance and the smaller the move; as many tracklets as pairs = independent."""
+    values = (_reference_like(4.0)[::20]).tolist()
+    cases = {
+        "independent": None,
+        "40 tracklets": [(k, k + 100) for k in range(20)],
+        "9 tracklets": [(k % 4, 4 + k % 5) for k in range(20)],
+        "2 tracklets": [(0, 1)] * 20,
+    }
+    moved = {}
+    for name, pairs in cases.items():
+        cal = AdaptiveCalibration(REF, REF, 2.0, 100)
+        cal.add(False, values, pairs)
+        moved[name] = -cal.adjust(0.0, same_camera=False)
+    assert moved["independent"] == pytest.approx(moved["40 tracklets"])
+    assert moved["40 tracklets"] > moved["9 tracklets"] > moved["2 tracklets"] >= 0.0
+    assert moved["independent"] < 4.0
+
+
+def test_pairs_and_values_must_have_one_length() -> None:
+    with pytest.raises(ValueError, match="2 values but 1 pairs"):
+        AdaptiveCalibration(REF, REF, 2.0, 10).add(False, [1.0, 2.0], [(0, 1)])
+
+
 @pytest.mark.parametrize(
     ("same_camera", "gap_s", "overlapping_views", "min_transition_s", "expected"),
     [
