@@ -366,7 +366,7 @@ def build_associator(method: str, config: PipelineConfig, matcher: Any, cameras:
     else:
         cfg = dataclasses.replace(cfg, method=method)
     associator = ASSOCIATORS.get(method).from_config(cfg, matcher=matcher, cameras=cameras, on_assign=None)
-    for part in filter(None, variant.split(",")):  # offline variants: chain, zones, nomotion, margin
+    for part in filter(None, variant.split(",")):  # variants: chain, zones, nomotion, margin, adapt, ...
         if part == "chain":
             associator.linkage = "chain"
         elif part == "zones":
@@ -388,6 +388,14 @@ def build_associator(method: str, config: PipelineConfig, matcher: Any, cameras:
             associator.threshold = float(part[2:])
         elif part == "nozones":
             associator.zone_prior_links = None
+        elif part in ("adapt", "noadapt"):  # the per-run calibration from known negatives, on / off
+            from pipeline.identities.adaptive import AdaptiveCalibration
+
+            associator.adaptive = (
+                AdaptiveCalibration.from_config(dataclasses.replace(cfg, adaptive_calibration=True))
+                if part == "adapt"
+                else None
+            )
         elif part == "onecal":  # one calibration for every pair (as before the one-camera fit)
             associator.same_camera_calibration = (associator.score_scale, associator.score_bias_logodds)
         else:
@@ -453,6 +461,7 @@ def evaluate_method(
         "same_pairs": int(same.sum()),
         "eligible_pairs": len(pairs),
         "assoc_s": assoc_s,
+        "adaptive": associator.adaptive.describe() if getattr(associator, "adaptive", None) else "",
     }
     return figures, {
         "linked": linked,
@@ -479,6 +488,34 @@ def head_scores(
         a, b = enc[i], enc[j]
         if a is not None and b is not None:
             out[n] = tracklet_pair_score(matcher, a, b, config.association.top_pairs_fraction)
+    return out
+
+
+def known_negative_logodds(replay: Replay, matcher: Any, config: PipelineConfig) -> dict[bool, np.ndarray]:
+    """The head's log-odds of every known-negative pair of a replay (one camera: ``True``), as the
+    associators' adaptive calibration samples them (``pipeline/identities/adaptive.py``)."""
+    from pipeline.identities.adaptive import known_negative_pairs
+    from pipeline.identities.scoring import encode_tracklets, logodds, tracklet_pair_scores
+    from pipeline.identities.spacetime import Topology
+
+    cfg = config.association
+    rules = Topology.from_config(cfg)
+    tracklets = [t for batch, _ in replay.batches for t in batch]
+    copies = [dataclasses.replace(t, crops=list(t.crops)) for t in tracklets]
+    enc = encode_tracklets(matcher, copies, cfg.crops_per_pair)
+    keep = [k for k, e in enumerate(enc) if e is not None]
+    pairs = known_negative_pairs(
+        [tracklets[k].cam_id for k in keep],
+        [rules.clock_s(tracklets[k].cam_id, tracklets[k].t_start_s) for k in keep],
+        [rules.clock_s(tracklets[k].cam_id, tracklets[k].t_end_s) for k in keep],
+        rules,
+        None,
+    )
+    out = {}
+    for same, found in pairs.items():
+        encoded = [(enc[keep[i]], enc[keep[j]]) for i, j in found]
+        scores = tracklet_pair_scores(matcher, encoded, cfg.top_pairs_fraction) if encoded else []  # type: ignore[arg-type]
+        out[same] = np.array([logodds(v) for v in scores if not math.isnan(v)], np.float64)
     return out
 
 
@@ -549,7 +586,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--fit-calibration",
         action="store_true",
         help="fit association.score_scale / score_bias_logodds (Platt) to the head's pair scores of the "
-        "selected splits, all --boxes pooled (use --role tuning)",
+        "selected splits, all --boxes pooled (use --role tuning), and print the known negatives' "
+        "reference quantiles (association.*negative_q50/q90_logodds)",
     )
     args = parser.parse_args(argv)
 
@@ -569,6 +607,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     pooled: dict[tuple[str, str], dict[str, list[np.ndarray]]] = {}
     head: dict[str, list[np.ndarray]] = {}
+    negatives: dict[bool, list[np.ndarray]] = {False: [], True: []}  # known negatives (--fit-calibration)
     for boxes in args.boxes:
         for cut in cuts:
             matcher = shared_matcher
@@ -578,6 +617,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             gt = load_gt(cut, folder)
             replay = run_stages(cut, folder, boxes, args.out, load_config(None), matcher)
             head_done = False
+            if args.fit_calibration:
+                for same, values in known_negative_logodds(replay, matcher, config).items():
+                    negatives[same].append(values)
             for method in args.methods:
                 figures, pairs = evaluate_method(method, replay, gt, config, matcher)
                 rows.append({"boxes": boxes, "cut": cut.name, "method": method, **figures})
@@ -622,6 +664,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         scale, bias = fit_platt(pairs[0][ok], pairs[1][ok].astype(bool))
         print(f"# calibration on {int(ok.sum())} pairs ({int(pairs[1][ok].sum())} same-person): "
               f"association.score_scale={scale:.2f} association.score_bias_logodds={bias:.2f}")  # fmt: skip
+        for same, prefix in ((False, ""), (True, "same_camera_")):
+            values = np.concatenate(negatives[same]) if negatives[same] else np.zeros(0)
+            kind = "one camera" if same else "two cameras"
+            if values.size < 2:
+                print(f"# known negatives ({kind}): {values.size} pairs, too few for a reference")
+                continue
+            q50, q90 = np.quantile(values, (0.5, 0.9))
+            print(f"# known negatives ({kind}, {values.size} pairs; mean {values.mean():+.2f} "
+                  f"sd {values.std(ddof=1):.2f}): association.{prefix}negative_q50_logodds={q50:.2f} "
+                  f"association.{prefix}negative_q90_logodds={q90:.2f}")  # fmt: skip
     if args.per_split:
         for r in rows:
             pc = " ".join(f"{v:.3f}" for v in r["per_camera_idf1"].values())
@@ -629,6 +681,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{r['boxes']:4} {r['cut']:26} {r['method']:10} idf1 {r['mtmc_idf1']:.3f} cams {pc} "
                   f"ids {r['pred_ids']}/{r['gt_ids']} links {r['links_ok']}/{r['links']} "
                   f"of {r['same_pairs']} ({r['assoc_s']:.1f} s)")  # fmt: skip
+            if r["adaptive"]:
+                print(f"     adaptive: {r['adaptive']}")
     settings = [*([str(args.config)] if args.config else []), *args.set]
     settings += [f"weights per cut {args.weights_per_cut}"] if args.weights_per_cut else []
     print(f"# role {args.role}: {len(cuts)} cuts; {', '.join(settings) or 'default config'}; "

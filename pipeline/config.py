@@ -311,6 +311,25 @@ class AssociationConfig:
             links.
         topology: optional per-camera clocks and per-pair rules (:class:`TopologyConfig`); empty
             (default) = no calibration: the rules above for every camera pair.
+        adaptive_calibration: re-calibrate per run from the run's own known negatives (two
+            tracklets of one camera sharing a moment; two cameras at the same time when views do
+            not overlap): the head's log-odds are shifted and scaled so that those negatives land
+            where the fitting data's did (``pipeline.identities.adaptive``), separately for
+            cross-camera and one-camera pairs; ``online`` updates the map as tracklets close.
+        negative_q50_logodds, negative_q90_logodds: where known cross-camera negatives lie on the
+            fitting data: median and 90th percentile of the head's pair log-odds (natural log,
+            ``logit(score)`` before calibration); written by ``association_accuracy.py --role
+            tuning --fit-calibration``; refit with new weights. Higher values: a run's pairs are
+            moved up, more links.
+        same_camera_negative_q50_logodds, same_camera_negative_q90_logodds: the same for two
+            tracklets of one camera.
+        adaptive_min_standard_errors: a quantile of the run's negatives moves only by how far it
+            lies from the reference beyond this many standard errors of its estimate (sampling
+            noise of ``n`` negatives, or of the distinct tracklets in them when fewer); 0 =
+            matched exactly. Higher: keeps the fixed calibration
+            unless the footage clearly differs.
+        adaptive_max_pairs: known negatives scored per kind of pair (pair-head cost: at most
+            twice this many extra tracklet pairs per run). Higher: a steadier map, more cost.
     """
 
     method: str = "online"
@@ -331,8 +350,30 @@ class AssociationConfig:
     same_camera_score_scale: float = 0.74
     same_camera_score_bias_logodds: float = -4.39
     topology: TopologyConfig = field(default_factory=TopologyConfig)
+    adaptive_calibration: bool = False
+    negative_q50_logodds: float = -3.00
+    negative_q90_logodds: float = 0.80
+    same_camera_negative_q50_logodds: float = 0.12
+    same_camera_negative_q90_logodds: float = 3.10
+    adaptive_min_standard_errors: float = 2.0
+    adaptive_max_pairs: int = 200
 
     def __post_init__(self) -> None:
+        for prefix in ("", "same_camera_"):
+            q50, q90 = (
+                getattr(self, f"{prefix}negative_q50_logodds"),
+                getattr(self, f"{prefix}negative_q90_logodds"),
+            )
+            _check(
+                q90 > q50,
+                f"association.{prefix}negative_q90_logodds must be above {prefix}negative_q50_logodds, "
+                f"got {q90} and {q50}",
+            )
+        _check(
+            self.adaptive_min_standard_errors >= 0,
+            "association.adaptive_min_standard_errors must be >= 0 standard errors",
+        )
+        _check(self.adaptive_max_pairs >= 0, "association.adaptive_max_pairs must be >= 0 pairs")
         _check(0.0 <= self.threshold <= 1.0, f"association.threshold must be in [0, 1], got {self.threshold}")
         _check(
             0.0 < self.offline_threshold < 1.0,

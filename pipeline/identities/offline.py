@@ -46,12 +46,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.identities import Assignment, Identity, LinkScore, MatcherLike, TrackletKey
+from pipeline.identities.adaptive import AdaptiveCalibration, known_negative_pairs
 from pipeline.identities.links import CameraLinkModel
 from pipeline.identities.scoring import (
     EncodedTracklet,
     encode_tracklets,
     logodds,
     tracklet_pair_score,
+    tracklet_pair_scores,
 )
 from pipeline.identities.spacetime import (
     Ends,
@@ -260,6 +262,12 @@ class OfflineAssociator:
             next-best candidate by this much (natural log); 0 (default) = off. Not read from
             ``association.min_margin_logodds`` (online's knob): between cluster means the margins are
             small, and on the tuning data any margin cost far more recall than it gained precision.
+        adaptive: the per-run calibration from known negatives
+            (``association.adaptive_calibration``, :mod:`pipeline.identities.adaptive`): at
+            :meth:`finish`, a capped, evenly spread sample of the pairs that cannot be one person
+            (one camera at one moment; two cameras at one time without overlapping views) is
+            scored first and moves every pair's head log-odds before the Platt map; ``None`` =
+            the fixed calibration.
     """
 
     def __init__(
@@ -286,9 +294,11 @@ class OfflineAssociator:
         motion: bool = True,
         min_margin_logodds: float = 0.0,
         camera_rules: Topology | None = None,
+        adaptive: AdaptiveCalibration | None = None,
     ) -> None:
         if enabled and matcher is None:
             raise ValueError("OfflineAssociator needs a matcher when enabled")
+        self.adaptive = adaptive
         self.matcher = matcher
         self.enabled = bool(enabled)
         self.threshold = float(threshold)
@@ -349,6 +359,7 @@ class OfflineAssociator:
             on_assign=on_assign,
             cameras=cameras,
             camera_rules=Topology.from_config(cfg),
+            adaptive=AdaptiveCalibration.from_config(cfg),
         )
 
     # ------------------------------------------------------------------ public API
@@ -394,6 +405,8 @@ class OfflineAssociator:
         appearance = np.full((n, n), np.nan)
         motion = np.zeros((n, n))
         if self.enabled and n > 1:
+            if self.adaptive is not None:
+                self._learn_negatives(items)
             for i, j in self._shortlist(items, cannot):
                 appearance[i, j] = appearance[j, i] = self._pair_logodds(items[i], items[j])
             for i in range(n):
@@ -437,6 +450,8 @@ class OfflineAssociator:
                         )
                     )
         self._num_identities = len(identities)
+        if self.enabled and self.adaptive is not None:
+            self.adaptive.log_maps()
         return identities
 
     def pair_probability(self, a: TrackletKey, b: TrackletKey) -> float:
@@ -514,15 +529,35 @@ class OfflineAssociator:
                     pairs.add((min(i, j), max(i, j)))
         return sorted(pairs)
 
+    def _learn_negatives(self, items: Sequence[_Item]) -> None:
+        """Score the sample of known negatives and fit the run's maps (``self.adaptive``)."""
+        assert self.adaptive is not None and self.matcher is not None
+        has = [it for it in items if it.enc is not None]
+        pairs = known_negative_pairs(
+            [it.key[0] for it in has],
+            [it.t_start_s for it in has],
+            [it.t_end_s for it in has],
+            self.camera_rules,
+            self.adaptive.max_pairs,
+        )
+        for same, found in pairs.items():
+            encoded = [(has[i].enc, has[j].enc) for i, j in found]
+            if encoded:
+                scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)  # type: ignore[arg-type]
+                keys = [(has[i].key, has[j].key) for i, j in found]
+                self.adaptive.add(same, [logodds(v) if not math.isnan(v) else math.nan for v in scores], keys)
+
     def _pair_logodds(self, a: _Item, b: _Item) -> float:
         assert self.matcher is not None and a.enc is not None and b.enc is not None
         s = tracklet_pair_score(self.matcher, a.enc, b.enc, self.top_pairs_fraction)
         if math.isnan(s):
             return math.nan
-        if a.key[0] == b.key[0]:
+        same = a.key[0] == b.key[0]
+        x = logodds(s) if self.adaptive is None else self.adaptive.adjust(logodds(s), same)
+        if same:
             scale, bias = self.same_camera_calibration
-            return scale * logodds(s) + bias
-        return self.score_scale * logodds(s) + self.score_bias_logodds
+            return scale * x + bias
+        return self.score_scale * x + self.score_bias_logodds
 
 
 def _ordered(a: _Item, b: _Item) -> tuple[_Item, _Item]:

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.identities import Assignment, Identity, MatcherLike, TrackletKey
+from pipeline.identities.adaptive import AdaptiveCalibration, evenly_spaced, is_known_negative
 from pipeline.identities.scoring import (
     EncodedTracklet,
     encode_tracklets,
@@ -67,6 +68,9 @@ if TYPE_CHECKING:
     from pipeline.frames import SourceInfo
 
 __all__ = ["Member", "OnlineAssociator"]
+
+NEGATIVES_PER_TRACKLET = 4
+"""Known negatives of each kind scored per closing tracklet (until ``adaptive_max_pairs``)."""
 
 
 @dataclass(eq=False)
@@ -241,6 +245,12 @@ class OnlineAssociator:
             :class:`~pipeline.identities.spacetime.Topology`); ``None`` = every camera on one
             clock and every pair under the three rules above. Times are compared on the common
             clock; decisions report each source's own.
+        adaptive: the per-run calibration from known negatives
+            (``association.adaptive_calibration``, :mod:`pipeline.identities.adaptive`): each
+            closing tracklet's known negatives among the closed ones (one camera at one moment;
+            two cameras at one time without overlapping views), up to
+            :data:`NEGATIVES_PER_TRACKLET` of each kind, are scored before its candidates, and the
+            map moves with them (no change at the start); ``None`` = the fixed calibration.
     """
 
     def __init__(
@@ -263,9 +273,11 @@ class OnlineAssociator:
         same_camera_score_bias_logodds: float,
         on_assign: Callable[[Assignment], None] | None,
         camera_rules: Topology | None = None,
+        adaptive: AdaptiveCalibration | None = None,
     ) -> None:
         if enabled and matcher is None:
             raise ValueError("OnlineAssociator needs a matcher when enabled")
+        self.adaptive = adaptive
         self.matcher = matcher
         self.enabled = bool(enabled)
         self.threshold = float(threshold)
@@ -324,6 +336,7 @@ class OnlineAssociator:
             same_camera_score_bias_logodds=cfg.same_camera_score_bias_logodds,
             on_assign=on_assign,
             camera_rules=Topology.from_config(cfg),
+            adaptive=AdaptiveCalibration.from_config(cfg),
         )
 
     # ------------------------------------------------------------------ public API
@@ -334,6 +347,8 @@ class OnlineAssociator:
 
     def finish(self) -> list[Identity]:
         """The identities in increasing id order, members in time order (decisions are never revised)."""
+        if self.enabled and self.adaptive is not None:
+            self.adaptive.log_maps()
         return [
             Identity(gid, tuple(m.key for m in sorted(ident.members, key=lambda m: m.t_start_s)))
             for gid, ident in sorted(self._identities.items())
@@ -363,6 +378,8 @@ class OnlineAssociator:
         if not self.enabled:
             return [self._assign(m, None, None) for m in members]
 
+        if self.adaptive is not None:
+            self._learn_negatives(members)
         # Global decision against the identities that existed before this batch: every member's
         # shortlisted pairs go through the pair head in one batched call.
         shortlists = [self._shortlist(m) for m in members]
@@ -446,6 +463,46 @@ class OnlineAssociator:
             if enc is not None:
                 member.encoded = enc.encoded
                 member.embedding = enc.embedding
+
+    def _learn_negatives(self, members: Sequence[Member]) -> None:
+        """Score the new tracklets' known negatives among the closed ones (and each other) and
+        update the run's calibration maps (``self.adaptive``)."""
+        assert self.adaptive is not None
+        table = self._table
+        n = len(table)
+        found: dict[bool, list[tuple[Member, Member]]] = {False: [], True: []}
+        for idx, member in enumerate(members):
+            if member.encoded is None or member.embedding is None:
+                continue
+            others: list[Member] = []
+            if n:
+                gap = np.maximum(member.t_start_s - table.end[:n], table.start[:n] - member.t_end_s)
+                others = [table.members[r] for r in np.flatnonzero(table.has_enc[:n] & (gap <= 0)).tolist()]
+            others += [o for o in members[:idx] if o.encoded is not None and o.embedding is not None]
+            kinds: dict[bool, list[Member]] = {False: [], True: []}
+            for other in others:
+                same = other.cam_id == member.cam_id
+                gap_s = _gap_s(member.t_start_s, member.t_end_s, other.t_start_s, other.t_end_s)
+                rule = self.camera_rules.rule(member.cam_id, other.cam_id)
+                if is_known_negative(same, gap_s, rule.overlapping_views, rule.min_transition_s):
+                    kinds[same].append(other)
+            for same, candidates in kinds.items():
+                room = self.adaptive.room(same) - len(found[same])
+                picks = evenly_spaced(len(candidates), min(NEGATIVES_PER_TRACKLET, room)).tolist()
+                found[same] += [(member, candidates[k]) for k in picks]
+        assert self.matcher is not None
+        for same, pairs in found.items():
+            if not pairs:
+                continue
+            encoded = []
+            for a, b in pairs:
+                assert a.embedding is not None and b.embedding is not None
+                encoded.append(
+                    (EncodedTracklet(a.encoded, a.embedding), EncodedTracklet(b.encoded, b.embedding))
+                )
+            scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)
+            values = [logodds(v) if not math.isnan(v) else math.nan for v in scores]
+            self.adaptive.add(same, values, [(a.key, b.key) for a, b in pairs])
 
     def _feasible(self, member: Member, identity: _Identity) -> bool:
         """Whether ``member`` may join ``identity`` under every constraint."""
@@ -545,10 +602,12 @@ class OnlineAssociator:
         scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)
         for key, score in zip(todo, scores, strict=True):
             scale, bias = self.score_scale, self.score_bias_logodds
-            if self.same_camera_calibration is not None and key[0][0] == key[1][0]:
+            same = key[0][0] == key[1][0]
+            if self.same_camera_calibration is not None and same:
                 scale, bias = self.same_camera_calibration
-            if not math.isnan(score) and (scale != 1.0 or bias != 0.0):
-                w = scale * logodds(score) + bias
+            if not math.isnan(score) and (scale != 1.0 or bias != 0.0 or self.adaptive is not None):
+                x = logodds(score) if self.adaptive is None else self.adaptive.adjust(logodds(score), same)
+                w = scale * x + bias
                 score = 1.0 / (1.0 + math.exp(-w))  # calibrated P(same person)
             self._pair_cache[key] = score
 

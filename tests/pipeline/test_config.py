@@ -27,12 +27,20 @@ FED = {
 # fields a section's class does not take: the registry picks the class, or the field is another back end's
 NOT_TAKEN = {
     "tracklets": set(),
-    # topology reaches the part as camera_rules; the other two are offline's only
+    # topology reaches the part as camera_rules, the adaptive_* and *negative_* keys as adaptive
+    # (AdaptiveCalibration.from_config); offline_threshold and zone_prior_links are offline's only
     "association": {
         "method",
         "topology",
         "offline_threshold",
         "zone_prior_links",
+        "adaptive_calibration",
+        "negative_q50_logodds",
+        "negative_q90_logodds",
+        "same_camera_negative_q50_logodds",
+        "same_camera_negative_q90_logodds",
+        "adaptive_min_standard_errors",
+        "adaptive_max_pairs",
     },
     "detector": {"backend", "batch_frames", "fp16", "every_n_frames"},
     "detector/ultralytics": {"backend", "threads", "parallelism", "every_n_frames"},
