@@ -386,33 +386,20 @@ def adapt(
         DatasetError: unreadable videos, too few usable tracklets.
         WeightsError: unreadable start weights, ``resume`` without a checkpoint.
     """
-    import dataclasses
-    import os
-
     import torch
 
-    from infra.errors import ConfigError, WeightsError
     from infra.fileio import atomic_write_text
-    from infra.yaml_config import parse_dataclass
-    from reid_core.data.sampler import CrossCameraSampler
-    from reid_core.model import ModelConfig, build_model
     from reid_core.training.config import config_to_dict
-    from reid_core.training.engine import Trainer, build_optimizer
-    from reid_core.training.siamese import SiameseTrainer, build_augment
-    from reid_core.weights import load_into, load_weights, read_meta, save_weights
+    from reid_core.weights import save_weights
 
     if not cfg.run.init_weights:
         raise UserError("adaptation needs start weights: run.init_weights in the recipe, or --weights")
-    out = Path(out_dir or cfg.run.out_dir)
+    out = _run_folder(Path(out_dir or cfg.run.out_dir))
     ckpt = out / "last.safetensors"
     if resume and not ckpt.is_file():
+        from infra.errors import WeightsError
+
         raise WeightsError(f"{ckpt}: no checkpoint to resume from")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserError(f"{out}: cannot create the run folder ({err.strerror})") from None
-    if not os.access(out, os.W_OK):
-        raise UserError(f"{out}: run folder is not writable")
     if cfg.run.num_threads:
         torch.set_num_threads(cfg.run.num_threads)
     a = cfg.adapt
@@ -425,77 +412,14 @@ def adapt(
         cross_camera_negatives=a.cross_camera_negatives,
     )
     init = Path(cfg.run.init_weights)
-    init_meta = read_meta(init)
-    tensors, _ = load_weights(init)
-    try:
-        model_cfg = parse_dataclass(ModelConfig, init_meta["model"], source=f"{init} (model description)")
-    except ConfigError as err:
-        raise WeightsError(str(err)) from None
-    tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")} or tensors
-    cfg = dataclasses.replace(cfg, model=model_cfg)  # the architecture is the start weights'
-    torch.manual_seed(cfg.run.seed)
-    model = build_model(cfg.model, load_imagenet=False)
-    load_into(model, tensors, init)
+    cfg, model, tensors, init_meta = _start_model(cfg, init)
     images, pids, camids, cannot, groups, n_source = _with_source_data(cfg, data)
     try:
-        sampler = CrossCameraSampler(
-            pids,
-            camids,
-            cfg.sampler.identities_per_batch,
-            seed=cfg.run.seed,
-            hard_fraction=a.conflict_fraction,
-            groups=groups if n_source else None,
-            group_weights=[a.source_share, 1.0 - a.source_share] if n_source else None,
-        )
+        sampler = _build_sampler(cfg, pids, camids, cannot, groups, n_source)
     except ValueError as err:
         raise DatasetError(f"{tracks_json}: cannot build training pairs ({err})") from None
-    tracklet_conflicts = cannot.copy()
-    tracklet_conflicts[:n_source] = False  # labelled anchors: random partners, not lists of everyone
-    sampler.set_neighbours(conflict_neighbours(sampler.identities, tracklet_conflicts))
-    trunk_ids = {id(p) for p in model.trunk.parameters()}
-    optimizer = build_optimizer(
-        [
-            (list(model.trunk.parameters()), cfg.optim.lr_trunk),
-            ([p for p in model.parameters() if id(p) not in trunk_ids], cfg.optim.lr_head),
-        ],
-        cfg.optim,
-    )
-    provenance = {
-        "adapted_from": {
-            "weights": str(init.resolve()),
-            "sha256": _sha256(init),
-            "metrics": init_meta.get("metrics"),
-        },
-        "adaptation": data.provenance,
-        "train_data": [{"name": d.name, "root": d.root} for d in cfg.data.train] if n_source else [],
-        "split_seed": cfg.data.split_seed,
-        "source_share": a.source_share,
-        "input_size_hw": init_meta.get("input_size_hw"),
-        "input_colour": init_meta.get("input_colour"),
-        "metrics_note": "self-supervised adaptation, no labelled evaluation: adapted_from.metrics "
-        "are those of the start weights",
-    }
-    trainer = SiameseTrainer(
-        model,
-        optimizer,
-        sampler,
-        images,
-        {},
-        augment=build_augment(cfg.augment),
-        both_orders=cfg.sampler.both_orders,
-        negatives_per_positive=cfg.sampler.negatives_per_positive,
-        hard_negative_fraction=cfg.mining.hard_negative_fraction,
-        hard_negative_candidates=cfg.mining.candidates_per_batch,
-        mining_start_step=cfg.mining.start_step,
-        mining_round_every_steps=0,  # the neighbour table is the cannot-link table
-        neighbours_per_identity=cfg.mining.neighbours_per_identity,
-        embed_weight=cfg.loss.embed_weight,
-        embed_temperature=cfg.loss.embed_temperature,
-        shortlist_k=cfg.data.shortlist_k,
-        cannot_link=cannot,
-        weights_description=provenance,
-        **Trainer.engine_kwargs(cfg, out),
-    )
+    provenance = _provenance(cfg, init, init_meta, data, mixed=n_source > 0)
+    trainer = _build_trainer(cfg, model, sampler, images, cannot, out, provenance)
     trainer.progress = progress
     if resume:
         trainer.load_checkpoint(ckpt)
@@ -513,14 +437,153 @@ def adapt(
         flush=True,
     )
     trainer.run(until=stop_after)
-    weights = out / "adapted.safetensors"
     if trainer.step < trainer.steps:
         return ckpt
     meta = trainer.weights_meta()
     if a.align_scores:
         meta["score_alignment"] = _align_scores(cfg, tensors, init, trainer, data)
+    weights = out / "adapted.safetensors"
     save_weights(weights, trainer.model.state_dict(), meta)
     return weights
+
+
+def _run_folder(out: Path) -> Path:
+    """Create the run folder ``out``; a one-line :class:`UserError` when that fails or it is read-only."""
+    import os
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"{out}: cannot create the run folder ({err.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise UserError(f"{out}: run folder is not writable")
+    return out
+
+
+def _start_model(cfg: TrainConfig, init: Path) -> tuple[TrainConfig, Any, dict[str, Any], dict[str, Any]]:
+    """The start weights as a model: ``(cfg with their architecture, model, tensors, description)``.
+
+    The recipe's ``model`` section is not read: the architecture is the start weights'.
+    """
+    import dataclasses
+
+    import torch
+
+    from infra.errors import ConfigError, WeightsError
+    from infra.yaml_config import parse_dataclass
+    from reid_core.model import ModelConfig, build_model
+    from reid_core.weights import load_into, load_weights, read_meta
+
+    init_meta = read_meta(init)
+    tensors, _ = load_weights(init)
+    try:
+        model_cfg = parse_dataclass(ModelConfig, init_meta["model"], source=f"{init} (model description)")
+    except ConfigError as err:
+        raise WeightsError(str(err)) from None
+    tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")} or tensors
+    cfg = dataclasses.replace(cfg, model=model_cfg)
+    torch.manual_seed(cfg.run.seed)
+    model = build_model(cfg.model, load_imagenet=False)
+    load_into(model, tensors, init)
+    return cfg, model, tensors, init_meta
+
+
+def _provenance(
+    cfg: TrainConfig, init: Path, init_meta: Mapping[str, Any], data: AdaptData, *, mixed: bool
+) -> dict[str, Any]:
+    """The adapted weights' description: where they came from and on what they were adapted."""
+    return {
+        "adapted_from": {
+            "weights": str(init.resolve()),
+            "sha256": _sha256(init),
+            "metrics": init_meta.get("metrics"),
+        },
+        "adaptation": data.provenance,
+        "train_data": [{"name": d.name, "root": d.root} for d in cfg.data.train] if mixed else [],
+        "split_seed": cfg.data.split_seed,
+        "source_share": cfg.adapt.source_share,
+        "input_size_hw": init_meta.get("input_size_hw"),
+        "input_colour": init_meta.get("input_colour"),
+        "metrics_note": "self-supervised adaptation, no labelled evaluation: adapted_from.metrics "
+        "are those of the start weights",
+    }
+
+
+def _build_sampler(
+    cfg: TrainConfig,
+    pids: np.ndarray,
+    camids: np.ndarray,
+    cannot: np.ndarray,
+    groups: np.ndarray,
+    n_source: int,
+) -> Any:
+    """Batches of people (arrays as :func:`_with_source_data` returns them) that draw
+    ``adapt.conflict_fraction`` of their tracklets from the anchors' cannot-link partners.
+
+    Raises:
+        ValueError: too few people or cameras for a batch.
+    """
+    from reid_core.data.sampler import CrossCameraSampler
+
+    a = cfg.adapt
+    sampler = CrossCameraSampler(
+        pids,
+        camids,
+        cfg.sampler.identities_per_batch,
+        seed=cfg.run.seed,
+        hard_fraction=a.conflict_fraction,
+        groups=groups if n_source else None,
+        group_weights=[a.source_share, 1.0 - a.source_share] if n_source else None,
+    )
+    tracklet_conflicts = cannot.copy()
+    tracklet_conflicts[:n_source] = False  # labelled anchors: random partners, not lists of everyone
+    sampler.set_neighbours(conflict_neighbours(sampler.identities, tracklet_conflicts))
+    return sampler
+
+
+def _build_trainer(
+    cfg: TrainConfig,
+    model: Any,
+    sampler: Any,
+    images: np.ndarray,
+    cannot: np.ndarray,
+    out: Path,
+    provenance: Mapping[str, Any],
+) -> Any:
+    """A :class:`~reid_core.training.siamese.SiameseTrainer` over ``images`` (N, 160, 80, 3) BGR;
+    the trunk and the head get their own learning rates."""
+    from reid_core.training.engine import Trainer, build_optimizer
+    from reid_core.training.siamese import SiameseTrainer, build_augment
+
+    trunk_ids = {id(p) for p in model.trunk.parameters()}
+    optimizer = build_optimizer(
+        [
+            (list(model.trunk.parameters()), cfg.optim.lr_trunk),
+            ([p for p in model.parameters() if id(p) not in trunk_ids], cfg.optim.lr_head),
+        ],
+        cfg.optim,
+    )
+    return SiameseTrainer(
+        model,
+        optimizer,
+        sampler,
+        images,
+        {},
+        augment=build_augment(cfg.augment),
+        both_orders=cfg.sampler.both_orders,
+        negatives_per_positive=cfg.sampler.negatives_per_positive,
+        hard_negative_fraction=cfg.mining.hard_negative_fraction,
+        hard_negative_candidates=cfg.mining.candidates_per_batch,
+        mining_start_step=cfg.mining.start_step,
+        mining_round_every_steps=0,  # the neighbour table is the cannot-link table
+        neighbours_per_identity=cfg.mining.neighbours_per_identity,
+        embed_weight=cfg.loss.embed_weight,
+        embed_temperature=cfg.loss.embed_temperature,
+        shortlist_k=cfg.data.shortlist_k,
+        cannot_link=cannot,
+        weights_description=dict(provenance),
+        **Trainer.engine_kwargs(cfg, out),
+    )
 
 
 def _align_scores(cfg: TrainConfig, start_tensors: Any, init: Path, trainer: Any, data: AdaptData) -> Any:
