@@ -211,9 +211,6 @@ def load_adapt_data(
         UserError: see :func:`read_tracklets`; bad counts.
         DatasetError: a video that cannot be read, or fewer than 2 usable tracklets.
     """
-    import cv2
-
-    from reid_core.data.transforms import resize_bgr
     from reid_core.model import INPUT_SIZE_HW
 
     if crops_per_tracklet < 2 or min_crops < 2 or min_height_px < 1:
@@ -222,25 +219,77 @@ def load_adapt_data(
             f"{crops_per_tracklet}, {min_crops}, {min_height_px}"
         )
     all_tracklets, sources = read_tracklets(tracks_json, cams)
-    kept: list[Tracklet] = []
-    picks: list[np.ndarray] = []  # box indices per kept tracklet
-    for t in all_tracklets:
-        heights = t.boxes_xyxy[:, 3] - t.boxes_xyxy[:, 1]
-        usable = np.flatnonzero(heights >= min_height_px)
-        if len(usable) < min_crops:
-            continue
-        take = usable[
-            np.unique(
-                np.linspace(0, len(usable) - 1, min(crops_per_tracklet, len(usable))).round().astype(int)
-            )
-        ]
-        kept.append(t)
-        picks.append(take)
+    kept, picks = _pick_boxes(all_tracklets, crops_per_tracklet, min_crops, min_height_px)
     if len(kept) < 2:
         raise DatasetError(
             f"{tracks_json}: {len(kept)} tracklet(s) with >= {min_crops} boxes >= {min_height_px} px tall "
             f"(of {len(all_tracklets)}); adaptation needs at least 2"
         )
+    images, pids, camids = _cut_crops(kept, picks, sources)
+    cannot = cannot_link_matrix(kept, cross_camera_negatives=cross_camera_negatives)
+    provenance = {
+        "tracks_file": str(Path(tracks_json).resolve()),
+        "tracks_sha256": _sha256(Path(tracks_json)),
+        "cameras": {cam: str(p.resolve()) for cam, p in sorted(sources.items())},
+        "tracklets_used": len(kept),
+        "tracklets_in_file": len(all_tracklets),
+        "crops": len(images),
+        "cannot_link_pairs": int(cannot.sum() // 2),
+        "cross_camera_negatives": cross_camera_negatives,
+    }
+    print(
+        f"adapt: {len(kept)} of {len(all_tracklets)} tracklets, {len(images)} crops, "
+        f"{provenance['cannot_link_pairs']} cannot-link tracklet pairs",
+        file=sys.stderr,
+        flush=True,
+    )
+    return AdaptData(
+        images_bgr=np.stack(images) if images else np.zeros((0, *INPUT_SIZE_HW, 3), np.uint8),
+        person_ids=np.array(pids, np.int64),
+        camera_ids=np.array(camids, np.int64),
+        tracklets=kept,
+        cannot_link=cannot,
+        sources=sources,
+        provenance=provenance,
+    )
+
+
+def _pick_boxes(
+    tracklets: Sequence[Tracklet], crops_per_tracklet: int, min_crops: int, min_height_px: int
+) -> tuple[list[Tracklet], list[np.ndarray]]:
+    """The tracklets with ``min_crops`` boxes at least ``min_height_px`` tall, and for each the
+    indices of up to ``crops_per_tracklet`` of those boxes, evenly spaced."""
+    kept: list[Tracklet] = []
+    picks: list[np.ndarray] = []
+    for t in tracklets:
+        heights = t.boxes_xyxy[:, 3] - t.boxes_xyxy[:, 1]
+        usable = np.flatnonzero(heights >= min_height_px)
+        if len(usable) < min_crops:
+            continue
+        spaced = np.linspace(0, len(usable) - 1, min(crops_per_tracklet, len(usable))).round().astype(int)
+        kept.append(t)
+        picks.append(usable[np.unique(spaced)])
+    return kept, picks
+
+
+def _cut_crops(
+    kept: Sequence[Tracklet], picks: Sequence[np.ndarray], sources: Mapping[str, Path]
+) -> tuple[list[np.ndarray], list[int], list[int]]:
+    """Crops of the picked boxes, read from each camera's video in one pass.
+
+    Returns:
+        (crops (160, 80, 3) BGR, tracklet index per crop, half per crop: 0 for the crops of the
+        tracklet's first half, 1 for the second — the sampler's "cameras", so positives pair
+        the two halves).
+
+    Raises:
+        DatasetError: a video that cannot be opened or ends before a needed frame.
+    """
+    import cv2
+
+    from reid_core.data.transforms import resize_bgr
+    from reid_core.model import INPUT_SIZE_HW
+
     wanted: dict[str, dict[int, list[tuple[int, int, int]]]] = defaultdict(lambda: defaultdict(list))
     for k, (t, take) in enumerate(zip(kept, picks, strict=True)):
         half = len(take) / 2.0
@@ -274,32 +323,7 @@ def load_adapt_data(
                     camids.append(half_id)
         finally:
             cap.release()
-    cannot = cannot_link_matrix(kept, cross_camera_negatives=cross_camera_negatives)
-    provenance = {
-        "tracks_file": str(Path(tracks_json).resolve()),
-        "tracks_sha256": _sha256(Path(tracks_json)),
-        "cameras": {cam: str(p.resolve()) for cam, p in sorted(sources.items())},
-        "tracklets_used": len(kept),
-        "tracklets_in_file": len(all_tracklets),
-        "crops": len(images),
-        "cannot_link_pairs": int(cannot.sum() // 2),
-        "cross_camera_negatives": cross_camera_negatives,
-    }
-    print(
-        f"adapt: {len(kept)} of {len(all_tracklets)} tracklets, {len(images)} crops, "
-        f"{provenance['cannot_link_pairs']} cannot-link tracklet pairs",
-        file=sys.stderr,
-        flush=True,
-    )
-    return AdaptData(
-        images_bgr=np.stack(images) if images else np.zeros((0, *INPUT_SIZE_HW, 3), np.uint8),
-        person_ids=np.array(pids, np.int64),
-        camera_ids=np.array(camids, np.int64),
-        tracklets=kept,
-        cannot_link=cannot,
-        sources=sources,
-        provenance=provenance,
-    )
+    return images, pids, camids
 
 
 def _with_source_data(
