@@ -482,7 +482,8 @@ def head_scores(
     from pipeline.identities.scoring import encode_tracklets, tracklet_pair_score
 
     copies = [dataclasses.replace(t, crops=list(t.crops)) for t in tracklets]
-    enc = encode_tracklets(matcher, copies, config.association.crops_per_pair)
+    cfg = config.association
+    enc = encode_tracklets(matcher, copies, cfg.crops_per_pair, pool=cfg.crop_pooling == "mean")
     out = np.full(len(pairs), math.nan)
     for n, (i, j, _) in enumerate(pairs):
         a, b = enc[i], enc[j]
@@ -502,7 +503,7 @@ def known_negative_logodds(replay: Replay, matcher: Any, config: PipelineConfig)
     rules = Topology.from_config(cfg)
     tracklets = [t for batch, _ in replay.batches for t in batch]
     copies = [dataclasses.replace(t, crops=list(t.crops)) for t in tracklets]
-    enc = encode_tracklets(matcher, copies, cfg.crops_per_pair)
+    enc = encode_tracklets(matcher, copies, cfg.crops_per_pair, pool=cfg.crop_pooling == "mean")
     keep = [k for k, e in enumerate(enc) if e is not None]
     pairs = known_negative_pairs(
         [tracklets[k].cam_id for k in keep],

@@ -336,8 +336,11 @@ def format_row(method: str, s: dict[str, float]) -> list[str]:
     return cells
 
 
-def measure_pairs(out: Path, data: Path, boxes: Sequence[str]) -> dict[str, tuple[float, float]]:
+def measure_pairs(out: Path, data: Path, boxes: Sequence[str], config: Any) -> dict[str, tuple[float, float]]:
     """Mean and sd of the head's tracklet-pair log-odds on real crops of the *tuning* cuts.
+
+    ``config`` gives the pair score (``association.crop_pooling``, ``top_pairs_fraction``) and
+    the calibration the printed one-camera fit is expressed against.
 
     Reads the stage caches of ``association_accuracy.py --role tuning`` (run it first). Cross-camera
     pairs: whole tracklets of two views (person by IoU with the ground truth). Same-camera pairs: the
@@ -350,15 +353,16 @@ def measure_pairs(out: Path, data: Path, boxes: Sequence[str]) -> dict[str, tupl
     from association_accuracy import CUTS, cut_folder, load_gt, run_stages, tracklet_person
 
     from pipeline.identities import MATCHERS
-    from pipeline.identities.scoring import logodds, tracklet_pair_score
+    from pipeline.identities.scoring import logodds, pool_encoded, tracklet_pair_score
 
     torch.set_num_threads(1)
-    config = load_config(None)
     cfg = config.association
     matcher = MATCHERS.get(config.reid.model)(config.reid.weights, "cpu")
     found: dict[str, list[float]] = {"pos": [], "neg": [], "pos_same_cam": [], "neg_same_cam": []}
 
     def score(a: Any, b: Any) -> float:
+        if cfg.crop_pooling == "mean":
+            a, b = pool_encoded(matcher, a), pool_encoded(matcher, b)
         return logodds(tracklet_pair_score(matcher, a, b, cfg.top_pairs_fraction))
 
     for cut in (c for c in CUTS.values() if c.role == "tuning"):
@@ -417,6 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenes", nargs="+", default=None, help="default: every sequence of --role")
     parser.add_argument("--methods", nargs="+", default=["nolink", "online", "offline"])
     parser.add_argument("--set", nargs="*", default=[], help="config overrides section.key=value")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="a (partial) pipeline config; default: shipped"
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--strips", nargs="+", type=float, default=list(STRIPS))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -439,12 +446,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(needs the caches of association_accuracy.py --role tuning)",
     )
     args = parser.parse_args(argv)
+    config = parse_overrides(load_config(args.config), args.set)
     if args.measure_pairs:
         from association_accuracy import DEFAULT_OUT
 
-        measure_pairs(DEFAULT_OUT, args.data, ("gt", "yolo"))
+        measure_pairs(DEFAULT_OUT, args.data, ("gt", "yolo"), config)
         return 0
-    config = parse_overrides(load_config(None), args.set)
     names = args.scenes or list(ROLES[args.role])
     load0 = os.getloadavg()[0]
     scenes: list[tuple[Scene, SimMatcher]] = []
@@ -463,9 +470,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     cams=cams, pos_same_cam=args.pos_same_cam, neg_same_cam=args.neg_same_cam,
                 )  # fmt: skip
                 scenes.append((scene, matcher))
+    settings = [*([str(args.config)] if args.config else []), *args.set]
     print(f"# re-entry simulation, role {args.role}: {len(scenes)} scenes "
           f"({', '.join(n for n in names if n not in missing)}; strips {args.strips}, seeds {args.seeds}); "
-          f"{', '.join(args.set) or 'default config'}")  # fmt: skip
+          f"{', '.join(settings) or 'default config'}")  # fmt: skip
     for name in sorted(set(missing)):
         print(f"# {name}: not in {args.data}: not part of this run")
     tracklets = sum(len(s.tracklets) for s, _ in scenes)

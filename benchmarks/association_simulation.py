@@ -169,6 +169,10 @@ class SimMatcher:
     def score(self, enc_a: np.ndarray, enc_b: np.ndarray) -> np.ndarray:
         return self.prob[np.ix_(enc_a, enc_b)]
 
+    def pool(self, enc: np.ndarray) -> np.ndarray:
+        """A simulated tracklet is one row already (``association.crop_pooling: mean`` changes nothing)."""
+        return enc
+
 
 def _sym(rng: np.random.Generator, n: int) -> np.ndarray:
     a = rng.normal(size=(n, n))

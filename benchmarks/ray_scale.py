@@ -103,6 +103,9 @@ class InstantHead:
 
         return [np.full((len(a), len(b)), 0.1, np.float32) for a, b in blocks]
 
+    def pool(self, enc: Any) -> Any:
+        return self.inner.pool(enc)
+
 
 def _cams(n: int, dets: Path) -> list:
     from pipeline.frames import CameraSpec
@@ -211,7 +214,7 @@ def run_association(args: argparse.Namespace) -> list[dict[str, Any]]:
     from pipeline.parts import load_matcher
     from pipeline.tracklets import Crop, Tracklet
 
-    cfg = load_config()
+    cfg = load_config(args.config)
     cfg = cfg.replace(runtime=dataclasses.replace(cfg.runtime, device="cpu"))
     matcher = load_matcher(cfg)
     assert matcher is not None, "the shipped re-ID weights are needed"
@@ -228,7 +231,8 @@ def run_association(args: argparse.Namespace) -> list[dict[str, Any]]:
             image = np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8)
             crops.append(Crop(i, 0.0, 1.0, image))
         t = Tracklet("x", 0, crops=crops)
-        looks.append(encode_tracklets(matcher, [t], cfg.association.crops_per_pair)[0])
+        pool = cfg.association.crop_pooling == "mean"
+        looks.append(encode_tracklets(matcher, [t], cfg.association.crops_per_pair, pool=pool)[0])
     size = len(
         pickle.dumps(
             Tracklet(
@@ -323,6 +327,9 @@ def main() -> None:
     parser.add_argument("--assoc-matcher", choices=("model", "instant"), default="model")
     parser.add_argument(
         "--assoc-threads", type=int, default=None, help="torch threads (default OMP_NUM_THREADS)"
+    )
+    parser.add_argument(
+        "--config", type=Path, default=None, help="association: a (partial) pipeline config; default: shipped"
     )
     parser.add_argument("--json", type=Path, default=ROOT / "runs" / "bench" / "ray_scale.json")
     args = parser.parse_args()

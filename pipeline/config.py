@@ -31,6 +31,7 @@ from infra.errors import ConfigError
 from infra.yaml_config import load_yaml_mapping, parse_dataclass
 
 __all__ = [
+    "CROP_POOLINGS",
     "AssociationConfig",
     "CameraPairConfig",
     "CameraTopologyConfig",
@@ -51,6 +52,9 @@ __all__ = [
     "load_config",
     "resolve_tracker_params",
 ]
+
+CROP_POOLINGS = ("pairs", "mean")
+"""Values of ``association.crop_pooling``."""
 
 
 def _check(condition: bool, message: str) -> None:
@@ -289,6 +293,12 @@ class AssociationConfig:
             ``crops_per_pair**2`` crop pairs).
         top_pairs_fraction: the tracklet score is the mean log-odds of this top fraction of its
             crop-pair scores, in (0, 1]. Lower trusts the best-looking views; higher averages all.
+        crop_pooling: ``pairs``: a tracklet pair is scored on up to ``crops_per_pair**2`` crop
+            pairs (both orders), aggregated by ``top_pairs_fraction``; ``mean``: each tracklet's
+            ``crops_per_pair`` crop maps are averaged cell by cell into one tracklet-level map
+            first (:meth:`reid_core.inference.Encoded.mean`), so a pair is one head row per order
+            (``crops_per_pair**2`` times less head work; ``top_pairs_fraction`` then has nothing
+            to choose from).
         score_scale, score_bias_logodds: calibration of the pair head: a tracklet pair's
             log-odds ``w = score_scale · logit(score) + score_bias_logodds`` estimates
             log P(same)/P(different), the probability ``threshold`` is compared with (Platt
@@ -343,6 +353,7 @@ class AssociationConfig:
     shortlist_k: int = 10
     crops_per_pair: int = 4
     top_pairs_fraction: float = 0.5
+    crop_pooling: str = "pairs"
     score_scale: float = 0.61
     score_bias_logodds: float = -2.48
     offline_threshold: float = 0.1
@@ -391,6 +402,10 @@ class AssociationConfig:
         _check(self.shortlist_k >= 1, "association.shortlist_k must be >= 1")
         _check(self.crops_per_pair >= 1, "association.crops_per_pair must be >= 1")
         _check(0.0 < self.top_pairs_fraction <= 1.0, "association.top_pairs_fraction must be in (0, 1]")
+        _check(
+            self.crop_pooling in CROP_POOLINGS,
+            f"association.crop_pooling must be one of {', '.join(CROP_POOLINGS)}, got {self.crop_pooling!r}",
+        )
 
 
 @dataclass(frozen=True)

@@ -359,16 +359,20 @@ class TrackletEncoder:
     Args:
         matcher: the re-ID model; ``None`` (linking off) only frees the crops.
         crops_per_pair: crops kept per tracklet for pair scores (``association.crops_per_pair``).
+        pool: average the kept crops into one encoding (``association.crop_pooling: mean``).
     """
 
-    def __init__(self, matcher: MatcherLike | None, *, crops_per_pair: int) -> None:
+    def __init__(self, matcher: MatcherLike | None, *, crops_per_pair: int, pool: bool = False) -> None:
         self.matcher = matcher
         self.crops_per_pair = int(crops_per_pair)
+        self.pool = bool(pool)
 
     def __call__(self, tracklets: Sequence[Tracklet]) -> None:
         for tracklet in tracklets:
             if self.matcher is not None and not tracklet.encoded:
-                tracklet.encoding = encode_tracklets(self.matcher, [tracklet], self.crops_per_pair)[0]
+                tracklet.encoding = encode_tracklets(
+                    self.matcher, [tracklet], self.crops_per_pair, pool=self.pool
+                )[0]
                 tracklet.encoded = True
             tracklet.drop_crops()
 

@@ -228,7 +228,11 @@ def build_producer(
         detector,
         CameraTrackers.from_config(config.tracker, fps, config.source),
         TrackletBuilder.from_config(config.tracklets),
-        TrackletEncoder(matcher, crops_per_pair=config.association.crops_per_pair),
+        TrackletEncoder(
+            matcher,
+            crops_per_pair=config.association.crops_per_pair,
+            pool=config.association.crop_pooling == "mean",
+        ),
         queue_size_frames=config.runtime.queue_size_frames,
         log_interval_s=config.runtime.log_interval_s,
         progress=progress,

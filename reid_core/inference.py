@@ -98,6 +98,23 @@ class Encoded:
         """The same rows on another device."""
         return Encoded(self.half_a.to(device), self.half_b.to(device), self.embedding.to(device))
 
+    def mean(self) -> Encoded:
+        """One row standing for all rows (at least one): a tracklet-level encoding.
+
+        ``half_a`` and ``half_b`` are averaged cell by cell. The correspondence conv is linear, so
+        these are exactly the half-responses of the rows' **mean trunk map** (the crops' mid-level
+        maps averaged per grid cell, as video re-ID pools frame features): a pair of pooled rows is
+        scored by the head as one pair of maps. ``embedding`` is the mean embedding, L2-normalised.
+        Pooling a pooled encoding returns the same values.
+        """
+        if len(self) == 0:
+            raise ValueError("Encoded.mean needs at least one row")
+        return Encoded(
+            self.half_a.mean(dim=0, keepdim=True),
+            self.half_b.mean(dim=0, keepdim=True),
+            F.normalize(self.embedding.mean(dim=0, keepdim=True), dim=1),
+        )
+
 
 class Matcher:
     """Scores crops with a trained :class:`~reid_core.model.SiameseNet` (eval mode, no grad).
@@ -172,6 +189,10 @@ class Matcher:
         c = self.model.head.corr_channels
         return Encoded(halves[:, :c].float(), halves[:, c:].float(), self.model.embed(maps).float())
 
+    def pool(self, enc: Encoded) -> Encoded:
+        """:meth:`Encoded.mean`: the crops of one tracklet as one row (one head row per pair of tracklets)."""
+        return enc.mean()
+
     # -- scoring --------------------------------------------------------------------------
     def embed(self, enc: Encoded) -> np.ndarray:
         """Shortlist embeddings: (N, D) float32, L2-normalised (cosine = dot product)."""
@@ -202,8 +223,10 @@ class Matcher:
 
         Returns one (Na, Nb) float32 array per block, equal to ``score(enc_a, enc_b)``: the
         blocks' crop pairs are stacked and run in chunks of ``pair_batch_size`` rows, and the
-        head computes every row on its own (on the CPU the rows come out bit for bit the same
-        whatever the chunk holds; tests check it). Fewer, larger calls: what a GPU needs.
+        head computes every row on its own, so a row's value does not depend on the other rows
+        except for the last float bits: bit for bit on an AMD EPYC (AVX2), up to ~1e-7 on an Intel
+        Xeon (AVX-512) or a GPU, whose kernels round differently by batch size (tests check the
+        bound). Fewer, larger calls: what a GPU needs.
         """
         shapes = [(len(a), len(b)) for a, b in blocks]
         summed = [

@@ -242,8 +242,8 @@ class OfflineAssociator:
         overlapping_views, max_transition_s, min_transition_s, allow_reentry: constraints (the
             module docstring).
         shortlist_k: nearest feasible tracklets (embedding cosine) scored per tracklet.
-        crops_per_pair, top_pairs_fraction: the tracklet-pair score
-            (:func:`~pipeline.identities.scoring.tracklet_pair_score`).
+        crops_per_pair, top_pairs_fraction, crop_pooling: the tracklet-pair score
+            (:func:`~pipeline.identities.scoring.tracklet_pair_score`; ``association.crop_pooling``).
         on_assign: receives each final :class:`Assignment` when :meth:`finish` decides.
         cameras: each camera's source info (frame size for the border zones); a camera missing
             from it gets the extent of its boxes.
@@ -288,6 +288,7 @@ class OfflineAssociator:
         shortlist_k: int,
         crops_per_pair: int,
         top_pairs_fraction: float,
+        crop_pooling: str,
         on_assign: Callable[[Assignment], None] | None,
         cameras: Mapping[str, SourceInfo] | None = None,
         linkage: str = "average",
@@ -313,6 +314,7 @@ class OfflineAssociator:
         self.shortlist_k = int(shortlist_k)
         self.crops_per_pair = int(crops_per_pair)
         self.top_pairs_fraction = float(top_pairs_fraction)
+        self.crop_pooling = str(crop_pooling)
         self.on_assign = on_assign
         if linkage not in ("average", "chain"):
             raise ValueError(f"linkage must be average or chain, got {linkage!r}")
@@ -356,6 +358,7 @@ class OfflineAssociator:
             shortlist_k=cfg.shortlist_k,
             crops_per_pair=cfg.crops_per_pair,
             top_pairs_fraction=cfg.top_pairs_fraction,
+            crop_pooling=cfg.crop_pooling,
             on_assign=on_assign,
             cameras=cameras,
             camera_rules=Topology.from_config(cfg),
@@ -378,7 +381,8 @@ class OfflineAssociator:
         encodings: list[EncodedTracklet | None] = [None] * len(tracklets)
         if self.enabled and tracklets:
             assert self.matcher is not None
-            encodings = encode_tracklets(self.matcher, tracklets, self.crops_per_pair)
+            pool = self.crop_pooling == "mean"
+            encodings = encode_tracklets(self.matcher, tracklets, self.crops_per_pair, pool=pool)
         for t, enc in zip(tracklets, encodings, strict=True):
             wh = self.frame_wh.get(t.cam_id)
             if wh is None:  # camera size unknown (tests): the boxes' extent

@@ -112,6 +112,7 @@ def _gap_s(a_start: float, a_end: float, b_start: float, b_end: float) -> float:
 
 
 _U32 = 2.0**-24  # unit roundoff of float32
+_DROP_AT_LEAST = 64  # expired identities gathered before the member table is compacted
 
 
 class _MemberTable:
@@ -235,6 +236,8 @@ class OnlineAssociator:
         shortlist_k: closed tracklets scored by the pair head per new tracklet.
         crops_per_pair: crops per tracklet in a tracklet-pair score.
         top_pairs_fraction: fraction of best crop pairs averaged into the tracklet-pair score.
+        crop_pooling: ``mean`` scores tracklet-level mean maps instead of crop pairs
+            (``association.crop_pooling``).
         score_scale, score_bias_logodds: calibration of the tracklet-pair score:
             ``sigmoid(score_scale · logit(s) + score_bias_logodds)`` is the P(same person) compared
             with ``threshold`` (1 and 0 = the head's score as it is).
@@ -267,6 +270,7 @@ class OnlineAssociator:
         shortlist_k: int,
         crops_per_pair: int,
         top_pairs_fraction: float,
+        crop_pooling: str,
         score_scale: float,
         score_bias_logodds: float,
         same_camera_score_scale: float,
@@ -289,6 +293,7 @@ class OnlineAssociator:
         self.shortlist_k = int(shortlist_k)
         self.crops_per_pair = int(crops_per_pair)
         self.top_pairs_fraction = float(top_pairs_fraction)
+        self.crop_pooling = str(crop_pooling)
         self.score_scale = float(score_scale)
         # (scale, bias) of one-camera pairs; None = as any pair
         self.same_camera_calibration: tuple[float, float] | None = (
@@ -307,6 +312,7 @@ class OnlineAssociator:
         self._table = _MemberTable()  # members of the identities that may still be linked to
         self._ends: list[tuple[float, int]] = []  # heap of (identity end, gid), lazily re-checked
         self._encoded: list[tuple[float, int, Member]] = []  # heap of (end, order, member with encodings)
+        self._expired: set[int] = set()  # identities past linking, rows still in the table (dropped in bulk)
 
     @classmethod
     def from_config(
@@ -330,6 +336,7 @@ class OnlineAssociator:
             shortlist_k=cfg.shortlist_k,
             crops_per_pair=cfg.crops_per_pair,
             top_pairs_fraction=cfg.top_pairs_fraction,
+            crop_pooling=cfg.crop_pooling,
             score_scale=cfg.score_scale,
             score_bias_logodds=cfg.score_bias_logodds,
             same_camera_score_scale=cfg.same_camera_score_scale,
@@ -449,16 +456,22 @@ class OnlineAssociator:
             # can no longer be linked to (its members are too old and their encodings are gone)
             if self._identities[gid].t_end_s < limit and gid in self._table.slot_of:
                 expired.add(gid)
-        if expired:
-            self._table.drop(expired)
+        self._expired |= expired
+        # An expired identity's rows are no candidates already (``forget_encodings_before``: every
+        # member ended before ``limit``) and constrain only their own identity, so they are
+        # dropped in bulk, once they are a quarter of the table: a drop rewrites every row.
+        if len(self._expired) >= max(_DROP_AT_LEAST, len(self._table.slot_gid) // 4):
+            self._table.drop(self._expired)
+            self._expired = set()
         return freed
 
     # ------------------------------------------------------------------ internals
 
     def _encode(self, tracklets: Sequence[Tracklet], members: Sequence[Member]) -> None:
         assert self.matcher is not None
+        pool = self.crop_pooling == "mean"
         for member, enc in zip(
-            members, encode_tracklets(self.matcher, tracklets, self.crops_per_pair), strict=True
+            members, encode_tracklets(self.matcher, tracklets, self.crops_per_pair, pool=pool), strict=True
         ):
             if enc is not None:
                 member.encoded = enc.encoded

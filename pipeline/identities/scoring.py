@@ -4,7 +4,9 @@ Shared by every associator:
 
 - :func:`encode_tracklets` runs the crops of a batch of tracklets through the model **once**
   (one ``encode`` call) and keeps, per tracklet, the encodings of up to ``crops_per_pair`` crops
-  spread over its life and its mean embedding (L2-normalised), for shortlists;
+  spread over its life and its mean embedding (L2-normalised), for shortlists; with ``pool`` the
+  kept crops are averaged into one tracklet-level encoding (``association.crop_pooling: mean``,
+  :func:`pool_encoded`);
 - :func:`tracklet_pair_score` scores two encoded tracklets with the pair head on up to
   ``crops_per_pair²`` crop pairs, both orders averaged (the head is not symmetric), aggregated
   by :func:`aggregate_pair_scores`; :func:`tracklet_pair_scores` scores many pairs with one
@@ -31,6 +33,7 @@ __all__ = [
     "cross_camera_gaps_ok",
     "encode_tracklets",
     "logodds",
+    "pool_encoded",
     "score_blocks",
     "tracklet_pair_score",
     "tracklet_pair_scores",
@@ -118,18 +121,40 @@ def aggregate_pair_scores(scores: np.ndarray, top_fraction: float) -> float:
     return 1.0 / (1.0 + math.exp(-mean_logit))
 
 
+def pool_encoded(matcher: MatcherLike, tracklet: EncodedTracklet) -> EncodedTracklet:
+    """``tracklet`` with its crop encodings averaged into one row (the matcher's ``pool``).
+
+    For :class:`reid_core.inference.Matcher` that is :meth:`~reid_core.inference.Encoded.mean`:
+    the half-responses of the crops' mean trunk map. Idempotent: a pooled tracklet comes back
+    with the same values.
+
+    Raises:
+        TypeError: the matcher has no ``pool`` method (use ``association.crop_pooling: pairs``).
+    """
+    pool = getattr(matcher, "pool", None)
+    if not callable(pool):
+        raise TypeError(
+            f"the re-ID model {type(matcher).__name__} cannot pool crops: set association.crop_pooling: pairs"
+        )
+    return EncodedTracklet(encoded=pool(tracklet.encoded), embedding=tracklet.embedding)
+
+
 def encode_tracklets(
-    matcher: MatcherLike, tracklets: Sequence[Tracklet], crops_per_pair: int
+    matcher: MatcherLike, tracklets: Sequence[Tracklet], crops_per_pair: int, *, pool: bool = False
 ) -> list[EncodedTracklet | None]:
     """Encode the crops of ``tracklets`` in one model call; ``None`` for a tracklet without crops.
 
-    A tracklet whose encoding was already attached (``tracklet.encoded``, see
-    :class:`~pipeline.loop.TrackletEncoder`) is not encoded again: its attached encoding is returned.
+    Each tracklet keeps the encodings of up to ``crops_per_pair`` crops spread over its life; with
+    ``pool`` they are averaged into one (:func:`pool_encoded`). A tracklet whose encoding was
+    already attached (``tracklet.encoded``, see :class:`~pipeline.loop.TrackletEncoder`) is not
+    encoded again: its attached encoding is returned (pooled with ``pool``; pooling twice changes
+    nothing).
     """
     if any(t.encoded for t in tracklets):
         todo = [t for t in tracklets if not t.encoded]
-        fresh = iter(encode_tracklets(matcher, todo, crops_per_pair) if todo else [])
-        return [t.encoding if t.encoded else next(fresh) for t in tracklets]
+        fresh = iter(encode_tracklets(matcher, todo, crops_per_pair, pool=pool) if todo else [])
+        given = [t.encoding if t.encoded else next(fresh) for t in tracklets]
+        return [pool_encoded(matcher, e) if pool and e is not None else e for e in given]
     crops: list[np.ndarray] = []
     spans: list[tuple[int, int]] = []
     for tracklet in tracklets:
@@ -148,12 +173,11 @@ def encode_tracklets(
         rows = np.arange(start, end)
         mean = embeddings[rows].mean(axis=0)
         spread = np.linspace(0, len(rows) - 1, min(crops_per_pair, len(rows))).round().astype(np.int64)
-        out.append(
-            EncodedTracklet(
-                encoded=encoded[rows[np.unique(spread)]],
-                embedding=mean / max(float(np.linalg.norm(mean)), 1e-12),
-            )
+        enc = EncodedTracklet(
+            encoded=encoded[rows[np.unique(spread)]],
+            embedding=mean / max(float(np.linalg.norm(mean)), 1e-12),
         )
+        out.append(pool_encoded(matcher, enc) if pool else enc)
     return out
 
 

@@ -263,6 +263,12 @@ class Topology:
         self.default = default
         self.offsets_s = {c: float(v) for c, v in (offsets_s or {}).items()}
         self.pairs = {frozenset(k): rule for k, rule in (pairs or {}).items()}
+        self._pairs_of: dict[str, list[tuple[str, PairRule]]] = {}
+        for pair, rule in self.pairs.items():
+            if len(pair) == 2:
+                a, b = sorted(pair)
+                self._pairs_of.setdefault(a, []).append((b, rule))
+                self._pairs_of.setdefault(b, []).append((a, rule))
         maxima = [default.max_transition_s, *(r.max_transition_s for r in self.pairs.values())]
         self.largest_max_s: float | None = None if None in maxima else max(m for m in maxima if m is not None)
         self.min_offset_s = min([0.0, *self.offsets_s.values()])  # seconds; the earliest camera clock
@@ -311,21 +317,43 @@ class Topology:
         """:meth:`cross_gap_ok` of ``cam_id`` against rows of other cameras, vectorised.
 
         ``codes`` are row camera indices into ``other_cams``; rows of ``cam_id`` itself come out true.
+        One pass over the rows for the default rule, then one per configured pair of ``cam_id``
+        (not one per camera: a site has hundreds).
         """
-        out = np.ones(np.shape(gaps_s), bool)
-        for code, other in enumerate(other_cams):
-            if other == cam_id:
-                continue
-            rows = codes == code
-            if rows.any():
-                rule = self.rule(cam_id, other)
+        codes = np.asarray(codes)
+        d = self.default
+        out = cross_camera_gaps_ok(gaps_s, d.min_transition_s, d.overlapping_views) & d.reachable
+        for other, rule in self._configured_pairs_of(cam_id):
+            code = _code_of(other_cams, other)
+            if code is not None:
+                rows = codes == code
                 ok = cross_camera_gaps_ok(gaps_s[rows], rule.min_transition_s, rule.overlapping_views)
                 out[rows] = ok & rule.reachable
+        own = _code_of(other_cams, cam_id)
+        if own is not None:
+            out[codes == own] = True
         return out
+
+    def _configured_pairs_of(self, cam_id: str) -> list[tuple[str, PairRule]]:
+        """``(other camera, rule)`` of every configured pair of ``cam_id`` with another camera."""
+        return self._pairs_of.get(cam_id, [])
 
     def max_gaps_s(self, cam_id: str, other_cams: Sequence[str], codes: np.ndarray) -> np.ndarray:
         """:meth:`max_gap_s` of ``cam_id`` against each row's camera (``inf`` = no limit)."""
-        table = np.array(
-            [math.inf if (m := self.max_gap_s(cam_id, c)) is None else m for c in other_cams], np.float64
-        )
-        return table[codes] if len(other_cams) else np.full(np.shape(codes), math.inf)
+        d = self.default.max_transition_s
+        out = np.full(np.shape(codes), math.inf if d is None else d, np.float64)
+        codes = np.asarray(codes)
+        for other, rule in self._configured_pairs_of(cam_id):
+            code = _code_of(other_cams, other)
+            if code is not None:
+                m = rule.max_transition_s
+                out[codes == code] = math.inf if m is None else m
+        return out
+
+
+def _code_of(cams: Sequence[str], cam_id: str) -> int | None:
+    """Index of ``cam_id`` in ``cams``; ``None`` when it is not there."""
+    try:
+        return cams.index(cam_id)
+    except ValueError:
+        return None

@@ -193,6 +193,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("detektor: {}\n", "detektor"),
         ("association:\n  threshold: high\n", "association.threshold"),
         ("association:\n  threshold: 1.5\n", "threshold"),
+        ("association:\n  crop_pooling: max\n", "association.crop_pooling must be one of pairs, mean"),
         ("tracker:\n  name: sortt\n", "available: bytetrack, sort"),
         ("tracker:\n  params:\n    max_age: 2\n", "max_age"),
         ("runtime:\n  device: gpu\n", "runtime.device"),

@@ -213,7 +213,8 @@ def test_unknown_linkage_is_an_error() -> None:
             TableMatcher(), enabled=True, threshold=0.5, score_scale=1.0, score_bias_logodds=0.0,
             same_camera_score_scale=1.0, same_camera_score_bias_logodds=0.0, overlapping_views=False,
             max_transition_s=None, min_transition_s=0.0, allow_reentry=True, zone_prior_links=None,
-            shortlist_k=10, crops_per_pair=4, top_pairs_fraction=0.5, on_assign=None, linkage="single",
+            shortlist_k=10, crops_per_pair=4, top_pairs_fraction=0.5, crop_pooling="pairs", on_assign=None,
+            linkage="single",
         )  # fmt: skip
 
 

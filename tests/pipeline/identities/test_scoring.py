@@ -93,3 +93,59 @@ def test_a_matcher_with_score_blocks_is_called_once_for_all_pairs() -> None:
 def test_no_pairs_no_call() -> None:
     matcher = BatchedMatcher()
     assert tracklet_pair_scores(matcher, [], 0.5) == [] and matcher.calls == 0
+
+
+# -- crop pooling (association.crop_pooling: mean) ---------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_matcher():
+    torch = pytest.importorskip("torch")
+    from reid_core.inference import Matcher
+    from reid_core.model import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(pretrained=False, corr_channels=8, fc_dims=(16, 8), embed_dim=8))
+    return Matcher(model.eval(), "cpu")
+
+
+def _crop_tracklet(n_crops: int, seed: int):
+    from pipeline.tracklets import Crop, Tracklet
+
+    rng = np.random.default_rng(seed)
+    crops = [Crop(i, 0.1 * i, 0.9, rng.integers(0, 256, (96, 40, 3), dtype=np.uint8)) for i in range(n_crops)]
+    return Tracklet("cam", seed, crops=crops)
+
+
+@pytest.mark.parametrize(("n_crops", "crops_per_pair"), [(6, 4), (3, 4), (1, 4), (5, 1)])
+def test_pooled_encoding_is_the_mean_of_the_kept_crops(
+    tiny_matcher, n_crops: int, crops_per_pair: int
+) -> None:
+    import torch
+
+    from pipeline.identities.scoring import encode_tracklets, pool_encoded
+
+    plain = encode_tracklets(tiny_matcher, [_crop_tracklet(n_crops, 1)], crops_per_pair)[0]
+    pooled = encode_tracklets(tiny_matcher, [_crop_tracklet(n_crops, 1)], crops_per_pair, pool=True)[0]
+    assert len(plain.encoded) == min(n_crops, crops_per_pair) and len(pooled.encoded) == 1
+    torch.testing.assert_close(pooled.encoded.half_a, plain.encoded.half_a.mean(0, keepdim=True))
+    np.testing.assert_array_equal(pooled.embedding, plain.embedding)  # the shortlist embedding is unchanged
+    again = pool_encoded(tiny_matcher, pooled)
+    torch.testing.assert_close(again.encoded.half_b, pooled.encoded.half_b)
+
+
+def test_attached_encodings_are_pooled_when_asked(tiny_matcher) -> None:
+    from pipeline.identities.scoring import encode_tracklets
+
+    attached = _crop_tracklet(5, 2)
+    attached.encoding = encode_tracklets(tiny_matcher, [attached], 4)[0]
+    attached.encoded = True
+    fresh = _crop_tracklet(4, 3)
+    got = encode_tracklets(tiny_matcher, [attached, fresh], 4, pool=True)
+    assert [len(e.encoded) for e in got] == [1, 1]
+    assert len(encode_tracklets(tiny_matcher, [attached], 4)[0].encoded) == 4  # without pool: as attached
+
+
+def test_a_matcher_without_pool_cannot_pool() -> None:
+    from pipeline.identities.scoring import pool_encoded
+
+    with pytest.raises(TypeError, match="crop_pooling: pairs"):
+        pool_encoded(RandomMatcher(), _tracklet([1, 2]))

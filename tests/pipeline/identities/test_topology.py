@@ -157,6 +157,30 @@ def test_topology_arrays_match_the_scalar_rules() -> None:
     assert topo.largest_max_s is None  # the unreachable pair has no window, so eviction must not use one
 
 
+@pytest.mark.parametrize("cam_id", ["a", "b", "c", "d", "z"])  # z: not among the rows' cameras
+def test_topology_arrays_match_the_scalar_rules_from_every_camera(cam_id: str) -> None:
+    rng = np.random.default_rng(sum(map(ord, cam_id)))
+    topo = Topology(
+        PairRule(True, 0.5, 10.0, False),
+        {},
+        {
+            ("a", "c"): PairRule(False, 0.0, None, False),
+            ("d", "a"): PairRule(True, -1.0, 3.0, True),
+            ("b", "d"): PairRule(True, 2.0, 30.0, False),
+            ("c", "q"): PairRule(True, 1.0, 5.0, False),  # q never appears
+        },
+    )
+    cams = ["a", "b", "c", "d", "e"]
+    codes = rng.integers(0, len(cams), 200)
+    gaps = rng.uniform(-3.0, 6.0, 200).round(1)
+    scalar = [
+        cams[c] == cam_id or topo.cross_gap_ok(cam_id, cams[c], g) for c, g in zip(codes, gaps, strict=True)
+    ]
+    assert topo.cross_gaps_ok(cam_id, cams, codes, gaps).tolist() == scalar
+    maxima = [topo.max_gap_s(cam_id, cams[c]) for c in codes]
+    assert topo.max_gaps_s(cam_id, cams, codes).tolist() == [np.inf if m is None else m for m in maxima]
+
+
 # (case, topology section, error fragment)
 BAD = [
     ("one camera", {"pairs": [{"cameras": ["a"]}]}, "two different camera ids"),
