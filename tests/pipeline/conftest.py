@@ -130,6 +130,10 @@ class FakeMatcher:
         same = enc_a.codes[:, None] == enc_b.codes[None, :]
         return np.where(same, 0.95, 0.05).astype(np.float32)
 
+    def pool(self, enc: FakeEncoded) -> FakeEncoded:
+        """One row for a tracklet: its most frequent code (``association.crop_pooling: mean``)."""
+        return FakeEncoded([int(np.bincount(enc.codes).argmax())])
+
 
 def code_crop(code: int) -> np.ndarray:
     """A 1×1 'crop' carrying a colour code directly (for :class:`FakeMatcher`)."""

@@ -133,6 +133,31 @@ def test_offline_association_writes_link_scores(two_cam_scene: dict, fake_reid, 
     assert len(events.read_text(encoding="utf-8").splitlines()) == 4  # one decision per tracklet, at the end
 
 
+@pytest.mark.parametrize("method", ["online", "offline"])
+def test_pooled_crops_link_the_same_person_with_fewer_head_rows(
+    two_cam_scene: dict, fake_reid, tmp_path: Path, method: str
+) -> None:
+    """``association.crop_pooling: mean`` (configs/pooled-crops.yaml): the same identities as crop
+    pairs, from one head row per tracklet pair and order."""
+    shipped = load_config(ROOT / "configs" / "pooled-crops.yaml")
+    assert shipped.association.crop_pooling == "mean" and shipped.tracker == load_config().tracker
+    groups, rows = [], []
+    for pooling in ("pairs", "mean"):
+        cfg = fake_config()
+        assoc = dataclasses.replace(
+            cfg.association, method=method, crop_pooling=pooling, zone_prior_links=None
+        )
+        out = tmp_path / f"{pooling}.json"
+        before = fake_reid.scored_pairs
+        run(_cams(two_cam_scene), [TracksJsonSink(out)], cfg.replace(association=assoc),
+            detections_dir=two_cam_scene["dets"], progress=False)  # fmt: skip
+        rows.append(fake_reid.scored_pairs - before)
+        tracks = read_tracks_json(out)
+        groups.append(sorted(sorted((t.cam_id, t.track_id) for t in i.tracklets) for i in tracks.identities))
+    assert groups[0] == groups[1] and any(len(g) == 2 for g in groups[1])
+    assert 0 < 4 * rows[1] <= rows[0]
+
+
 def test_association_disabled_keeps_cameras_apart(two_cam_scene: dict, tmp_path: Path) -> None:
     cfg = load_config()
     cfg = cfg.replace(association=type(cfg.association)(enabled=False))
