@@ -32,6 +32,7 @@ from infra.yaml_config import load_yaml_mapping, parse_dataclass
 
 __all__ = [
     "CROP_POOLINGS",
+    "REID_BACKENDS",
     "AssociationConfig",
     "CameraPairConfig",
     "CameraTopologyConfig",
@@ -55,6 +56,8 @@ __all__ = [
 
 CROP_POOLINGS = ("pairs", "mean")
 """Values of ``association.crop_pooling``."""
+REID_BACKENDS = ("auto", "onnxruntime", "torch")
+"""Values of ``reid.backend``."""
 
 
 def _check(condition: bool, message: str) -> None:
@@ -417,18 +420,30 @@ class ReIDConfig:
             paper's correspondence network of ``reid_core``.
         weights: a ``.safetensors`` file of that model; ``None`` = the weights ``reid_core``
             ships. ``--reid-weights`` overrides it.
-        threads: CPU threads of the re-ID network (torch intra-op threads; the process-wide
-            setting) when it runs on the CPU; 0 = torch's default (one per core). 1 by default:
-            detection already uses every core, and torch's extra threads busy-wait for each other
-            when the cores are taken (re-ID 4x slower on a loaded 2-core machine, docs/speed.md).
+        threads: CPU threads of the re-ID network (torch's process-wide intra-op threads, or ONNX
+            Runtime's per session) when it runs on the CPU; 0 = the library's default (one per
+            core). 1 by default: detection already uses every core, and extra threads busy-wait for
+            each other when the cores are taken (re-ID 4x slower on a loaded 2-core machine,
+            docs/speed.md).
+        backend: what runs the ``siamese`` network: ``onnxruntime`` (its ONNX exports next to the
+            weights, :mod:`reid_core.onnx_export`; CPU only, no torch imported: faster start-up and
+            crops), ``torch``, or ``auto``: ONNX Runtime when the run is on the CPU and the weights
+            have current exports (the shipped ones do), else torch.
     """
 
     model: str = "siamese"
     weights: str | None = None
     threads: int = 1
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
-        _check(self.threads >= 0, f"reid.threads must be >= 0 (0 = torch's default), got {self.threads}")
+        _check(
+            self.threads >= 0, f"reid.threads must be >= 0 (0 = the library's default), got {self.threads}"
+        )
+        _check(
+            self.backend in REID_BACKENDS,
+            f"reid.backend must be one of {', '.join(REID_BACKENDS)}, got {self.backend!r}",
+        )
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ __all__ = [
     "load_matcher",
     "load_matcher_in_background",
     "open_sources",
+    "reid_backend",
 ]
 
 log = logging.getLogger("pipeline")
@@ -132,11 +133,50 @@ def _linking_off(config: PipelineConfig, *, warn: bool) -> bool:
 
 
 def _load(config: PipelineConfig) -> MatcherLike:
+    if reid_backend(config) == "onnxruntime":  # the siamese network without importing torch
+        from reid_core.onnx_inference import load_onnx_matcher
+
+        try:
+            return load_onnx_matcher(config.reid.weights, threads=config.reid.threads)
+        except UserError as err:
+            if config.reid.backend == "onnxruntime":
+                raise
+            log.warning("%s; re-ID runs on torch instead", err)
     try:
         loader = MATCHERS.get(config.reid.model)
     except UserError as err:
         raise UserError(f"{config.source}: reid.model: {err}") from None
     return loader(config.reid.weights, config.runtime.device)
+
+
+def reid_backend(config: PipelineConfig) -> str:
+    """What runs the re-ID network: ``onnxruntime`` or ``torch`` (``reid.backend``, ``auto`` resolved).
+
+    ``auto`` takes ONNX Runtime for the ``siamese`` model when the run is on the CPU
+    (``runtime.device: cpu``, or ``auto`` on a machine without an NVIDIA driver: the check needs
+    no torch) and the weights have ONNX exports beside them, else torch.
+    """
+    backend = config.reid.backend
+    if backend == "onnxruntime" and config.reid.model != "siamese":
+        raise UserError(f"{config.source}: reid.backend: onnxruntime runs the siamese model only")
+    if backend != "auto":
+        return backend
+    if config.reid.model != "siamese" or not _on_cpu(config.runtime.device):
+        return "torch"
+    import importlib.util
+
+    from reid_core.onnx_inference import onnx_export_matches
+
+    if importlib.util.find_spec("onnxruntime") is None or not onnx_export_matches(config.reid.weights):
+        return "torch"
+    return "onnxruntime"
+
+
+def _on_cpu(device: str) -> bool:
+    name = device.strip().lower()
+    if name == "cpu":
+        return True
+    return name == "auto" and not Path("/proc/driver/nvidia/version").exists()
 
 
 def _set_reid_threads(config: PipelineConfig, matcher: MatcherLike) -> None:
@@ -148,7 +188,7 @@ def _set_reid_threads(config: PipelineConfig, matcher: MatcherLike) -> None:
 
 def _default_reid_weights_exist() -> bool:
     try:
-        from reid_core.weights import DEFAULT_WEIGHTS
+        from reid_core.shipped import DEFAULT_WEIGHTS
     except ImportError:
         return False
     return Path(DEFAULT_WEIGHTS).is_file()

@@ -125,9 +125,9 @@ class Matcher:
         batch_size: crops per trunk batch in :meth:`encode`.
         pair_batch_size: pairs per head batch in :meth:`score` / :meth:`score_pairs`.
         meta: the weights description (model config, metrics), kept as :attr:`meta`.
-        fuse: fold every BatchNorm into the layer before it (trunk and head) for speed; same
-            maths, float rounding aside. The Matcher then works on a snapshot of ``model``'s
-            weights taken here.
+        fuse: fold every BatchNorm into the layer before it (trunk and head) and run the trunk in
+            channels-last memory, for speed; same maths, float rounding aside. The Matcher then
+            works on a snapshot of ``model``'s weights taken here.
     """
 
     def __init__(
@@ -143,6 +143,11 @@ class Matcher:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self._trunk: torch.nn.Module = _fused_trunk(self.model.trunk) if fuse else self.model.trunk
+        # The fused copy runs in channels-last (NHWC) memory: oneDNN's depthwise and 1x1
+        # convolutions are much faster so (2.4x crops/s on a 2-core Xeon), same maths up to rounding.
+        self._channels_last = fuse
+        if fuse:
+            self._trunk = self._trunk.to(memory_format=torch.channels_last)
         self._head: FusedPairHead | CorrespondenceHead = (
             FusedPairHead(self.model.head) if fuse else self.model.head
         )
@@ -184,10 +189,16 @@ class Matcher:
 
     def _encode_batch(self, batch_bgr: np.ndarray) -> Encoded:
         x = bgr_to_input(batch_bgr, self.device)
-        maps = self._trunk(x)
+        if self._channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        maps = self._trunk(x).contiguous()
         halves = self._head.halves(maps)
         c = self.model.head.corr_channels
-        return Encoded(halves[:, :c].float(), halves[:, c:].float(), self.model.embed(maps).float())
+        return Encoded(
+            halves[:, :c].float().contiguous(),
+            halves[:, c:].float().contiguous(),
+            self.model.embed(maps).float(),
+        )
 
     def pool(self, enc: Encoded) -> Encoded:
         """:meth:`Encoded.mean`: the crops of one tracklet as one row (one head row per pair of tracklets)."""

@@ -24,11 +24,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from reid_core.backbones import Trunk, available_trunks, build_trunk, trunk_channels
+from reid_core.data.crops import INPUT_SIZE_HW
 from reid_core.head import CorrespondenceHead
 
 __all__ = ["INPUT_SIZE_HW", "ModelConfig", "SiameseNet", "build_model"]
 
-INPUT_SIZE_HW: tuple[int, int] = (160, 80)
 """Crop size the network sees, (height, width) in pixels (the paper's 160 × 80)."""
 
 

@@ -14,12 +14,12 @@ from (low resolution, motion blur, another camera's colour, detector cut-offs, o
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch.nn import functional as F
+
+from reid_core.data.crops import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, resize_bgr, stack_bgr
 
 __all__ = [
     "IMAGENET_MEAN_RGB",
@@ -28,37 +28,8 @@ __all__ = [
     "pipeline_look",
     "random_affine",
     "resize_bgr",
+    "stack_bgr",
 ]
-
-IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
-IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
-
-
-def resize_bgr(crop_bgr: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
-    """Resize one crop to ``size_hw`` (height, width) pixels; stays uint8 BGR.
-
-    Raises:
-        ValueError: not an (H, W, 3) uint8 array, or an empty crop.
-    """
-    if not isinstance(crop_bgr, np.ndarray) or crop_bgr.ndim != 3 or crop_bgr.shape[2] != 3:
-        shape = getattr(crop_bgr, "shape", None)
-        raise ValueError(f"expected an (H, W, 3) BGR crop, got shape {shape}")
-    if crop_bgr.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 crop, got {crop_bgr.dtype}")
-    if crop_bgr.shape[0] == 0 or crop_bgr.shape[1] == 0:
-        raise ValueError(f"empty crop of shape {crop_bgr.shape}")
-    h, w = size_hw
-    if crop_bgr.shape[:2] == (h, w):
-        return crop_bgr
-    interp = cv2.INTER_AREA if crop_bgr.shape[0] > h else cv2.INTER_LINEAR
-    return cv2.resize(crop_bgr, (w, h), interpolation=interp)
-
-
-def stack_bgr(crops_bgr: Sequence[np.ndarray], size_hw: tuple[int, int]) -> np.ndarray:
-    """Resize crops of any size and stack them: (N, H, W, 3) uint8 BGR."""
-    if len(crops_bgr) == 0:
-        return np.zeros((0, *size_hw, 3), np.uint8)
-    return np.stack([resize_bgr(c, size_hw) for c in crops_bgr])
 
 
 def bgr_to_input(batch_bgr: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:

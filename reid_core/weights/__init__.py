@@ -19,6 +19,7 @@ import torch
 
 from infra.errors import UserError, WeightsError
 from infra.fileio import atomic_path, atomic_write_text, read_text_bounded
+from reid_core.shipped import DEFAULT_WEIGHTS as _SHIPPED_DEFAULT_WEIGHTS
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 FORMAT = "reid-siamese"
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "siamese_mobilenet_v2.safetensors"
+DEFAULT_WEIGHTS = _SHIPPED_DEFAULT_WEIGHTS
 """The shipped default (fp16, trained on CUHK03 pair 1 + CUHK01 training ids; see docs/reid.md)."""
 
 

@@ -194,6 +194,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("association:\n  threshold: high\n", "association.threshold"),
         ("association:\n  threshold: 1.5\n", "threshold"),
         ("association:\n  crop_pooling: max\n", "association.crop_pooling must be one of pairs, mean"),
+        ("reid:\n  backend: tensorflow\n", "reid.backend must be one of auto, onnxruntime, torch"),
         ("tracker:\n  name: sortt\n", "available: bytetrack, sort"),
         ("tracker:\n  params:\n    max_age: 2\n", "max_age"),
         ("runtime:\n  device: gpu\n", "runtime.device"),

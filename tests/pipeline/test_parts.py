@@ -86,3 +86,67 @@ def test_reid_threads_are_set_on_the_thread_that_uses_the_model(
         assert torch.get_num_threads() == (3 if expected is None else expected)
     finally:
         torch.set_num_threads(before)
+
+
+# -- reid.backend: which library runs the siamese network -----------------------------------
+def _backend_config(tmp_path, backend: str, device: str, weights: str | None, model: str = "siamese"):
+    cfg = load_config()
+    return cfg.replace(
+        reid=type(cfg.reid)(model=model, weights=weights, backend=backend),
+        runtime=type(cfg.runtime)(device=device),
+    )
+
+
+@pytest.mark.parametrize(
+    ("backend", "device", "weights", "expected"),
+    [
+        ("auto", "cpu", None, "onnxruntime"),  # the shipped weights have current exports
+        ("auto", "cpu", "no-exports", "torch"),  # weights without exports: torch
+        ("auto", "cuda:0", None, "torch"),  # a GPU run stays on torch
+        ("torch", "cpu", None, "torch"),
+        ("onnxruntime", "cpu", "no-exports", "onnxruntime"),  # asked for: its loader says what is missing
+    ],
+)
+def test_reid_backend_resolution(
+    tmp_path, backend: str, device: str, weights: str | None, expected: str
+) -> None:
+    from pipeline.parts import reid_backend
+
+    if weights == "no-exports":
+        weights = str(tmp_path / "w.safetensors")
+        (tmp_path / "w.safetensors").write_bytes(b"x")
+    assert reid_backend(_backend_config(tmp_path, backend, device, weights)) == expected
+
+
+def test_onnxruntime_backend_errors(tmp_path, loaders) -> None:
+    from pipeline.parts import load_matcher, reid_backend
+
+    with pytest.raises(UserError, match="siamese model only"):
+        reid_backend(_backend_config(tmp_path, "onnxruntime", "cpu", None, model="fake"))
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"x")
+    with pytest.raises(WeightsError, match=r"w\.encode\.onnx: no ONNX export"):
+        load_matcher(_backend_config(tmp_path, "onnxruntime", "cpu", str(weights)))
+
+
+def test_auto_falls_back_to_torch_when_the_export_is_stale(tiny_reid_weights, tmp_path, caplog) -> None:
+    import json
+
+    import torch
+
+    from pipeline.parts import load_matcher
+    from reid_core.model import ModelConfig, build_model
+    from reid_core.onnx_export import export_onnx
+    from reid_core.weights import save_weights
+
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(tiny_reid_weights.read_bytes())
+    weights.with_suffix(".json").write_bytes(tiny_reid_weights.with_suffix(".json").read_bytes())
+    export_onnx(weights)
+    config = _backend_config(tmp_path, "auto", "cpu", str(weights))
+    assert type(load_matcher(config)).__name__ == "OnnxMatcher"
+    meta = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
+    torch.manual_seed(1)  # other weights saved over the exported ones: the exports are stale
+    save_weights(weights, build_model(ModelConfig(**meta["model"]), load_imagenet=False).state_dict(), meta)
+    assert type(load_matcher(config)).__name__ == "Matcher"
+    assert "exported from other weights" in caplog.text and "runs on torch instead" in caplog.text

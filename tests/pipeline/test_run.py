@@ -253,9 +253,9 @@ def test_bundled_sample_with_ground_truth_as_detections(tiny_reid_weights: Path,
 def test_missing_shipped_reid_weights_warn_and_track_per_camera(
     two_cam_scene: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import reid_core.weights
+    import reid_core.shipped
 
-    monkeypatch.setattr(reid_core.weights, "DEFAULT_WEIGHTS", tmp_path / "not-shipped.safetensors")
+    monkeypatch.setattr(reid_core.shipped, "DEFAULT_WEIGHTS", tmp_path / "not-shipped.safetensors")
     summary = run(
         _cams(two_cam_scene),
         [TracksJsonSink(tmp_path / "t.json")],
@@ -421,3 +421,50 @@ def test_interpolation_fills_a_missed_stretch_of_detections(
     frames = sorted(b.frame for b in person2)
     assert (frames == list(range(50))) is filled
     assert any(b.interpolated for b in person2) is filled
+
+
+def test_a_cpu_run_on_onnxruntime_imports_no_torch(two_cam_scene: dict, tmp_path: Path) -> None:
+    """The default config on the CPU: the shipped weights' ONNX exports, torch never imported."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "tracks.json"
+    videos = [str(two_cam_scene["videos"][c]) for c in ("cam_a", "cam_b")]
+    args = ["--cams", *videos, "--out", str(out), "--detections-dir", str(two_cam_scene["dets"])]
+    args += ["--device", "cpu", "--progress", "off"]
+    code = (
+        f"import sys; from pipeline.cli import main; rc = main({args!r}); "
+        "print('torch imported:', 'torch' in sys.modules); sys.exit(rc)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "torch imported: False" in done.stdout and "on cpu (onnxruntime)" in done.stdout
+    assert sum(len(i.tracklets) for i in read_tracks_json(out).identities) == 4
+
+
+def test_onnxruntime_and_torch_backends_make_the_same_identities(
+    two_cam_scene: dict, tiny_reid_weights: Path, tmp_path: Path
+) -> None:
+    from reid_core.onnx_export import export_onnx
+
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(tiny_reid_weights.read_bytes())
+    weights.with_suffix(".json").write_bytes(tiny_reid_weights.with_suffix(".json").read_bytes())
+    export_onnx(weights)
+    groups = []
+    for backend in ("torch", "onnxruntime"):
+        cfg = load_config()
+        cfg = cfg.replace(
+            reid=type(cfg.reid)(weights=str(weights), backend=backend),
+            runtime=dataclasses.replace(cfg.runtime, device="cpu"),
+            association=dataclasses.replace(cfg.association, threshold=0.0, min_margin_logodds=0.0),
+        )
+        out = tmp_path / f"{backend}.json"
+        summary = run(_cams(two_cam_scene), [TracksJsonSink(out)], cfg, detections_dir=two_cam_scene["dets"])
+        assert summary.device == ("cpu (onnxruntime)" if backend == "onnxruntime" else "cpu")
+        groups.append(
+            sorted(
+                sorted((t.cam_id, t.track_id) for t in i.tracklets) for i in read_tracks_json(out).identities
+            )
+        )
+    assert groups[0] == groups[1]
