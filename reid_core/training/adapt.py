@@ -401,7 +401,8 @@ def adapt(
     ``run.checkpoint_every_steps``, resumable with ``resume``) and, at the end,
     ``OUT/adapted.safetensors`` (+ ``.json``): weights for ``reid-pipeline --reid-weights``, their
     description holding the provenance (source weights and their hash, tracks file and hash,
-    videos, counts, the recipe). ``progress``: as for :func:`~reid_core.training.run.train`.
+    videos, counts, the recipe), and their ONNX exports (:mod:`reid_core.onnx_export`).
+    ``progress``: as for :func:`~reid_core.training.run.train`.
     ``stop_after``: stop after that step (checkpoint written, no
     adapted weights), as a killed run would; for tests of ``resume``.
 
@@ -468,6 +469,9 @@ def adapt(
         meta["score_alignment"] = _align_scores(cfg, tensors, init, trainer, data)
     weights = out / "adapted.safetensors"
     save_weights(weights, trainer.model.state_dict(), meta)
+    from reid_core.onnx_export import export_onnx
+
+    export_onnx(weights)  # adapted.encode.onnx / .head.onnx: CPU runs use them without torch
     return weights
 
 

@@ -252,6 +252,9 @@ def test_cli_adapts(scene: Path, tmp_path: Path, capsys: pytest.CaptureFixture[s
     out = tmp_path / "cli"
     assert train_main(["--config", str(cfg), "--adapt", str(scene), "--out", str(out), "--steps", "1"]) == 0
     assert f"adapted weights: {out / 'adapted.safetensors'}" in capsys.readouterr().out
+    from reid_core.onnx_inference import load_onnx_matcher
+
+    assert len(load_onnx_matcher(out / "adapted.safetensors", threads=1).encode([])) == 0  # current exports
 
 
 def test_adapt_mixes_labelled_people(scene: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
