@@ -102,7 +102,8 @@ class OnnxMatcher:
         encode_session, head_session: ``onnxruntime.InferenceSession`` of ``W.encode.onnx`` and
             ``W.head.onnx``.
         batch_size: crops per encoder call.
-        pair_batch_size: pair rows per head call.
+        pair_batch_size: pair rows per head call (512: ~10 MB of input, and ONNX Runtime's
+            per-call cost is small next to 512 rows).
         meta: the weights description (as :attr:`reid_core.inference.Matcher.meta`).
     """
 
@@ -114,7 +115,7 @@ class OnnxMatcher:
         head_session: Any,
         *,
         batch_size: int = 64,
-        pair_batch_size: int = 4096,
+        pair_batch_size: int = 512,
         meta: dict[str, Any] | None = None,
     ) -> None:
         self._encode = encode_session
@@ -210,6 +211,9 @@ def load_onnx_matcher(weights: str | Path | None, *, threads: int) -> OnnxMatche
     options.intra_op_num_threads = max(0, int(threads))
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: no graph-optimisation chatter
+    # No memory arena: the arena keeps every chunk it ever grew to (a pair-head call of thousands of
+    # rows holds ~100 MB of activations), so peak RSS would grow with the busiest moment of the run.
+    options.enable_cpu_mem_arena = False
     want = _sha256(path)
     sessions = []
     for onnx_path in onnx_paths(path):
