@@ -36,6 +36,7 @@ from reid_core.data.loader import read_bgr
 from reid_core.data.transforms import bgr_to_input, stack_bgr
 from reid_core.head import CorrespondenceHead, FusedPairHead
 from reid_core.model import INPUT_SIZE_HW, ModelConfig, SiameseNet, build_model
+from reid_core.rows import check_rows, row_index
 
 __all__ = ["Encoded", "Matcher", "load_matcher", "matcher_from_model"]
 
@@ -61,27 +62,16 @@ class Encoded:
     embedding: torch.Tensor
 
     def __post_init__(self) -> None:
-        n = self.half_a.shape[0]
-        if self.half_b.shape != self.half_a.shape or self.embedding.shape[0] != n:
-            raise ValueError(
-                f"Encoded: inconsistent rows: half_a {tuple(self.half_a.shape)}, "
-                f"half_b {tuple(self.half_b.shape)}, embedding {tuple(self.embedding.shape)}"
-            )
+        check_rows("Encoded", tuple(self.half_a.shape), tuple(self.half_b.shape), tuple(self.embedding.shape))
 
     def __len__(self) -> int:
         return int(self.half_a.shape[0])
 
     def __getitem__(self, index: Any) -> Encoded:
-        if isinstance(index, (int, np.integer)):
-            index = [int(index)]
-        if not isinstance(index, slice):
-            arr = np.asarray(index)
-            if arr.dtype == bool:
-                if arr.shape != (len(self),):
-                    raise IndexError(f"boolean mask of shape {arr.shape} for {len(self)} rows")
-                arr = np.flatnonzero(arr)
-            index = torch.as_tensor(arr.astype(np.int64).reshape(-1), device=self.half_a.device)
-        return Encoded(self.half_a[index], self.half_b[index], self.embedding[index])
+        rows = row_index(index, len(self))
+        if isinstance(rows, np.ndarray):
+            rows = torch.as_tensor(rows, device=self.half_a.device)
+        return Encoded(self.half_a[rows], self.half_b[rows], self.embedding[rows])
 
     @staticmethod
     def concat(parts: Sequence[Encoded]) -> Encoded:

@@ -21,7 +21,6 @@ agree with torch's to float rounding (tests check it).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,24 +30,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from infra.errors import UserError
-from infra.fileio import atomic_path
+from infra.fileio import atomic_path, file_sha256
 from reid_core.data.crops import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, INPUT_SIZE_HW
 from reid_core.inference import Matcher, load_matcher
 from reid_core.shipped import DEFAULT_WEIGHTS, onnx_paths
 
-__all__ = ["OPSET", "export_onnx", "file_sha256", "main"]
+__all__ = ["OPSET", "export_onnx", "main"]
 
 OPSET = 17
 FORMAT_VERSION = "1"
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _Encoder(nn.Module):

@@ -19,7 +19,6 @@ exported); scores agree with it to float rounding, not bit for bit.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from infra.errors import WeightsError
+from infra.fileio import file_sha256
 from reid_core.data.crops import INPUT_SIZE_HW, stack_bgr
+from reid_core.rows import check_rows, row_index
 from reid_core.shipped import DEFAULT_WEIGHTS, onnx_paths
 
 __all__ = ["ArrayEncoded", "OnnxMatcher", "load_onnx_matcher", "onnx_export_matches"]
@@ -49,27 +50,14 @@ class ArrayEncoded:
     embedding: np.ndarray
 
     def __post_init__(self) -> None:
-        n = self.half_a.shape[0]
-        if self.half_b.shape != self.half_a.shape or self.embedding.shape[0] != n:
-            raise ValueError(
-                f"ArrayEncoded: inconsistent rows: half_a {self.half_a.shape}, "
-                f"half_b {self.half_b.shape}, embedding {self.embedding.shape}"
-            )
+        check_rows("ArrayEncoded", self.half_a.shape, self.half_b.shape, self.embedding.shape)
 
     def __len__(self) -> int:
         return int(self.half_a.shape[0])
 
     def __getitem__(self, index: Any) -> ArrayEncoded:
-        if isinstance(index, (int, np.integer)):
-            index = [int(index)]
-        if not isinstance(index, slice):
-            arr = np.asarray(index)
-            if arr.dtype == bool:
-                if arr.shape != (len(self),):
-                    raise IndexError(f"boolean mask of shape {arr.shape} for {len(self)} rows")
-                arr = np.flatnonzero(arr)
-            index = arr.astype(np.int64).reshape(-1)
-        return ArrayEncoded(self.half_a[index], self.half_b[index], self.embedding[index])
+        rows = row_index(index, len(self))
+        return ArrayEncoded(self.half_a[rows], self.half_b[rows], self.embedding[rows])
 
     @staticmethod
     def concat(parts: Sequence[ArrayEncoded]) -> ArrayEncoded:
@@ -173,14 +161,6 @@ class OnnxMatcher:
         return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _metadata_sha(session: Any) -> str | None:
     return session.get_modelmeta().custom_metadata_map.get("weights_sha256")
 
@@ -214,7 +194,7 @@ def load_onnx_matcher(weights: str | Path | None, *, threads: int) -> OnnxMatche
     # No memory arena: the arena keeps every chunk it ever grew to (a pair-head call of thousands of
     # rows holds ~100 MB of activations), so peak RSS would grow with the busiest moment of the run.
     options.enable_cpu_mem_arena = False
-    want = _sha256(path)
+    want = file_sha256(path)
     sessions = []
     for onnx_path in onnx_paths(path):
         if not onnx_path.is_file():

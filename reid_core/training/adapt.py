@@ -27,7 +27,6 @@ gap, where the person was often hidden) are not used for crops.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from collections import defaultdict
@@ -362,7 +361,9 @@ def _with_source_data(
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    from infra.fileio import file_sha256
+
+    return file_sha256(path)
 
 
 def conflict_neighbours(sampler_identities: np.ndarray, cannot_link: np.ndarray) -> np.ndarray | None:
