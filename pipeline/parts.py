@@ -167,7 +167,16 @@ def reid_backend(config: PipelineConfig) -> str:
 
     from reid_core.onnx_inference import onnx_export_matches
 
-    if importlib.util.find_spec("onnxruntime") is None or not onnx_export_matches(config.reid.weights):
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "torch"
+    if not onnx_export_matches(config.reid.weights):
+        weights = config.reid.weights or "the default weights"
+        log.info(
+            "re-ID runs on torch: %s has no ONNX exports (python -m reid_core.onnx_export %s makes them: "
+            "faster start-up and crops on the CPU)",
+            weights,
+            config.reid.weights or "",
+        )
         return "torch"
     return "onnxruntime"
 
