@@ -192,12 +192,27 @@ class Matcher:
 
     def pool(self, enc: Encoded) -> Encoded:
         """:meth:`Encoded.mean`: the crops of one tracklet as one row (one head row per pair of tracklets)."""
-        return enc.mean()
+        return self.as_encoded(enc).mean()
+
+    def as_encoded(self, enc: Any) -> Encoded:
+        """``enc`` as an :class:`Encoded` on this matcher's device.
+
+        Encodings made by the ONNX Runtime matcher (NumPy :class:`~reid_core.onnx_inference.ArrayEncoded`,
+        e.g. by a CPU Ray actor while this driver runs on a GPU) are converted; an ``Encoded`` on
+        this device is returned as it is.
+        """
+        if isinstance(enc, Encoded):
+            return enc if enc.half_a.device == self.device else enc.to(self.device)
+        return Encoded(
+            torch.as_tensor(np.asarray(enc.half_a), device=self.device),
+            torch.as_tensor(np.asarray(enc.half_b), device=self.device),
+            torch.as_tensor(np.asarray(enc.embedding), device=self.device),
+        )
 
     # -- scoring --------------------------------------------------------------------------
     def embed(self, enc: Encoded) -> np.ndarray:
         """Shortlist embeddings: (N, D) float32, L2-normalised (cosine = dot product)."""
-        return enc.embedding.detach().cpu().numpy().astype(np.float32, copy=False)
+        return self.as_encoded(enc).embedding.detach().cpu().numpy().astype(np.float32, copy=False)
 
     @torch.inference_mode()
     def score(self, enc_a: Encoded, enc_b: Encoded) -> np.ndarray:
@@ -206,6 +221,7 @@ class Matcher:
         ``a`` is the first image of each pair, ``b`` the second (the head is not symmetric;
         average ``score(a, b)`` and ``score(b, a).T`` for a symmetric score).
         """
+        enc_a, enc_b = self.as_encoded(enc_a), self.as_encoded(enc_b)
         na, nb = len(enc_a), len(enc_b)
         out = np.empty((na, nb), np.float32)
         if na == 0 or nb == 0:
@@ -229,6 +245,7 @@ class Matcher:
         Xeon (AVX-512) or a GPU, whose kernels round differently by batch size (tests check the
         bound). Fewer, larger calls: what a GPU needs.
         """
+        blocks = [(self.as_encoded(a), self.as_encoded(b)) for a, b in blocks]
         shapes = [(len(a), len(b)) for a, b in blocks]
         summed = [
             (a.half_a[:, None] + b.half_b[None]).flatten(0, 1)

@@ -32,7 +32,7 @@ from reid_core.data.crops import INPUT_SIZE_HW, stack_bgr
 from reid_core.rows import check_rows, row_index
 from reid_core.shipped import DEFAULT_WEIGHTS, onnx_paths
 
-__all__ = ["ArrayEncoded", "OnnxMatcher", "load_onnx_matcher", "onnx_export_matches"]
+__all__ = ["ArrayEncoded", "OnnxMatcher", "as_arrays", "load_onnx_matcher", "onnx_export_matches"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,18 @@ class ArrayEncoded:
         )
 
 
+def as_arrays(enc: Any) -> ArrayEncoded:
+    """``enc`` as :class:`ArrayEncoded`: torch :class:`~reid_core.inference.Encoded` rows (e.g. made by
+    a GPU Ray actor while this driver runs on ONNX Runtime) are copied to NumPy; no torch import."""
+    if isinstance(enc, ArrayEncoded):
+        return enc
+
+    def array(x: Any) -> np.ndarray:
+        return np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, np.float32)
+
+    return ArrayEncoded(array(enc.half_a), array(enc.half_b), array(enc.embedding))
+
+
 class OnnxMatcher:
     """Encode crops once and score pairs with ONNX Runtime sessions (CPU).
 
@@ -130,11 +142,11 @@ class OnnxMatcher:
 
     def embed(self, enc: ArrayEncoded) -> np.ndarray:
         """Shortlist embeddings: (N, D) float32, L2-normalised."""
-        return enc.embedding
+        return as_arrays(enc).embedding
 
     def pool(self, enc: ArrayEncoded) -> ArrayEncoded:
         """:meth:`ArrayEncoded.mean` (``association.crop_pooling: mean``)."""
-        return enc.mean()
+        return as_arrays(enc).mean()
 
     def score(self, enc_a: ArrayEncoded, enc_b: ArrayEncoded) -> np.ndarray:
         """P(same person) of every pair (a_i, b_j): (Na, Nb) float32, ``a`` as the first image."""
@@ -142,6 +154,7 @@ class OnnxMatcher:
 
     def score_blocks(self, blocks: Sequence[tuple[ArrayEncoded, ArrayEncoded]]) -> list[np.ndarray]:
         """:meth:`score` of several blocks, their rows stacked into head calls of ``pair_batch_size``."""
+        blocks = [(as_arrays(a), as_arrays(b)) for a, b in blocks]
         shapes = [(len(a), len(b)) for a, b in blocks]
         summed = [
             (a.half_a[:, None] + b.half_b[None]).reshape(na * nb, *self._half_shape)

@@ -151,3 +151,16 @@ def test_export_command_names_the_files_and_fails_in_one_line(tiny, tmp_path: Pa
     assert main([str(tmp_path / "missing.safetensors")]) == 2
     err = capsys.readouterr().err
     assert "missing.safetensors" in err and len(err.strip().splitlines()) == 1
+
+
+def test_each_matcher_scores_the_other_backends_encodings(tiny) -> None:
+    """A Ray driver on one back end scores tracklets its actors encoded on the other."""
+    _, ref, ort = tiny
+    crops_a, crops_b = _crops(3, seed=7), _crops(2, seed=8)
+    ea, eb, ta, tb = ort.encode(crops_a), ort.encode(crops_b), ref.encode(crops_a), ref.encode(crops_b)
+    expected = ref.score(ta, tb)
+    np.testing.assert_allclose(ort.score(ta, tb), expected, atol=1e-5)  # torch rows on ONNX Runtime
+    np.testing.assert_allclose(ref.score(ea, eb), expected, atol=1e-5)  # NumPy rows on torch
+    np.testing.assert_allclose(ref.score_blocks([(ea, tb)])[0], expected, atol=1e-5)
+    np.testing.assert_allclose(ort.embed(ta), ref.embed(ea), atol=1e-5)
+    assert len(ort.pool(ta)) == 1 and len(ref.pool(ea)) == 1
