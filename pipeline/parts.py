@@ -171,7 +171,7 @@ def reid_backend(config: PipelineConfig) -> str:
         return "torch"
     if not onnx_export_matches(config.reid.weights):
         weights = config.reid.weights or "the default weights"
-        log.info(
+        log.debug(
             "re-ID runs on torch: %s has no ONNX exports (python -m reid_core.onnx_export %s makes them: "
             "faster start-up and crops on the CPU)",
             weights,
