@@ -165,11 +165,11 @@ def reid_backend(config: PipelineConfig) -> str:
         return "torch"
     import importlib.util
 
-    from reid_core.onnx_inference import onnx_export_matches
+    from reid_core.onnx_inference import onnx_exports_exist
 
     if importlib.util.find_spec("onnxruntime") is None:
         return "torch"
-    if not onnx_export_matches(config.reid.weights):
+    if not onnx_exports_exist(config.reid.weights):
         weights = config.reid.weights or "the default weights"
         log.debug(
             "re-ID runs on torch: %s has no ONNX exports (python -m reid_core.onnx_export %s makes them: "

@@ -32,7 +32,7 @@ from reid_core.data.crops import INPUT_SIZE_HW, stack_bgr
 from reid_core.rows import check_rows, row_index
 from reid_core.shipped import DEFAULT_WEIGHTS, onnx_paths
 
-__all__ = ["ArrayEncoded", "OnnxMatcher", "as_arrays", "load_onnx_matcher", "onnx_export_matches"]
+__all__ = ["ArrayEncoded", "OnnxMatcher", "as_arrays", "load_onnx_matcher", "onnx_exports_exist"]
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ def _metadata_sha(session: Any) -> str | None:
     return session.get_modelmeta().custom_metadata_map.get("weights_sha256")
 
 
-def onnx_export_matches(weights: str | Path | None = None) -> bool:
+def onnx_exports_exist(weights: str | Path | None = None) -> bool:
     """Whether both ONNX exports of ``weights`` exist (their metadata is checked on loading)."""
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
     return path.is_file() and all(p.is_file() for p in onnx_paths(path))
