@@ -99,6 +99,8 @@ class Encoded:
         """
         if len(self) == 0:
             raise ValueError("Encoded.mean needs at least one row")
+        if len(self) == 1:  # already one row (e.g. pooled when its tracklet closed)
+            return self
         return Encoded(
             self.half_a.mean(dim=0, keepdim=True),
             self.half_b.mean(dim=0, keepdim=True),

@@ -137,6 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the weights' folder is not writable, the disk is full
+        where = err.filename or args.weights or DEFAULT_WEIGHTS
+        print(
+            f"error: {where}: cannot write the ONNX exports ({err.strerror or type(err).__name__})",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

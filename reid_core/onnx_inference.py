@@ -74,6 +74,8 @@ class ArrayEncoded:
         """One row standing for all rows: see :meth:`reid_core.inference.Encoded.mean`."""
         if len(self) == 0:
             raise ValueError("ArrayEncoded.mean needs at least one row")
+        if len(self) == 1:  # already one row (e.g. pooled when its tracklet closed)
+            return self
         emb = self.embedding.mean(axis=0, keepdims=True)
         emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         return ArrayEncoded(

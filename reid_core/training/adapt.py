@@ -414,8 +414,7 @@ def adapt(
     """
     import torch
 
-    from infra.fileio import atomic_write_text
-    from reid_core.training.config import config_to_dict
+    from reid_core.training.run import start_or_resume
     from reid_core.weights import save_weights
 
     if not cfg.run.init_weights:
@@ -447,13 +446,7 @@ def adapt(
     provenance = _provenance(cfg, init, init_meta, data, mixed=n_source > 0)
     trainer = _build_trainer(cfg, model, sampler, images, cannot, out, provenance)
     trainer.progress = progress
-    if resume:
-        trainer.load_checkpoint(ckpt)
-        print(f"resumed from {ckpt} at step {trainer.step}", file=sys.stderr, flush=True)
-    else:
-        import yaml
-
-        atomic_write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    start_or_resume(trainer, cfg, out, ckpt, resume)
     extra = f" + {len(images) - len(data.images_bgr)} labelled crops of {n_source} people" if n_source else ""
     print(
         f"adapting {init} on {len(data.images_bgr)} crops of {len(data.tracklets)} tracklets{extra}, "

@@ -62,11 +62,23 @@ def train(
         torch.use_deterministic_algorithms(was_deterministic)
 
 
+def start_or_resume(trainer: Any, cfg: TrainConfig, out: Path, ckpt: Path, resume: bool) -> None:
+    """Resume ``trainer`` from ``ckpt`` (one line on stderr), or record ``cfg`` as ``out/config.yaml``
+    for a fresh run. Shared by training and adaptation (``reid_core.training.adapt``)."""
+    if resume:
+        trainer.load_checkpoint(ckpt)
+        print(f"resumed from {ckpt} at step {trainer.step}", file=sys.stderr, flush=True)
+        return
+    import yaml
+
+    from infra.fileio import atomic_write_text
+
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+
+
 def _train(
     cfg: TrainConfig, out: Path, ckpt: Path, resume: bool, progress: str | bool | None
 ) -> dict[str, Any]:
-    from infra.fileio import atomic_write_text
-
     torch.manual_seed(cfg.run.seed)
     data = load_train_data(cfg.data)
     model = build_model(cfg.model, load_imagenet=False if resume or cfg.run.init_weights else None)
@@ -77,13 +89,7 @@ def _train(
         load_into(model, tensors, cfg.run.init_weights)
     trainer = SiameseTrainer.from_config(cfg, model, data, out)
     trainer.progress = progress
-    if resume:
-        trainer.load_checkpoint(ckpt)
-        print(f"resumed from {ckpt} at step {trainer.step}", file=sys.stderr, flush=True)
-    else:
-        import yaml
-
-        atomic_write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    start_or_resume(trainer, cfg, out, ckpt, resume)
     print(
         f"training on {len(data.items)} crops of {trainer.sampler.num_identities} identities, "
         f"{trainer.pairs_per_step()} pairs/step from {2 * trainer.sampler.P} crops, device {trainer.device}, "

@@ -164,3 +164,17 @@ def test_each_matcher_scores_the_other_backends_encodings(tiny) -> None:
     np.testing.assert_allclose(ref.score_blocks([(ea, tb)])[0], expected, atol=1e-5)
     np.testing.assert_allclose(ort.embed(ta), ref.embed(ea), atol=1e-5)
     assert len(ort.pool(ta)) == 1 and len(ref.pool(ea)) == 1
+
+
+def test_export_to_an_unwritable_folder_is_one_line(tiny, tmp_path: Path, capsys, monkeypatch) -> None:
+    import reid_core.onnx_export as export_mod
+
+    src, _, _ = tiny
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(export_mod, "atomic_path", refuse)
+    assert main([str(src)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "cannot write the ONNX exports" in err[0]
