@@ -396,6 +396,11 @@ def build_associator(method: str, config: PipelineConfig, matcher: Any, cameras:
                 if part == "adapt"
                 else None
             )
+        elif part == "contrast":  # the per-tracklet contrast with known negatives
+            from pipeline.identities.contrast import NegativeContrast
+
+            on = dataclasses.replace(cfg, contrast=True)
+            associator.negative_contrast = NegativeContrast.from_config(on)
         elif part == "onecal":  # one calibration for every pair (as before the one-camera fit)
             associator.same_camera_calibration = (associator.score_scale, associator.score_bias_logodds)
         else:
@@ -478,17 +483,51 @@ def head_scores(
     matcher: Any,
     config: PipelineConfig,
 ) -> np.ndarray:
-    """The re-ID head's aggregated tracklet-pair probability of each pair (``nan`` without crops)."""
-    from pipeline.identities.scoring import encode_tracklets, tracklet_pair_score
+    """The re-ID head's aggregated tracklet-pair probability of each pair (``nan`` without crops);
+    with ``association.contrast``, contrasted with both tracklets' known negatives
+    (``pipeline.identities.contrast``, as the associators do) and mapped back to a probability."""
+    from pipeline.identities.contrast import NegativeContrast
+    from pipeline.identities.scoring import (
+        encode_tracklets,
+        logodds,
+        tracklet_pair_score,
+        tracklet_pair_scores,
+    )
+    from pipeline.identities.spacetime import Topology
 
     copies = [dataclasses.replace(t, crops=list(t.crops)) for t in tracklets]
     cfg = config.association
     enc = encode_tracklets(matcher, copies, cfg.crops_per_pair, pool=cfg.crop_pooling == "mean")
+    contrast = NegativeContrast.from_config(cfg)
+    if contrast is not None:
+        rules = Topology.from_config(cfg)
+        keep = [k for k, e in enumerate(enc) if e is not None]
+
+        def head_logodds(found: list[tuple[int, int]]) -> list[float]:
+            scored = tracklet_pair_scores(
+                matcher,
+                [(enc[keep[i]], enc[keep[j]]) for i, j in found],  # type: ignore[misc]
+                cfg.top_pairs_fraction,
+            )
+            return [logodds(v) if not math.isnan(v) else math.nan for v in scored]
+
+        contrast.score(
+            [tracklets[k].key for k in keep],
+            [tracklets[k].cam_id for k in keep],
+            [rules.clock_s(tracklets[k].cam_id, tracklets[k].t_start_s) for k in keep],
+            [rules.clock_s(tracklets[k].cam_id, tracklets[k].t_end_s) for k in keep],
+            rules,
+            head_logodds,
+        )
     out = np.full(len(pairs), math.nan)
     for n, (i, j, _) in enumerate(pairs):
         a, b = enc[i], enc[j]
         if a is not None and b is not None:
-            out[n] = tracklet_pair_score(matcher, a, b, config.association.top_pairs_fraction)
+            out[n] = tracklet_pair_score(matcher, a, b, cfg.top_pairs_fraction)
+            if contrast is not None and not math.isnan(out[n]):
+                ta, tb = tracklets[i], tracklets[j]
+                x = contrast.adjust(logodds(out[n]), ta.key, ta.cam_id, tb.key, tb.cam_id)
+                out[n] = 1.0 / (1.0 + math.exp(-x))
     return out
 
 

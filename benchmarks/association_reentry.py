@@ -63,7 +63,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tools"))
 
 from association_accuracy import DEFAULT_DATA, build_associator, parse_overrides  # noqa: E402
-from association_simulation import SimMatcher  # noqa: E402
+from association_simulation import TRACKLET_SHARE, SimMatcher  # noqa: E402
 from make_two_camera_sample import View, split_ground_truth  # noqa: E402
 
 from infra.motchallenge import MotRows  # noqa: E402
@@ -91,6 +91,9 @@ CAMPUS_FPS, CAMPUS_WH = 30.0, (1920, 1080)
 # boxes (``--measure-pairs``): two views / one view (halves of one tracklet vs two people).
 POS, NEG = (1.49, 2.07), (-2.80, 2.39)
 POS_SAME_CAM, NEG_SAME_CAM = (4.21, 2.42), (-1.11, 3.20)
+# known negatives (two people at one moment), tuning cuts' real crops, GT + YOLO boxes
+# (association_accuracy.py --role tuning --fit-calibration): two cameras, one camera
+NEG_CONCURRENT, NEG_CONCURRENT_SAME_CAM = (-2.83, 2.63), (-0.16, 2.72)
 CAMS = ("cam_a", "cam_b")
 
 
@@ -437,6 +440,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="same, one camera",
     )
     parser.add_argument("--neg-same-cam", type=float, nargs=2, default=NEG_SAME_CAM)
+    parser.add_argument(
+        "--neg-concurrent", type=float, nargs=2, default=NEG_CONCURRENT, help="two views, one time"
+    )
+    parser.add_argument(
+        "--neg-concurrent-same-cam", type=float, nargs=2, default=NEG_CONCURRENT_SAME_CAM, help="one view"
+    )
+    parser.add_argument(
+        "--tracklet-share",
+        type=float,
+        default=TRACKLET_SHARE,
+        help="share of a pair's log-odds variance from its two tracklets' looks (0: none, as before)",
+    )
     parser.add_argument("--per-scene", action="store_true", help="also print one row per scene and method")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument(
@@ -468,6 +483,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 matcher = SimMatcher(
                     scene.person, rng, tuple(args.pos), tuple(args.neg),
                     cams=cams, pos_same_cam=args.pos_same_cam, neg_same_cam=args.neg_same_cam,
+                    tracklet_share=args.tracklet_share,
+                    spans_s=[(t.t_start_s, t.t_end_s) for t in scene.tracklets],
+                    neg_concurrent=tuple(args.neg_concurrent),
+                    neg_concurrent_same_cam=tuple(args.neg_concurrent_same_cam),
                 )  # fmt: skip
                 scenes.append((scene, matcher))
     settings = [*([str(args.config)] if args.config else []), *args.set]

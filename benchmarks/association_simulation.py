@@ -16,7 +16,12 @@ scores from the distributions measured on real crops, then runs the associators 
   people ~ N(μ−, σ−), with the means and deviations of the tuning splits' real tracklet pairs
   (``--pairs``, written by ``association_accuracy.py --role tuning --save-pairs``); look-alikes are
   modelled by a shared term per pair of people (correlation ``LOOKALIKE_RHO``), so some people are
-  confused with each other consistently, not at random.
+  confused with each other consistently, not at random; and each tracklet has its own *look*
+  (``--tracklet-share``, default ``TRACKLET_SHARE``): a term it adds to every pair it is in, so that
+  a dark or blurred tracklet scores high with everybody (a hub) and a sharp one low. Its share of a
+  pair's variance was measured on the tuning cuts' real crops: the covariance of two pairs that
+  share a tracklet (different people, centred per cut) is 0.34 of the variance for two cameras and
+  0.35 for one camera (``--tracklet-share 0`` = no such term: the draws of earlier versions).
 - Views overlap: the runs use ``overlapping_views: true``.
 
 This is a *tuning* source (it shares nothing with the test splits but the measured score
@@ -60,6 +65,7 @@ STEP = 4  # keep every 4th frame: 7.5 fps
 FRAME_WH = (1920, 1080)
 LOSS_RATE_PER_S = 1 / 20.0
 LOOKALIKE_RHO = 0.5
+TRACKLET_SHARE = 0.34  # share of a pair's log-odds variance from its two tracklets' looks (tuning crops)
 # logit of the aggregated head score, measured on the tuning splits (TUD-Campus cuts, GT + YOLO boxes)
 DEFAULT_POS = (1.50, 1.95)
 DEFAULT_NEG = (-2.05, 2.67)
@@ -136,18 +142,37 @@ class SimMatcher:
         cams: Sequence[str] | None = None,
         pos_same_cam: tuple[float, float] | None = None,
         neg_same_cam: tuple[float, float] | None = None,
+        tracklet_share: float = TRACKLET_SHARE,
+        spans_s: Sequence[tuple[float, float]] | None = None,
+        neg_concurrent: tuple[float, float] | None = None,
+        neg_concurrent_same_cam: tuple[float, float] | None = None,
     ) -> None:
         """``pos``/``neg``: (mean, sd) of the head's log-odds for same-person / other-person pairs;
         with ``cams`` (each tracklet's camera), a pair of one camera draws from ``pos_same_cam`` /
-        ``neg_same_cam`` instead (``None``: as any pair). The same random draws either way."""
+        ``neg_same_cam`` instead (``None``: as any pair). The same random draws either way.
+        ``tracklet_share``: the share of each pair's variance that comes from its two tracklets'
+        own looks (drawn last, so 0 gives the draws of earlier versions). With ``spans_s`` (each
+        tracklet's start and end, seconds) two people's tracklets that share a moment draw from
+        ``neg_concurrent`` (two cameras) / ``neg_concurrent_same_cam`` (one camera) instead: the
+        known negatives of a run, which the head scores differently (in one view people at one
+        moment are often partly in each other's crops)."""
+        if not 0.0 <= tracklet_share <= 1.0 - LOOKALIKE_RHO**2:
+            raise ValueError(f"tracklet_share must be in [0, {1 - LOOKALIKE_RHO**2}], got {tracklet_share}")
         n = len(person)
         p = np.asarray(person)
         people = np.unique(p)
         z_people = rng.normal(size=(people.max() + 1, people.max() + 1))
         z_people = (z_people + z_people.T) / math.sqrt(2)
-        z = LOOKALIKE_RHO * z_people[p[:, None], p[None, :]] + math.sqrt(1 - LOOKALIKE_RHO**2) * _sym(rng, n)
+        rest = math.sqrt(1 - LOOKALIKE_RHO**2 - tracklet_share)
+        z = LOOKALIKE_RHO * z_people[p[:, None], p[None, :]] + rest * _sym(rng, n)
         same = p[:, None] == p[None, :]
-        z_same = _sym(rng, n)
+        z_same = math.sqrt(1 - tracklet_share) * _sym(rng, n)
+        emb = rng.normal(size=(people.max() + 1, 16))[p] + 0.8 * rng.normal(size=(n, 16))
+        self.embedding = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+        if tracklet_share > 0:
+            look = rng.normal(size=n)
+            shared = math.sqrt(tracklet_share / 2) * (look[:, None] + look[None, :])
+            z, z_same = z + shared, z_same + shared
         logit = np.where(same, pos[0] + pos[1] * z_same, neg[0] + neg[1] * z)
         if cams is not None:
             c = np.asarray(cams)
@@ -156,9 +181,14 @@ class SimMatcher:
                 logit = np.where(same & one_cam, pos_same_cam[0] + pos_same_cam[1] * z_same, logit)
             if neg_same_cam is not None:
                 logit = np.where(~same & one_cam, neg_same_cam[0] + neg_same_cam[1] * z, logit)
+            if spans_s is not None:
+                span = np.asarray(spans_s, np.float64).reshape(n, 2)
+                first_end = np.minimum(span[:, None, 1], span[None, :, 1])
+                concurrent = ~same & (first_end >= np.maximum(span[:, None, 0], span[None, :, 0]))
+                for dist, where in ((neg_concurrent, ~one_cam), (neg_concurrent_same_cam, one_cam)):
+                    if dist is not None:
+                        logit = np.where(concurrent & where, dist[0] + dist[1] * z, logit)
         self.prob = 1 / (1 + np.exp(-logit))
-        emb = rng.normal(size=(people.max() + 1, 16))[p] + 0.8 * rng.normal(size=(n, 16))
-        self.embedding = emb / np.linalg.norm(emb, axis=1, keepdims=True)
 
     def encode(self, crops_bgr: Sequence[np.ndarray]) -> Any:
         raise AssertionError("simulated tracklets come encoded")
@@ -243,6 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--neg", type=float, nargs=2, default=DEFAULT_NEG, help="mean, sd of other-person logits"
     )
+    parser.add_argument(
+        "--tracklet-share", type=float, default=TRACKLET_SHARE, help="pair variance share of tracklet looks"
+    )
     args = parser.parse_args(argv)
     config = parse_overrides(load_config(None), ["association.overlapping_views=true", *args.set])
     print(f"# CAMPUS simulation, seeds {args.seeds}; {', '.join(args.set) or 'default config'}; "
@@ -252,7 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for seed in args.seeds:
             rng = np.random.default_rng(seed)
             scene = load_scene(args.data, rng)
-            matcher = SimMatcher(scene.person, rng, tuple(args.pos), tuple(args.neg))
+            matcher = SimMatcher(
+                scene.person, rng, tuple(args.pos), tuple(args.neg), tracklet_share=args.tracklet_share
+            )
             rows.append(evaluate(method, scene, matcher, config))
         keys = rows[0].keys()
         mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}

@@ -343,6 +343,19 @@ class AssociationConfig:
             unless the footage clearly differs.
         adaptive_max_pairs: known negatives scored per kind of pair (pair-head cost: at most
             twice this many extra tracklet pairs per run). Higher: a steadier map, more cost.
+        contrast: contrast each candidate pair's head log-odds with both tracklets' own known
+            negatives (the people each cannot be: same camera at the same moment; another camera
+            at the same time when views do not overlap): a pair is lowered by how far those
+            negatives lie above ``negative_q50_logodds`` (``same_camera_negative_q50_logodds``),
+            before the Platt map, so that a tracklet that looks like everybody does not link to
+            a look-alike (``pipeline.identities.contrast``). Both associators. Exclusive with
+            ``adaptive_calibration`` (both move scores by the run's known negatives).
+        contrast_max_negatives: known negatives scored per tracklet and camera, those sharing
+            the most time with it (pair-head cost: at most this many pairs per tracklet and
+            camera). Higher: a steadier contrast, more cost.
+        contrast_prior_negatives: pseudo-negatives at the run's mean that each tracklet's own
+            mean is shrunk with. Higher: closer to one shift for the whole run; 0: each
+            tracklet's own negatives alone (noisy with one or two).
     """
 
     method: str = "online"
@@ -371,6 +384,9 @@ class AssociationConfig:
     same_camera_negative_q90_logodds: float = 3.10
     adaptive_min_standard_errors: float = 2.0
     adaptive_max_pairs: int = 200
+    contrast: bool = False
+    contrast_max_negatives: int = 8
+    contrast_prior_negatives: float = 3.0
 
     def __post_init__(self) -> None:
         for prefix in ("", "same_camera_"):
@@ -388,6 +404,20 @@ class AssociationConfig:
             "association.adaptive_min_standard_errors must be >= 0 standard errors",
         )
         _check(self.adaptive_max_pairs >= 0, "association.adaptive_max_pairs must be >= 0 pairs")
+        _check(
+            self.contrast_max_negatives >= 1,
+            f"association.contrast_max_negatives must be >= 1 pairs, got {self.contrast_max_negatives}",
+        )
+        _check(
+            self.contrast_prior_negatives >= 0,
+            "association.contrast_prior_negatives must be >= 0 pseudo-negatives, "
+            f"got {self.contrast_prior_negatives}",
+        )
+        _check(
+            not (self.contrast and self.adaptive_calibration),
+            "association.contrast and association.adaptive_calibration both move scores by the run's "
+            "known negatives: turn one off",
+        )
         _check(0.0 <= self.threshold <= 1.0, f"association.threshold must be in [0, 1], got {self.threshold}")
         _check(
             0.0 < self.offline_threshold < 1.0,

@@ -38,6 +38,7 @@ head runs on at most ``shortlist_k`` pairs per tracklet.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ import numpy as np
 
 from pipeline.identities import Assignment, Identity, LinkScore, MatcherLike, TrackletKey
 from pipeline.identities.adaptive import AdaptiveCalibration, known_negative_pairs
+from pipeline.identities.contrast import NegativeContrast
 from pipeline.identities.links import CameraLinkModel
 from pipeline.identities.scoring import (
     EncodedTracklet,
@@ -64,6 +66,8 @@ from pipeline.identities.spacetime import (
     tracklet_ends,
 )
 from pipeline.tracklets import Tracklet
+
+log = logging.getLogger("pipeline")
 
 if TYPE_CHECKING:
     from pipeline.config import AssociationConfig
@@ -268,6 +272,10 @@ class OfflineAssociator:
             (one camera at one moment; two cameras at one time without overlapping views) is
             scored first and moves every pair's head log-odds before the Platt map; ``None`` =
             the fixed calibration.
+        negative_contrast: the per-tracklet contrast with known negatives (``association.contrast``,
+            :mod:`pipeline.identities.contrast`): at :meth:`finish`, each tracklet's known
+            negatives are scored first and every candidate pair's head log-odds are contrasted
+            with them before the Platt map; ``None`` = off.
     """
 
     def __init__(
@@ -296,10 +304,12 @@ class OfflineAssociator:
         min_margin_logodds: float = 0.0,
         camera_rules: Topology | None = None,
         adaptive: AdaptiveCalibration | None = None,
+        negative_contrast: NegativeContrast | None = None,
     ) -> None:
         if enabled and matcher is None:
             raise ValueError("OfflineAssociator needs a matcher when enabled")
         self.adaptive = adaptive
+        self.negative_contrast = negative_contrast
         self.matcher = matcher
         self.enabled = bool(enabled)
         self.threshold = float(threshold)
@@ -363,6 +373,7 @@ class OfflineAssociator:
             cameras=cameras,
             camera_rules=Topology.from_config(cfg),
             adaptive=AdaptiveCalibration.from_config(cfg),
+            negative_contrast=NegativeContrast.from_config(cfg),
         )
 
     # ------------------------------------------------------------------ public API
@@ -411,6 +422,8 @@ class OfflineAssociator:
         if self.enabled and n > 1:
             if self.adaptive is not None:
                 self._learn_negatives(items)
+            if self.negative_contrast is not None:
+                self._learn_contrast(items)
             for i, j in self._shortlist(items, cannot):
                 appearance[i, j] = appearance[j, i] = self._pair_logodds(items[i], items[j])
             for i in range(n):
@@ -456,6 +469,8 @@ class OfflineAssociator:
         self._num_identities = len(identities)
         if self.enabled and self.adaptive is not None:
             self.adaptive.log_maps()
+        if self.enabled and self.negative_contrast is not None:
+            log.info("contrast with known negatives: %s", self.negative_contrast.describe())
         return identities
 
     def pair_probability(self, a: TrackletKey, b: TrackletKey) -> float:
@@ -551,6 +566,25 @@ class OfflineAssociator:
                 keys = [(has[i].key, has[j].key) for i, j in found]
                 self.adaptive.add(same, [logodds(v) if not math.isnan(v) else math.nan for v in scores], keys)
 
+    def _learn_contrast(self, items: Sequence[_Item]) -> None:
+        """Score each tracklet's known negatives for the contrast (``self.negative_contrast``)."""
+        assert self.negative_contrast is not None and self.matcher is not None
+        has = [it for it in items if it.enc is not None]
+
+        def head_logodds(pairs: list[tuple[int, int]]) -> list[float]:
+            encoded = [(has[i].enc, has[j].enc) for i, j in pairs]
+            scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)  # type: ignore[arg-type]
+            return [logodds(v) if not math.isnan(v) else math.nan for v in scores]
+
+        self.negative_contrast.score(
+            [it.key for it in has],
+            [it.key[0] for it in has],
+            [it.t_start_s for it in has],
+            [it.t_end_s for it in has],
+            self.camera_rules,
+            head_logodds,
+        )
+
     def _pair_logodds(self, a: _Item, b: _Item) -> float:
         assert self.matcher is not None and a.enc is not None and b.enc is not None
         s = tracklet_pair_score(self.matcher, a.enc, b.enc, self.top_pairs_fraction)
@@ -558,6 +592,8 @@ class OfflineAssociator:
             return math.nan
         same = a.key[0] == b.key[0]
         x = logodds(s) if self.adaptive is None else self.adaptive.adjust(logodds(s), same)
+        if self.negative_contrast is not None:
+            x = self.negative_contrast.adjust(x, a.key, a.key[0], b.key, b.key[0])
         if same:
             scale, bias = self.same_camera_calibration
             return scale * x + bias

@@ -44,6 +44,7 @@ per pair and sorted.
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ import numpy as np
 
 from pipeline.identities import Assignment, Identity, MatcherLike, TrackletKey
 from pipeline.identities.adaptive import AdaptiveCalibration, evenly_spaced, is_known_negative
+from pipeline.identities.contrast import NegativeContrast, negatives_of
 from pipeline.identities.scoring import (
     EncodedTracklet,
     encode_tracklets,
@@ -66,6 +68,8 @@ from trackers import min_cost_matching
 if TYPE_CHECKING:
     from pipeline.config import AssociationConfig
     from pipeline.frames import SourceInfo
+
+log = logging.getLogger("pipeline")
 
 __all__ = ["Member", "OnlineAssociator"]
 
@@ -254,6 +258,11 @@ class OnlineAssociator:
             two cameras at one time without overlapping views), up to
             :data:`NEGATIVES_PER_TRACKLET` of each kind, are scored before its candidates, and the
             map moves with them (no change at the start); ``None`` = the fixed calibration.
+        negative_contrast: the per-tracklet contrast with known negatives (``association.contrast``,
+            :mod:`pipeline.identities.contrast`): each closing tracklet's known negatives among
+            the closed ones still held (and its batch) are scored, for both tracklets, and every
+            candidate pair's head log-odds are contrasted with what each tracklet has so far;
+            ``None`` = off.
     """
 
     def __init__(
@@ -278,10 +287,12 @@ class OnlineAssociator:
         on_assign: Callable[[Assignment], None] | None,
         camera_rules: Topology | None = None,
         adaptive: AdaptiveCalibration | None = None,
+        negative_contrast: NegativeContrast | None = None,
     ) -> None:
         if enabled and matcher is None:
             raise ValueError("OnlineAssociator needs a matcher when enabled")
         self.adaptive = adaptive
+        self.negative_contrast = negative_contrast
         self.matcher = matcher
         self.enabled = bool(enabled)
         self.threshold = float(threshold)
@@ -344,6 +355,7 @@ class OnlineAssociator:
             on_assign=on_assign,
             camera_rules=Topology.from_config(cfg),
             adaptive=AdaptiveCalibration.from_config(cfg),
+            negative_contrast=NegativeContrast.from_config(cfg),
         )
 
     # ------------------------------------------------------------------ public API
@@ -356,6 +368,8 @@ class OnlineAssociator:
         """The identities in increasing id order, members in time order (decisions are never revised)."""
         if self.enabled and self.adaptive is not None:
             self.adaptive.log_maps()
+        if self.enabled and self.negative_contrast is not None:
+            log.info("contrast with known negatives: %s", self.negative_contrast.describe())
         return [
             Identity(gid, tuple(m.key for m in sorted(ident.members, key=lambda m: m.t_start_s)))
             for gid, ident in sorted(self._identities.items())
@@ -387,6 +401,8 @@ class OnlineAssociator:
 
         if self.adaptive is not None:
             self._learn_negatives(members)
+        if self.negative_contrast is not None:
+            self._learn_contrast(members)
         # Global decision against the identities that existed before this batch: every member's
         # shortlisted pairs go through the pair head in one batched call.
         shortlists = [self._shortlist(m) for m in members]
@@ -448,6 +464,8 @@ class OnlineAssociator:
                 member.encoded = None
                 member.embedding = None
                 freed += 1
+                if self.negative_contrast is not None:
+                    self.negative_contrast.forget(member.key)
         self._table.forget_encodings_before(limit)
         expired: set[int] = set()
         while self._ends and self._ends[0][0] < limit:
@@ -516,6 +534,43 @@ class OnlineAssociator:
             scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)
             values = [logodds(v) if not math.isnan(v) else math.nan for v in scores]
             self.adaptive.add(same, values, [(a.key, b.key) for a, b in pairs])
+
+    def _learn_contrast(self, members: Sequence[Member]) -> None:
+        """Score the new tracklets' known negatives among the closed ones still held (and each
+        other), up to ``contrast.max_per_camera`` per camera, for the contrast of both sides."""
+        assert self.negative_contrast is not None and self.matcher is not None
+        table = self._table
+        n = len(table)
+        held = [table.members[r] for r in np.flatnonzero(table.has_enc[:n]).tolist()] if n else []
+        pairs: list[tuple[Member, Member]] = []
+        for idx, member in enumerate(members):
+            if member.encoded is None or member.embedding is None:
+                continue
+            others = held + [o for o in members[:idx] if o.encoded is not None and o.embedding is not None]
+            found = negatives_of(
+                member.cam_id,
+                member.t_start_s,
+                member.t_end_s,
+                [o.cam_id for o in others],
+                [o.t_start_s for o in others],
+                [o.t_end_s for o in others],
+                self.camera_rules,
+                self.negative_contrast.max_per_camera,
+            )
+            pairs += [(member, others[k]) for k in found]
+        if not pairs:
+            return
+        encoded = []
+        for a, b in pairs:
+            assert a.embedding is not None and b.embedding is not None
+            encoded.append((EncodedTracklet(a.encoded, a.embedding), EncodedTracklet(b.encoded, b.embedding)))
+        scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)
+        self.negative_contrast.add(
+            [
+                (a.key, b.key, a.cam_id, b.cam_id, logodds(v) if not math.isnan(v) else math.nan)
+                for (a, b), v in zip(pairs, scores, strict=True)
+            ]
+        )
 
     def _feasible(self, member: Member, identity: _Identity) -> bool:
         """Whether ``member`` may join ``identity`` under every constraint."""
@@ -618,8 +673,12 @@ class OnlineAssociator:
             same = key[0][0] == key[1][0]
             if self.same_camera_calibration is not None and same:
                 scale, bias = self.same_camera_calibration
-            if not math.isnan(score) and (scale != 1.0 or bias != 0.0 or self.adaptive is not None):
+            changed = self.adaptive is not None or self.negative_contrast is not None
+            if not math.isnan(score) and (scale != 1.0 or bias != 0.0 or changed):
                 x = logodds(score) if self.adaptive is None else self.adaptive.adjust(logodds(score), same)
+                if self.negative_contrast is not None:
+                    (a, b) = todo[key]
+                    x = self.negative_contrast.adjust(x, a.key, a.cam_id, b.key, b.cam_id)
                 w = scale * x + bias
                 score = 1.0 / (1.0 + math.exp(-w))  # calibrated P(same person)
             self._pair_cache[key] = score
