@@ -293,6 +293,14 @@ def _pct(value: float) -> str:
     return f"{100.0 * value:.1f}"
 
 
+def _label(row: dict[str, Any]) -> str:
+    """The method's name; a pipeline run with ``--config`` names its config file."""
+    config = row.get("config")
+    if config and row["method"].startswith("pipeline"):
+        return LABELS[row["method"]].replace("default config", f"config {Path(config).name}")
+    return str(LABELS[row["method"]])
+
+
 def format_rows(rows: Sequence[dict[str, Any]], markdown: bool) -> str:
     """The result table: one row per (split, method)."""
     head = ["split", "method", "MTMC IDF1", "IDP", "IDR", "pred ids / gt ids", "links ok/made/possible",
@@ -302,7 +310,7 @@ def format_rows(rows: Sequence[dict[str, Any]], markdown: bool) -> str:
         r = row["result"]
         pc = r["per_camera"]
         lines.append([
-            row["split"], LABELS[row["method"]], _pct(r["idf1"]), _pct(r["idp"]), _pct(r["idr"]),
+            row["split"], _label(row), _pct(r["idf1"]), _pct(r["idp"]), _pct(r["idr"]),
             f"{r['num_pred_ids']} / {r['num_gt_ids']}",
             "{correct} / {links} / {possible}".format(**r["cross_camera_links"]),
             " / ".join(_pct(pc[c]["IDF1"]) for c in CAMS),
@@ -394,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 tracks = gt_tracks(folder, link=False)
             row = {"split": name, "method": method, "result": score(tracks, gt), "run": info}
+            if args.config is not None and method.startswith("pipeline"):
+                row["config"] = str(args.config)
             rows.append(row)
             previous[f"{name}/{method}"] = row
     results_path.write_text(json.dumps(previous, indent=1) + "\n", encoding="utf-8")

@@ -65,6 +65,8 @@ def look_share(matrices: Sequence[np.ndarray]) -> tuple[float, int]:
     num = den = 0.0
     values = []
     for x in matrices:
+        if not np.isfinite(x).any():
+            continue
         c = x - np.nanmean(x)
         values.append(c[np.isfinite(c)])
         for row in c:

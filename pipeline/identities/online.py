@@ -541,12 +541,15 @@ class OnlineAssociator:
         assert self.negative_contrast is not None and self.matcher is not None
         table = self._table
         n = len(table)
-        held = [table.members[r] for r in np.flatnonzero(table.has_enc[:n]).tolist()] if n else []
         pairs: list[tuple[Member, Member]] = []
         for idx, member in enumerate(members):
             if member.encoded is None or member.embedding is None:
                 continue
-            others = held + [o for o in members[:idx] if o.encoded is not None and o.embedding is not None]
+            others: list[Member] = []
+            if n:  # only tracklets sharing a moment with it can be known negatives
+                gap = np.maximum(member.t_start_s - table.end[:n], table.start[:n] - member.t_end_s)
+                others = [table.members[r] for r in np.flatnonzero(table.has_enc[:n] & (gap <= 0)).tolist()]
+            others += [o for o in members[:idx] if o.encoded is not None and o.embedding is not None]
             found = negatives_of(
                 member.cam_id,
                 member.t_start_s,
