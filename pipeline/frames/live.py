@@ -79,6 +79,11 @@ class LiveSettings:
         )
 
 
+CLOSE_WAIT_S = 2.0
+"""Seconds :meth:`LiveCaptureSource.close` waits for the reading thread (a live read returns
+within one frame interval; a dead stream's within the backend's timeout, not waited for)."""
+
+
 class _Grabber:
     """Reads one capture on a daemon thread, one frame per request; the caller waits with a timeout.
 
@@ -111,8 +116,15 @@ class _Grabber:
         except queue.Empty:
             return None
 
-    def abandon(self) -> None:
+    def abandon(self, wait_s: float = 0.0) -> None:
+        """Let go; wait up to ``wait_s`` seconds for the thread to release the capture.
+
+        A process that exits while the thread is still inside the capture's native read can
+        abort ("terminate called without an active exception"): close waits for it.
+        """
         self._requests.put(False)
+        if wait_s > 0:
+            self._thread.join(timeout=wait_s)
 
 
 def _usable(ok: bool, image: np.ndarray | None) -> bool:
@@ -135,6 +147,7 @@ class LiveCaptureSource(CaptureSource):
         self.target = target
         self.settings = settings
         self._interrupt = threading.Event()
+        self._active: _Grabber | None = None  # the grabber :meth:`frames` reads (close waits for it)
         self._t0 = time.monotonic()
         self._resized_logged = False
 
@@ -181,9 +194,11 @@ class LiveCaptureSource(CaptureSource):
         self._interrupt.set()
 
     def close(self) -> None:
-        if self._cap is not None:
-            self._cap.abandon()
-            self._cap = None
+        """Release the capture; waits up to :data:`CLOSE_WAIT_S` for a read in progress to return."""
+        for grabber in (self._cap, self._active):
+            if grabber is not None:
+                grabber.abandon(wait_s=min(CLOSE_WAIT_S, self.settings.read_timeout_s))
+        self._cap = self._active = None
 
     def frames(self) -> Generator[Frame, None, None]:
         """Yield the frames until the camera is given up (UserError) or :meth:`interrupt` is called.
@@ -197,6 +212,7 @@ class LiveCaptureSource(CaptureSource):
             raise UserError(f"{self.info.source}: a live {self.info.kind} cannot be read twice")
         cam_id = self.info.cam_id
         index, last_s = 0, 0.0
+        self._active = grabber
         try:
             yield Frame(cam_id, 0, 0.0, first)
             while not self._interrupt.is_set():
@@ -215,6 +231,7 @@ class LiveCaptureSource(CaptureSource):
                 if reconnected is None:
                     return  # interrupted while waiting
                 grabber, image = reconnected
+                self._active = grabber
                 index += 1
                 last_s = round(time.monotonic() - self._t0, 6)
                 yield Frame(cam_id, index, last_s, self._fit(image))
