@@ -548,9 +548,16 @@ class OfflineAssociator:
                     pairs.add((min(i, j), max(i, j)))
         return sorted(pairs)
 
+    def _head_logodds(self, items: Sequence[_Item], pairs: Sequence[tuple[int, int]]) -> list[float]:
+        """The head's tracklet-pair log-odds of encoded ``items`` by index, one batched call."""
+        assert self.matcher is not None
+        encoded = [(items[i].enc, items[j].enc) for i, j in pairs]
+        scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)  # type: ignore[arg-type]
+        return [logodds(v) if not math.isnan(v) else math.nan for v in scores]
+
     def _learn_negatives(self, items: Sequence[_Item]) -> None:
         """Score the sample of known negatives and fit the run's maps (``self.adaptive``)."""
-        assert self.adaptive is not None and self.matcher is not None
+        assert self.adaptive is not None
         has = [it for it in items if it.enc is not None]
         pairs = known_negative_pairs(
             [it.key[0] for it in has],
@@ -560,29 +567,21 @@ class OfflineAssociator:
             self.adaptive.max_pairs,
         )
         for same, found in pairs.items():
-            encoded = [(has[i].enc, has[j].enc) for i, j in found]
-            if encoded:
-                scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)  # type: ignore[arg-type]
+            if found:
                 keys = [(has[i].key, has[j].key) for i, j in found]
-                self.adaptive.add(same, [logodds(v) if not math.isnan(v) else math.nan for v in scores], keys)
+                self.adaptive.add(same, self._head_logodds(has, found), keys)
 
     def _learn_contrast(self, items: Sequence[_Item]) -> None:
         """Score each tracklet's known negatives for the contrast (``self.negative_contrast``)."""
-        assert self.negative_contrast is not None and self.matcher is not None
+        assert self.negative_contrast is not None
         has = [it for it in items if it.enc is not None]
-
-        def head_logodds(pairs: list[tuple[int, int]]) -> list[float]:
-            encoded = [(has[i].enc, has[j].enc) for i, j in pairs]
-            scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)  # type: ignore[arg-type]
-            return [logodds(v) if not math.isnan(v) else math.nan for v in scores]
-
         self.negative_contrast.score(
             [it.key for it in has],
             [it.key[0] for it in has],
             [it.t_start_s for it in has],
             [it.t_end_s for it in has],
             self.camera_rules,
-            head_logodds,
+            lambda pairs: self._head_logodds(has, pairs),
         )
 
     def _pair_logodds(self, a: _Item, b: _Item) -> float:

@@ -495,23 +495,37 @@ class OnlineAssociator:
                 member.encoded = enc.encoded
                 member.embedding = enc.embedding
 
+    def _concurrent(self, members: Sequence[Member], idx: int) -> list[Member]:
+        """The encoded tracklets that share a moment with ``members[idx]`` (the only ones that can
+        be its known negatives): closed ones still held, and the batch's members before it."""
+        member, table = members[idx], self._table
+        n = len(table)
+        others: list[Member] = []
+        if n:
+            gap = np.maximum(member.t_start_s - table.end[:n], table.start[:n] - member.t_end_s)
+            others = [table.members[r] for r in np.flatnonzero(table.has_enc[:n] & (gap <= 0)).tolist()]
+        return others + [o for o in members[:idx] if o.encoded is not None and o.embedding is not None]
+
+    def _head_logodds(self, pairs: Sequence[tuple[Member, Member]]) -> list[float]:
+        """The head's tracklet-pair log-odds of encoded pairs, one batched call (``nan`` without crops)."""
+        assert self.matcher is not None
+        encoded = []
+        for a, b in pairs:
+            assert a.embedding is not None and b.embedding is not None
+            encoded.append((EncodedTracklet(a.encoded, a.embedding), EncodedTracklet(b.encoded, b.embedding)))
+        scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)
+        return [logodds(v) if not math.isnan(v) else math.nan for v in scores]
+
     def _learn_negatives(self, members: Sequence[Member]) -> None:
         """Score the new tracklets' known negatives among the closed ones (and each other) and
         update the run's calibration maps (``self.adaptive``)."""
         assert self.adaptive is not None
-        table = self._table
-        n = len(table)
         found: dict[bool, list[tuple[Member, Member]]] = {False: [], True: []}
         for idx, member in enumerate(members):
             if member.encoded is None or member.embedding is None:
                 continue
-            others: list[Member] = []
-            if n:
-                gap = np.maximum(member.t_start_s - table.end[:n], table.start[:n] - member.t_end_s)
-                others = [table.members[r] for r in np.flatnonzero(table.has_enc[:n] & (gap <= 0)).tolist()]
-            others += [o for o in members[:idx] if o.encoded is not None and o.embedding is not None]
             kinds: dict[bool, list[Member]] = {False: [], True: []}
-            for other in others:
+            for other in self._concurrent(members, idx):
                 same = other.cam_id == member.cam_id
                 gap_s = _gap_s(member.t_start_s, member.t_end_s, other.t_start_s, other.t_end_s)
                 rule = self.camera_rules.rule(member.cam_id, other.cam_id)
@@ -521,35 +535,19 @@ class OnlineAssociator:
                 room = self.adaptive.room(same) - len(found[same])
                 picks = evenly_spaced(len(candidates), min(NEGATIVES_PER_TRACKLET, room)).tolist()
                 found[same] += [(member, candidates[k]) for k in picks]
-        assert self.matcher is not None
         for same, pairs in found.items():
-            if not pairs:
-                continue
-            encoded = []
-            for a, b in pairs:
-                assert a.embedding is not None and b.embedding is not None
-                encoded.append(
-                    (EncodedTracklet(a.encoded, a.embedding), EncodedTracklet(b.encoded, b.embedding))
-                )
-            scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)
-            values = [logodds(v) if not math.isnan(v) else math.nan for v in scores]
-            self.adaptive.add(same, values, [(a.key, b.key) for a, b in pairs])
+            if pairs:
+                self.adaptive.add(same, self._head_logodds(pairs), [(a.key, b.key) for a, b in pairs])
 
     def _learn_contrast(self, members: Sequence[Member]) -> None:
         """Score the new tracklets' known negatives among the closed ones still held (and each
         other), up to ``contrast.max_per_camera`` per camera, for the contrast of both sides."""
-        assert self.negative_contrast is not None and self.matcher is not None
-        table = self._table
-        n = len(table)
+        assert self.negative_contrast is not None
         pairs: list[tuple[Member, Member]] = []
         for idx, member in enumerate(members):
             if member.encoded is None or member.embedding is None:
                 continue
-            others: list[Member] = []
-            if n:  # only tracklets sharing a moment with it can be known negatives
-                gap = np.maximum(member.t_start_s - table.end[:n], table.start[:n] - member.t_end_s)
-                others = [table.members[r] for r in np.flatnonzero(table.has_enc[:n] & (gap <= 0)).tolist()]
-            others += [o for o in members[:idx] if o.encoded is not None and o.embedding is not None]
+            others = self._concurrent(members, idx)
             found = negatives_of(
                 member.cam_id,
                 member.t_start_s,
@@ -561,19 +559,11 @@ class OnlineAssociator:
                 self.negative_contrast.max_per_camera,
             )
             pairs += [(member, others[k]) for k in found]
-        if not pairs:
-            return
-        encoded = []
-        for a, b in pairs:
-            assert a.embedding is not None and b.embedding is not None
-            encoded.append((EncodedTracklet(a.encoded, a.embedding), EncodedTracklet(b.encoded, b.embedding)))
-        scores = tracklet_pair_scores(self.matcher, encoded, self.top_pairs_fraction)
-        self.negative_contrast.add(
-            [
-                (a.key, b.key, a.cam_id, b.cam_id, logodds(v) if not math.isnan(v) else math.nan)
-                for (a, b), v in zip(pairs, scores, strict=True)
-            ]
-        )
+        if pairs:
+            values = self._head_logodds(pairs)
+            self.negative_contrast.add(
+                [(a.key, b.key, a.cam_id, b.cam_id, v) for (a, b), v in zip(pairs, values, strict=True)]
+            )
 
     def _feasible(self, member: Member, identity: _Identity) -> bool:
         """Whether ``member`` may join ``identity`` under every constraint."""

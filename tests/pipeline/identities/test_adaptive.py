@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from coded_tracklets import coded_tracklet
 
 from infra.errors import ConfigError
 from pipeline.config import AssociationConfig, load_config
@@ -21,7 +22,7 @@ from pipeline.identities.adaptive import (
 from pipeline.identities.offline import OfflineAssociator
 from pipeline.identities.online import OnlineAssociator
 from pipeline.identities.spacetime import PairRule, Topology
-from pipeline.tracklets import Crop, Tracklet
+from pipeline.tracklets import Tracklet
 
 REF = NegativeReference(-3.0, 0.8)
 RNG_SAMPLE = np.random.default_rng(0).normal(size=400)  # one fixed draw, rescaled per case
@@ -254,28 +255,17 @@ class CodeMatcher:
         return out
 
 
-def _tracklet(cam: str, track_id: int, t0: float, t1: float, code: int) -> Tracklet:
-    times = [round(v, 6) for v in np.arange(t0, t1 + 1e-9, 0.5)]
-    t = Tracklet(cam, track_id)
-    t.frames = [round(v * 10) for v in times]
-    t.times_s = list(times)
-    t.boxes_xyxy = [(100.0, 100.0, 140.0, 200.0)] * len(times)
-    t.scores = [0.9] * len(times)
-    t.crops = [Crop(t.frames[0], times[0], 0.9, np.full((1, 1, 3), code, np.uint8))]
-    return t
-
-
 def _scene() -> list[Tracklet]:
     """Camera a sees people 1, 2, 3 at once (0–4 s); camera b sees 2, 3 at once (0–4 s: known
     negatives against a's) and later person 1 (6–8 s) and the look-alike 4 (6–8 s)."""
     return [
-        _tracklet("a", 1, 0, 4, 1),
-        _tracklet("a", 2, 0, 4, 2),
-        _tracklet("a", 3, 0, 4, 3),
-        _tracklet("b", 1, 0, 4, 5),
-        _tracklet("b", 2, 0, 4, 6),
-        _tracklet("b", 3, 6, 8, 1),
-        _tracklet("b", 4, 6, 8, 4),
+        coded_tracklet("a", 1, 0, 4, 1),
+        coded_tracklet("a", 2, 0, 4, 2),
+        coded_tracklet("a", 3, 0, 4, 3),
+        coded_tracklet("b", 1, 0, 4, 5),
+        coded_tracklet("b", 2, 0, 4, 6),
+        coded_tracklet("b", 3, 6, 8, 1),
+        coded_tracklet("b", 4, 6, 8, 4),
     ]
 
 
@@ -329,7 +319,7 @@ def test_without_known_negatives_nothing_changes(method: str) -> None:
     for adaptive in (False, True):
         assoc = cls.from_config(_config(adaptive), matcher=CodeMatcher(), cameras={}, on_assign=None)
         for k, code in enumerate([1, 2, 1, 3]):
-            assoc.add([_tracklet("ab"[k % 2], k, 3 * k, 3 * k + 2, code)])
+            assoc.add([coded_tracklet("ab"[k % 2], k, 3 * k, 3 * k + 2, code)])
         found.append([i.members for i in assoc.finish()])
         if adaptive:
             assert assoc.adaptive is not None and assoc.adaptive.maps == {False: (0.0, 1.0), True: (0.0, 1.0)}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from coded_tracklets import coded_tracklet
 
 from infra.errors import ConfigError
 from pipeline.config import AssociationConfig, load_config
@@ -15,7 +16,7 @@ from pipeline.identities.contrast import NegativeContrast, contrast_pairs, negat
 from pipeline.identities.offline import OfflineAssociator
 from pipeline.identities.online import OnlineAssociator
 from pipeline.identities.spacetime import PairRule, Topology
-from pipeline.tracklets import Crop, Tracklet
+from pipeline.tracklets import Tracklet
 
 APART = Topology(PairRule(True, 0.0, 60.0, False))  # views do not overlap
 OVERLAPPING = Topology(PairRule(True, 0.0, 60.0, True))
@@ -177,27 +178,16 @@ class HubMatcher:
         return out
 
 
-def _tracklet(cam: str, track_id: int, t0: float, t1: float, code: int) -> Tracklet:
-    times = [round(v, 6) for v in np.arange(t0, t1 + 1e-9, 0.5)]
-    t = Tracklet(cam, track_id)
-    t.frames = [round(v * 10) for v in times]
-    t.times_s = list(times)
-    t.boxes_xyxy = [(100.0, 100.0, 140.0, 200.0)] * len(times)
-    t.scores = [0.9] * len(times)
-    t.crops = [Crop(t.frames[0], times[0], 0.9, np.full((1, 1, 3), code, np.uint8))]
-    return t
-
-
 def _scene() -> list[Tracklet]:
     """Camera a: person 1 and the hub at 0–4 s; camera b: people 5 and 6 at 0–4 s (known
     negatives of both), then person 1 and a stranger, 7, at 6–8 s."""
     return [
-        _tracklet("a", 1, 0, 4, 1),
-        _tracklet("a", 2, 0, 4, HUB),
-        _tracklet("b", 1, 0, 4, 5),
-        _tracklet("b", 2, 0, 4, 6),
-        _tracklet("b", 3, 6, 8, 1),
-        _tracklet("b", 4, 6, 8, 7),
+        coded_tracklet("a", 1, 0, 4, 1),
+        coded_tracklet("a", 2, 0, 4, HUB),
+        coded_tracklet("b", 1, 0, 4, 5),
+        coded_tracklet("b", 2, 0, 4, 6),
+        coded_tracklet("b", 3, 6, 8, 1),
+        coded_tracklet("b", 4, 6, 8, 7),
     ]
 
 
