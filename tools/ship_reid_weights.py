@@ -1,9 +1,10 @@
 """Turn one evaluation checkpoint of a ``reid-train`` run into shipped re-ID weights.
 
 A run folder holds ``eval_step_NNNNNN.safetensors`` (float32, with the trainer's metrics at that
-step). Shipping one means: the tensors stored as float16, the description extended with where they
-came from (``recipe``, ``source``; the trainer already wrote ``train_data`` and the metrics), and both ONNX exports written next to them
-(the CPU default runs the re-ID on ONNX Runtime, :mod:`reid_core.onnx_export`).
+step). Shipping one means: the tensors stored as float16, the description extended with where
+they came from (``recipe``, ``source``; the trainer already wrote ``train_data`` and the
+metrics), and both ONNX exports written next to them (the CPU default runs the re-ID on ONNX
+Runtime, :mod:`reid_core.onnx_export`).
 
 Example (the shipped default: the last evaluation of ``configs/reid/full.yaml``)::
 
@@ -37,7 +38,8 @@ def ship(checkpoint: Path, recipe: Path, out: Path) -> list[Path]:
     tensors, meta = load_weights(checkpoint)
     meta = dict(meta)
     meta["recipe"] = str(recipe)
-    meta["source"] = f"{checkpoint.parent.name}/{checkpoint.name} (step {meta.get('step')}), stored as float16"
+    step = meta.get("step")
+    meta["source"] = f"{checkpoint.parent.name}/{checkpoint.name} (step {step}), stored as float16"
     meta["metrics_note"] = (
         "metrics: single-shot rank-k (percent) on the held-out test ids of each data set's protocol "
         "split (split_seed), measured during training in float32"

@@ -38,7 +38,8 @@ def test_ships_float16_with_provenance_and_usable_exports(checkpoint: Path, tmp_
     out.parent.mkdir()
     assert main([str(checkpoint), "--recipe", str(RECIPE), "--out", str(out)]) == 0
     written = capsys.readouterr().out.split()
-    assert written == [str(out), str(out.with_suffix("")) + ".encode.onnx", str(out.with_suffix("")) + ".head.onnx"]
+    stem = str(out.with_suffix(""))
+    assert written == [str(out), stem + ".encode.onnx", stem + ".head.onnx"]
     tensors, meta = load_weights(out)
     original, _ = load_weights(checkpoint)
     floats = [k for k, v in original.items() if v.is_floating_point()]
