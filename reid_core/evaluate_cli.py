@@ -68,7 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     model = parser.add_argument_group("model")
     model.add_argument(
-        "--weights", type=Path, metavar="PATH", help="weights .safetensors (default: shipped default)"
+        "--weights",
+        type=Path,
+        metavar="PATH",
+        help="weights .safetensors (default: the shipped CMC weights, siamese_mobilenet_v2_full)",
     )
     model.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or cuda:N")
     model.add_argument(
@@ -120,7 +123,10 @@ def run(args: argparse.Namespace) -> int:
         ]
         source = f"{args.dataset} at {args.root}"
 
-    matcher = _load_matcher(args.weights, args.device)
+    from reid_core.shipped import CMC_WEIGHTS
+
+    weights = args.weights or CMC_WEIGHTS
+    matcher = _load_matcher(weights, args.device)
     if args.split_file is None:
         warning = training_overlap_warning(getattr(matcher, "meta", {}), args.dataset, args.root, splits)
         if warning:
@@ -131,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     ranking = f"shortlist k={args.shortlist_k}" if args.shortlist_k else "full pair ranking"
     print(
         f"cmc: {source}: {len(splits)} trial(s), {len(splits[0].query)} queries, "
-        f"{len(splits[0].gallery)} gallery, weights {args.weights or 'default'}, {ranking}, {elapsed:.1f} s",
+        f"{len(splits[0].gallery)} gallery, weights {weights}, {ranking}, {elapsed:.1f} s",
         file=sys.stderr,
     )
     print(format_result(results))

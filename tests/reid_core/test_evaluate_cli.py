@@ -15,6 +15,7 @@ from infra.errors import cli_entry
 from reid_core import evaluate_cli
 from reid_core.data.splits import load_split, save_split
 from reid_core.evaluate import CMCResult
+from reid_core.shipped import CMC_WEIGHTS
 
 FINAL = re.compile(r"rank1=(\d+\.\d) rank5=(\d+\.\d) rank10=(\d+\.\d) rank20=(\d+\.\d) mAP=(\d+\.\d)")
 
@@ -85,7 +86,8 @@ def test_cmc_output_format(folder_root: Path, fake_matcher: list, capsys, extra:
     assert match and len(lines) == 5
     assert match.groups() == ("100.0", "100.0", "100.0", "100.0", "100.0")
     assert "trial(s)" in err
-    assert fake_matcher == [(None, "cpu" if "cpu" in extra else "auto")]
+    assert fake_matcher == [(CMC_WEIGHTS, "cpu" if "cpu" in extra else "auto")]  # the CMC weights by default
+    assert f"weights {CMC_WEIGHTS}," in err
 
 
 def test_format_result_is_the_mean_over_trials() -> None:

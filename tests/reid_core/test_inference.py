@@ -13,6 +13,7 @@ from infra.errors import DatasetError, WeightsError
 from reid_core.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, bgr_to_input, stack_bgr
 from reid_core.inference import Encoded, Matcher, load_matcher
 from reid_core.model import ModelConfig, build_model
+from reid_core.shipped import CMC_WEIGHTS
 from reid_core.training.config import config_to_dict
 from reid_core.weights import DEFAULT_WEIGHTS, save_weights
 
@@ -220,10 +221,11 @@ def test_load_matcher_bad_weights(matcher: Matcher, tmp_path: Path, setup: str, 
     assert "w.safetensors" in str(info.value)
 
 
-@pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="shipped default weights not present")
-def test_default_weights_load_and_are_small() -> None:
-    assert DEFAULT_WEIGHTS.stat().st_size < 8 * 2**20
-    m = load_matcher(device="cpu")
+@pytest.mark.parametrize("weights", [None, CMC_WEIGHTS], ids=["default", "cmc"])
+def test_shipped_weights_load_and_are_small(weights: Path | None) -> None:
+    assert all(p.stat().st_size < 8 * 2**20 for p in (DEFAULT_WEIGHTS, CMC_WEIGHTS))
+    m = load_matcher(weights, device="cpu")
+    assert m.meta["recipe"] == ("configs/reid/full.yaml" if weights else "configs/reid/default.yaml")
     crops = _crops(2)
     s = m.score(m.encode(crops), m.encode(crops))
     assert s.shape == (2, 2) and np.isfinite(s).all()

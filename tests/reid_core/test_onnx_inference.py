@@ -15,7 +15,7 @@ from reid_core.inference import Matcher, load_matcher
 from reid_core.model import ModelConfig, build_model
 from reid_core.onnx_export import export_onnx, main
 from reid_core.onnx_inference import ArrayEncoded, OnnxMatcher, load_onnx_matcher, onnx_exports_exist
-from reid_core.shipped import DEFAULT_WEIGHTS, onnx_paths
+from reid_core.shipped import CMC_WEIGHTS, DEFAULT_WEIGHTS, onnx_paths
 from reid_core.training.config import config_to_dict
 from reid_core.weights import save_weights
 
@@ -123,9 +123,10 @@ def test_bad_exports_are_one_line_errors(tiny, tmp_path: Path, break_it: str, ne
     assert onnx_exports_exist(path) == (break_it not in ("remove_encode", "remove_weights"))
 
 
-def test_shipped_exports_are_current_and_score_as_torch() -> None:
-    assert onnx_exports_exist(None) and all(p.is_file() for p in onnx_paths(DEFAULT_WEIGHTS))
-    ort, ref = load_onnx_matcher(None, threads=1), load_matcher(None, device="cpu")
+@pytest.mark.parametrize("weights", [None, CMC_WEIGHTS], ids=["default", "cmc"])
+def test_shipped_exports_are_current_and_score_as_torch(weights: Path | None) -> None:
+    assert onnx_exports_exist(weights) and all(p.is_file() for p in onnx_paths(weights or DEFAULT_WEIGHTS))
+    ort, ref = load_onnx_matcher(weights, threads=1), load_matcher(weights, device="cpu")
     crops = _crops(12, seed=4)
     eo, et = ort.encode(crops), ref.encode(crops)
     np.testing.assert_allclose(ort.score(eo, eo), ref.score(et, et), atol=1e-5)
