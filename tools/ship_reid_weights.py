@@ -27,15 +27,30 @@ from infra.errors import UserError
 def ship(checkpoint: Path, recipe: Path, out: Path) -> list[Path]:
     """Write ``out`` (float16 safetensors + JSON sidecar) and its two ONNX exports; returns the paths.
 
-    Raises:
-        UserError: unreadable checkpoint or recipe (the message names the file).
-    """
-    from reid_core.onnx_export import export_onnx
-    from reid_core.training.config import load_train_config
-    from reid_core.weights import load_weights, save_weights
+    Everything is written into a scratch folder beside ``out`` first and moved into place only
+    when all four files exist, so a failure leaves the files at ``out`` as they were.
 
-    load_train_config(recipe)  # a recipe that parses: the one the run was made with
+    Raises:
+        UserError: unreadable checkpoint or recipe, a checkpoint that is not evaluation weights,
+            or a recipe whose model is not the checkpoint's (the message names the file).
+        OSError: ``out``'s folder cannot be written.
+    """
+    import tempfile
+
+    from reid_core.onnx_export import export_onnx
+    from reid_core.shipped import onnx_paths
+    from reid_core.training.config import config_to_dict, load_train_config
+    from reid_core.weights import FORMAT, load_weights, save_weights, sidecar_path
+
+    cfg = load_train_config(recipe)
     tensors, meta = load_weights(checkpoint)
+    if meta.get("format") != FORMAT:
+        raise UserError(
+            f"{checkpoint}: not evaluation weights (format {str(meta.get('format'))[:40]!r}); "
+            "ship an eval_step_NNNNNN.safetensors"
+        )
+    if meta["model"] != config_to_dict(cfg.model):
+        raise UserError(f"{recipe}: its model section is not the model of {checkpoint}")
     meta = dict(meta)
     meta["recipe"] = str(recipe)
     step = meta.get("step")
@@ -44,8 +59,14 @@ def ship(checkpoint: Path, recipe: Path, out: Path) -> list[Path]:
         "metrics: single-shot rank-k (percent) on the held-out test ids of each data set's protocol "
         "split (split_seed), measured during training in float32"
     )
-    save_weights(out, tensors, meta, half=True)
-    return [out, *export_onnx(out)]
+    finals = [out, sidecar_path(out), *onnx_paths(out)]
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".ship-") as scratch:
+        staged = Path(scratch) / out.name
+        save_weights(staged, tensors, meta, half=True)
+        export_onnx(staged)
+        for final in finals:
+            (Path(scratch) / final.name).replace(final)
+    return [out, *onnx_paths(out)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,6 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(path)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # --out's folder missing or not writable, the disk full
+        print(
+            f"error: {args.out}: cannot write the weights ({err.strerror or type(err).__name__})",
+            file=sys.stderr,
+        )
         return 2
     return 0
 
