@@ -3,13 +3,16 @@
 Usage::
 
     reid-eval cmc --dataset cuhk01 --root ../shared/data/reid/cuhk01 [--weights W.safetensors]
-                  [--trials 1] [--seed 0] [--num-test-ids N] [--shortlist-k K] [--device auto]
+                  [--trials 1] [--seed 0] [--num-test-ids N] [--shortlist-k K] [--tta flip]
+                  [--device auto]
     reid-eval cmc --split-file split.json [--root DATA_ROOT] ...
 
 Each trial draws the data set's protocol split with :func:`reid_core.data.splits.load_split`
 (``seed``, ``trial`` = 0..N-1), ranks its gallery for every query with the pair head (or the
 embedding shortlist re-ranked by the pair head) and computes CMC / mAP with
-:func:`reid_core.evaluate.cmc_map`. Output on stdout, percentages averaged over trials::
+:func:`reid_core.evaluate.cmc_map`. By default every pair is scored as seen and mirrored
+(:class:`reid_core.tta.FlipAveraged`; ``--tta none`` scores it once, as the pipeline
+does). Output on stdout, percentages averaged over trials::
 
     rank-1   45.0
     rank-5   71.0
@@ -81,6 +84,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="re-rank only the top K by embedding cosine with the pair head (default: pair head over all)",
     )
+    model.add_argument(
+        "--tta",
+        choices=("flip", "none"),
+        default="flip",
+        help="test-time augmentation: flip (default) scores each pair as seen and mirrored, mean "
+        "log-odds (trunk and head run twice); none scores it once, as the pipeline does",
+    )
     out = parser.add_argument_group("output")
     out.add_argument(
         "--pair-scores",
@@ -89,7 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="also write the pair head's P(same) of every query x gallery pair (all trials) to F.npz: "
         "arrays scores (float) and same (bool), for calibration; prints positives vs negatives, "
-        "ROC AUC and calibration error",
+        "ROC AUC and calibration error (the scores of the ranking: add --tta none for the pipeline's)",
     )
 
 
@@ -131,13 +141,16 @@ def run(args: argparse.Namespace) -> int:
         warning = training_overlap_warning(getattr(matcher, "meta", {}), args.dataset, args.root, splits)
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
+    from reid_core.tta import with_tta
+
+    matcher = with_tta(matcher, args.tta)
     start = time.perf_counter()
     results = [_evaluate(matcher, split, args.shortlist_k, source) for split in splits]
     elapsed = time.perf_counter() - start
     ranking = f"shortlist k={args.shortlist_k}" if args.shortlist_k else "full pair ranking"
     print(
         f"cmc: {source}: {len(splits)} trial(s), {len(splits[0].query)} queries, "
-        f"{len(splits[0].gallery)} gallery, weights {weights}, {ranking}, {elapsed:.1f} s",
+        f"{len(splits[0].gallery)} gallery, weights {weights}, {ranking}, tta {args.tta}, {elapsed:.1f} s",
         file=sys.stderr,
     )
     print(format_result(results))

@@ -77,7 +77,7 @@ def fake_matcher(monkeypatch: pytest.MonkeyPatch) -> list:
     ],
 )
 def test_cmc_output_format(folder_root: Path, fake_matcher: list, capsys, extra: list[str]) -> None:
-    code = cmc_main(["--dataset", "folder", "--root", str(folder_root), *extra])
+    code = cmc_main(["--dataset", "folder", "--root", str(folder_root), "--tta", "none", *extra])
     out, err = capsys.readouterr()
     assert code == 0, err
     lines = out.strip().splitlines()
@@ -87,7 +87,7 @@ def test_cmc_output_format(folder_root: Path, fake_matcher: list, capsys, extra:
     assert match.groups() == ("100.0", "100.0", "100.0", "100.0", "100.0")
     assert "trial(s)" in err
     assert fake_matcher == [(CMC_WEIGHTS, "cpu" if "cpu" in extra else "auto")]  # the CMC weights by default
-    assert f"weights {CMC_WEIGHTS}," in err
+    assert f"weights {CMC_WEIGHTS}," in err and "tta none" in err
 
 
 def test_format_result_is_the_mean_over_trials() -> None:
@@ -104,7 +104,7 @@ def test_format_result_is_the_mean_over_trials() -> None:
 def test_cmc_on_a_saved_split(folder_root: Path, tmp_path: Path, fake_matcher: list, capsys) -> None:
     split = load_split("folder", folder_root, num_test_ids=3)
     save_split(split, tmp_path / "split.json")
-    code = cmc_main(["--split-file", str(tmp_path / "split.json")])
+    code = cmc_main(["--split-file", str(tmp_path / "split.json"), "--tta", "none"])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert FINAL.fullmatch(out.strip().splitlines()[-1]) and "3 queries" in err
@@ -154,7 +154,7 @@ def test_dispatcher_runs_cmc(folder_root: Path, fake_matcher: list, capsys) -> N
         cli.build_parser()
     except ImportError as err:  # another sub-command's module not written yet
         pytest.skip(f"reid-eval dispatcher not importable yet: {err}")
-    assert cli.main(["cmc", "--dataset", "folder", "--root", str(folder_root)]) == 0
+    assert cli.main(["cmc", "--dataset", "folder", "--root", str(folder_root), "--tta", "none"]) == 0
     assert FINAL.fullmatch(capsys.readouterr().out.strip().splitlines()[-1])
 
 
@@ -182,7 +182,7 @@ def test_end_to_end_with_a_tiny_untrained_model(tmp_path: Path, capsys) -> None:
     meta = {"format": weights_mod.FORMAT, "version": 1, "model": dataclasses.asdict(cfg)}
     weights_mod.save_weights(weights, model.state_dict(), meta)
 
-    for extra in ([], ["--shortlist-k", "2"]):
+    for extra in ([], ["--shortlist-k", "2"], ["--tta", "none"]):
         argv = [
             "--dataset",
             "folder",
@@ -200,6 +200,7 @@ def test_end_to_end_with_a_tiny_untrained_model(tmp_path: Path, capsys) -> None:
         lines = out.strip().splitlines()
         assert len(lines) == 5 and FINAL.fullmatch(lines[-1]), out
         assert "2 queries, 2 gallery" in err  # folder default: half of the 4 identities are test ids
+        assert f"tta {'none' if 'none' in extra else 'flip'}," in err  # flip by default
 
     assert (
         cmc_main(["--dataset", "folder", "--root", str(root), "--weights", str(tmp_path / "no.safetensors")])
@@ -224,17 +225,17 @@ def test_cmc_prints_the_overlap_warning(folder_root: Path, monkeypatch: pytest.M
     matcher = PidMatcher()
     matcher.meta = {"train_data": [{"name": "folder", "root": str(folder_root)}], "split_seed": 0}
     monkeypatch.setattr(evaluate_cli, "_load_matcher", lambda w, d: matcher)
-    assert cmc_main(["--dataset", "folder", "--root", str(folder_root), "--trials", "4"]) == 0
+    plain = ["--tta", "none"]
+    assert cmc_main(["--dataset", "folder", "--root", str(folder_root), "--trials", "4", *plain]) == 0
     assert "warning: " in capsys.readouterr().err
-    assert cmc_main(["--dataset", "folder", "--root", str(folder_root)]) == 0
+    assert cmc_main(["--dataset", "folder", "--root", str(folder_root), "--tta", "none"]) == 0
     assert "warning: " not in capsys.readouterr().err
 
 
 def test_pair_scores_file(folder_root: Path, fake_matcher: list, capsys, tmp_path: Path) -> None:
     path = tmp_path / "pairs.npz"
-    code = cmc_main(
-        ["--dataset", "folder", "--root", str(folder_root), "--trials", "2", "--pair-scores", str(path)]
-    )
+    argv = ["--dataset", "folder", "--root", str(folder_root), "--trials", "2", "--tta", "none"]
+    code = cmc_main([*argv, "--pair-scores", str(path)])
     out, err = capsys.readouterr()
     assert code == 0, err
     data = np.load(path)
