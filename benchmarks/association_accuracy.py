@@ -617,6 +617,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "footage by benchmarks/adaptation_accuracy.py --cuts); use its own --out: the tracklet cache "
         "holds the encodings",
     )
+    parser.add_argument(
+        "--tta",
+        choices=("none", "flip"),
+        default="none",
+        help="re-ID test-time augmentation (reid_core.tta): flip scores every crop pair as seen and "
+        "mirrored; use its own --out: the tracklet cache holds the encodings",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--per-split", action="store_true", help="also print one row per split")
@@ -642,7 +649,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cuts
         else [c for c in CUTS.values() if args.role in (c.role, "all")]
     )
-    shared_matcher = MATCHERS.get(config.reid.model)(config.reid.weights, "cpu")
+    from reid_core.tta import with_tta
+
+    shared_matcher = with_tta(MATCHERS.get(config.reid.model)(config.reid.weights, "cpu"), args.tta)
     load = os.getloadavg()
     rows: list[dict[str, Any]] = []
     pooled: dict[tuple[str, str], dict[str, list[np.ndarray]]] = {}
@@ -652,7 +661,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for cut in cuts:
             matcher = shared_matcher
             if args.weights_per_cut:
-                matcher = MATCHERS.get(config.reid.model)(args.weights_per_cut.format(cut=cut.name), "cpu")
+                weights = args.weights_per_cut.format(cut=cut.name)
+                matcher = with_tta(MATCHERS.get(config.reid.model)(weights, "cpu"), args.tta)
             folder = cut_folder(cut, args.data, args.out)
             gt = load_gt(cut, folder)
             replay = run_stages(cut, folder, boxes, args.out, load_config(None), matcher)

@@ -46,6 +46,10 @@ class FlipEncoded:
     def __len__(self) -> int:
         return len(self.plain)
 
+    def __getitem__(self, index: Any) -> FlipEncoded:
+        """The rows ``index`` (an int, slice or integer array) of both views."""
+        return FlipEncoded(self.plain[index], self.mirrored[index])
+
 
 def _logodds(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, np.float64), _P_CLIP, 1.0 - _P_CLIP)
@@ -94,6 +98,22 @@ class FlipAveraged:
         plain = self.inner.score(enc_a.plain, enc_b.plain)
         mirrored = self.inner.score(enc_a.mirrored, enc_b.mirrored)
         return _mean_prob(plain, mirrored)
+
+    def pool(self, enc: FlipEncoded) -> FlipEncoded:
+        """Each view's crops averaged into one row (the inner matcher's ``pool``)."""
+        return FlipEncoded(self.inner.pool(enc.plain), self.inner.pool(enc.mirrored))
+
+    def score_blocks(self, blocks: Sequence[tuple[FlipEncoded, FlipEncoded]]) -> list[np.ndarray]:
+        """:meth:`score` of every ``(enc_a, enc_b)`` block, each view's blocks in one inner call
+        (the inner ``score_blocks`` when it has one, else one ``score`` per block)."""
+        batched = getattr(self.inner, "score_blocks", None)
+
+        def run(view: list[tuple[Any, Any]]) -> list[np.ndarray]:
+            return list(batched(view)) if callable(batched) else [self.inner.score(a, b) for a, b in view]
+
+        plain = run([(a.plain, b.plain) for a, b in blocks])
+        mirrored = run([(a.mirrored, b.mirrored) for a, b in blocks])
+        return [_mean_prob(p, q) for p, q in zip(plain, mirrored, strict=True)]
 
     def score_pairs(
         self,

@@ -10,7 +10,7 @@ import pytest
 
 from infra.errors import DatasetError
 from reid_core.inference import Matcher, load_matcher
-from reid_core.tta import TTA_MODES, FlipAveraged, with_tta
+from reid_core.tta import TTA_MODES, FlipAveraged, FlipEncoded, with_tta
 from reid_core.weights import DEFAULT_WEIGHTS
 
 
@@ -89,3 +89,18 @@ def test_with_tta(inner: Matcher, mode: str, wrapped: bool, error: str | None) -
     out = with_tta(inner, mode)
     assert isinstance(out, FlipAveraged) is wrapped and (out is inner) is not wrapped
     assert set(TTA_MODES) == {"flip", "none"}
+
+
+def test_rows_pool_and_score_blocks_as_the_pipeline_uses_them(inner: Matcher) -> None:
+    """Indexing, pooling and batched blocks (pipeline.identities.scoring) agree with :meth:`score`."""
+    flip = FlipAveraged(inner)
+    ea, eb = flip.encode(_crops(4, 7)), flip.encode(_crops(3, 8))
+    rows = np.array([3, 0])
+    np.testing.assert_allclose(flip.score(ea[rows], eb), flip.score(ea, eb)[rows], atol=1e-6)
+    pooled = flip.pool(ea)
+    assert len(pooled) == 1
+    by_view = FlipEncoded(inner.pool(ea.plain), inner.pool(ea.mirrored))
+    np.testing.assert_allclose(flip.score(pooled, eb), flip.score(by_view, eb), atol=1e-6)
+    blocks = [(ea, eb), (eb, ea[rows]), (pooled, pooled)]
+    for got, (a, b) in zip(flip.score_blocks(blocks), blocks, strict=True):
+        np.testing.assert_allclose(got, flip.score(a, b), atol=1e-5)
