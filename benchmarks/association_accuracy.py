@@ -375,8 +375,8 @@ def build_associator(method: str, config: PipelineConfig, matcher: Any, cameras:
             associator.zone_prior_links = ZONE_PRIOR_LINKS
         elif part == "margin":
             associator.min_margin_logodds = config.association.min_margin_logodds
-        elif part == "nomotion":
-            associator.motion = False
+        elif part in ("motion", "nomotion"):  # one-camera motion support (online: off by default)
+            associator.motion = part == "motion"
         elif part == "links":  # the camera link model (zones + place on the border + finer transit)
             from pipeline.identities.offline import ZONE_PRIOR_LINKS
 
@@ -604,6 +604,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--set", nargs="*", default=[], help="config overrides section.key=value")
     parser.add_argument(
+        "--stage-set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides of the stages before association (detector, tracker, tracklets), e.g. "
+        "detector.conf_threshold=0.1 'tracker.params={low_score_threshold: 0.1}'; default: the shipped "
+        "config; use its own --out: the detection and tracklet caches hold their results",
+    )
+    parser.add_argument(
         "--config",
         type=Path,
         default=None,
@@ -644,6 +653,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipeline.identities import MATCHERS
 
     config = parse_overrides(load_config(args.config), args.set)
+    stage_config = parse_overrides(load_config(None), args.stage_set)
     cuts = (
         [CUTS[n] for n in args.cuts]
         if args.cuts
@@ -665,7 +675,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 matcher = with_tta(MATCHERS.get(config.reid.model)(weights, "cpu"), args.tta)
             folder = cut_folder(cut, args.data, args.out)
             gt = load_gt(cut, folder)
-            replay = run_stages(cut, folder, boxes, args.out, load_config(None), matcher)
+            replay = run_stages(cut, folder, boxes, args.out, stage_config, matcher)
             head_done = False
             if args.fit_calibration:
                 for same, values in known_negative_logodds(replay, matcher, config).items():

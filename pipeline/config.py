@@ -290,6 +290,9 @@ class AssociationConfig:
             ``overlapping_views`` any overlap is allowed anyway).
         allow_reentry: whether a person may leave and re-enter the same camera (links tracklets of
             one camera that do not overlap in time; repairs track fragmentation).
+        motion: add motion support to two tracklets of one camera: the later one starting where the
+            earlier one's motion led (``pipeline.identities.spacetime.motion_logodds``, ≥ 0 log-odds;
+            never a penalty, since a person who left may come back anywhere). Both associators.
         shortlist_k: closed tracklets per new tracklet scored by the pair head, chosen by
             embedding cosine. Higher is more thorough and slower.
         crops_per_pair: crops per tracklet used when scoring a pair of tracklets (so up to
@@ -366,6 +369,7 @@ class AssociationConfig:
     max_transition_s: float | None = 60.0
     min_transition_s: float = 0.0
     allow_reentry: bool = True
+    motion: bool = True
     shortlist_k: int = 10
     crops_per_pair: int = 4
     top_pairs_fraction: float = 0.5

@@ -374,6 +374,7 @@ class OfflineAssociator:
             camera_rules=Topology.from_config(cfg),
             adaptive=AdaptiveCalibration.from_config(cfg),
             negative_contrast=NegativeContrast.from_config(cfg),
+            motion=cfg.motion,
         )
 
     # ------------------------------------------------------------------ public API

@@ -17,6 +17,9 @@ identity or starts a new one, at once (so ``--events`` can stream the decision):
    log-odds of the top ``top_pairs_fraction`` of crop-pair probabilities). An identity's score
    is the best score of its shortlisted tracklets. The pairs of all the tracklets of one call
    go through the pair head together (one batched call, same values as one call per pair).
+   With ``motion`` (the default), two tracklets of one camera gain the motion support of
+   :func:`~pipeline.identities.spacetime.motion_logodds` (the later one starts where the
+   earlier one's motion led), added to the calibrated log-odds as offline adds it.
 5. **Decide globally** for the tracklets closing together: Hungarian assignment
    (``trackers.min_cost_matching``) over the tracklet × identity matrix of ``1 − score``, refusing
    pairs below ``threshold``, and refusing every link of a tracklet whose best identity does not
@@ -61,7 +64,7 @@ from pipeline.identities.scoring import (
     logodds,
     tracklet_pair_scores,
 )
-from pipeline.identities.spacetime import PairRule, Topology
+from pipeline.identities.spacetime import Ends, PairRule, Topology, motion_logodds, tracklet_ends
 from pipeline.tracklets import Tracklet
 from trackers import min_cost_matching
 
@@ -83,6 +86,7 @@ class Member:
 
     ``encoded``/``embedding`` are ``None`` when the tracklet had no usable crop, or after
     :meth:`OnlineAssociator.evict_before` dropped them (the time span stays, for the constraints).
+    ``ends`` (where and how it entered and left, common clock) is kept with ``motion`` only.
     """
 
     cam_id: str
@@ -92,6 +96,7 @@ class Member:
     global_id: int = 0
     encoded: Any = None
     embedding: np.ndarray | None = None
+    ends: Ends | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -263,6 +268,11 @@ class OnlineAssociator:
             the closed ones still held (and its batch) are scored, for both tracklets, and every
             candidate pair's head log-odds are contrasted with what each tracklet has so far;
             ``None`` = off.
+        motion: add the one-camera motion support
+            (:func:`~pipeline.identities.spacetime.motion_logodds`, ≥ 0) to the calibrated
+            log-odds of two tracklets of one camera (``association.motion``).
+        frame_wh: each camera's frame ``(width, height)`` in pixels, for the tracklets' ends
+            (a camera missing: its boxes' extent).
     """
 
     def __init__(
@@ -288,11 +298,15 @@ class OnlineAssociator:
         camera_rules: Topology | None = None,
         adaptive: AdaptiveCalibration | None = None,
         negative_contrast: NegativeContrast | None = None,
+        motion: bool,
+        frame_wh: Mapping[str, tuple[int, int]] | None = None,
     ) -> None:
         if enabled and matcher is None:
             raise ValueError("OnlineAssociator needs a matcher when enabled")
         self.adaptive = adaptive
         self.negative_contrast = negative_contrast
+        self.motion = bool(motion)
+        self.frame_wh = dict(frame_wh or {})
         self.matcher = matcher
         self.enabled = bool(enabled)
         self.threshold = float(threshold)
@@ -356,6 +370,8 @@ class OnlineAssociator:
             camera_rules=Topology.from_config(cfg),
             adaptive=AdaptiveCalibration.from_config(cfg),
             negative_contrast=NegativeContrast.from_config(cfg),
+            motion=cfg.motion,
+            frame_wh={c: (int(i.width), int(i.height)) for c, i in cameras.items()},
         )
 
     # ------------------------------------------------------------------ public API
@@ -392,6 +408,9 @@ class OnlineAssociator:
         for member in members:
             if member.key in self._members:
                 raise ValueError(f"tracklet {member.key} was already linked")
+        if self.motion:
+            for member, tracklet in zip(members, tracklets, strict=True):
+                member.ends = self._ends_of(tracklet)
         if self.enabled:
             self._encode(tracklets, members)
         for tracklet in tracklets:
@@ -494,6 +513,23 @@ class OnlineAssociator:
             if enc is not None:
                 member.encoded = enc.encoded
                 member.embedding = enc.embedding
+
+    def _ends_of(self, tracklet: Tracklet) -> Ends:
+        """Where ``tracklet`` entered and left its view (common clock), for the motion evidence."""
+        wh = self.frame_wh.get(tracklet.cam_id)
+        if wh is None:  # camera size unknown (tests): the boxes' extent
+            boxes = tracklet.boxes_xyxy
+            wh = (int(max(b[2] for b in boxes)) + 1, int(max(b[3] for b in boxes)) + 1)
+        clock = self.camera_rules.clock_s
+        times = [clock(tracklet.cam_id, v) for v in tracklet.times_s]
+        return tracklet_ends(tracklet.cam_id, times, tracklet.boxes_xyxy, wh)
+
+    def _motion_logodds(self, a: Member, b: Member) -> float:
+        """Motion support (≥ 0) that the later of two one-camera tracklets continues the earlier."""
+        if not self.motion or a.ends is None or b.ends is None or a.cam_id != b.cam_id:
+            return 0.0
+        first, second = (a, b) if a.t_end_s <= b.t_start_s else (b, a)
+        return motion_logodds(first.ends, second.ends)  # type: ignore[arg-type]
 
     def _concurrent(self, members: Sequence[Member], idx: int) -> list[Member]:
         """The encoded tracklets that share a moment with ``members[idx]`` (the only ones that can
@@ -666,13 +702,13 @@ class OnlineAssociator:
             same = key[0][0] == key[1][0]
             if self.same_camera_calibration is not None and same:
                 scale, bias = self.same_camera_calibration
-            changed = self.adaptive is not None or self.negative_contrast is not None
+            changed = self.adaptive is not None or self.negative_contrast is not None or self.motion
             if not math.isnan(score) and (scale != 1.0 or bias != 0.0 or changed):
+                (a, b) = todo[key]
                 x = logodds(score) if self.adaptive is None else self.adaptive.adjust(logodds(score), same)
                 if self.negative_contrast is not None:
-                    (a, b) = todo[key]
                     x = self.negative_contrast.adjust(x, a.key, a.cam_id, b.key, b.cam_id)
-                w = scale * x + bias
+                w = scale * x + bias + self._motion_logodds(a, b)
                 score = 1.0 / (1.0 + math.exp(-w))  # calibrated P(same person)
             self._pair_cache[key] = score
 

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from pipeline.config import AssociationConfig
+from pipeline.frames import SourceInfo
 from pipeline.identities.online import OnlineAssociator
 from pipeline.identities.scoring import EncodedTracklet, aggregate_pair_scores, logodds, tracklet_pair_score
+from pipeline.identities.spacetime import motion_logodds
 from pipeline.tracklets import Crop, Tracklet
 
 
@@ -92,6 +94,49 @@ def test_one_camera_pairs_use_their_own_calibration(
     link.add([tracklet(cams[0], 1, 0.0, 2.0, code=1)])
     [b] = link.add([tracklet(cams[1], 2, 3.0, 5.0, code=1)])
     assert b.new_identity is not linked
+
+
+def walker(track_id: int, t0: float, t1: float, x0: float, speed_px_s: float, y0: float = 200.0) -> Tracklet:
+    """A tracklet of camera ``a`` (1000 × 500 px) walking right at ``speed_px_s``, boxes 100 px tall."""
+    t = tracklet("a", track_id, t0, t1, code=1)
+    t.boxes_xyxy = [
+        (x0 + speed_px_s * (s - t0), y0, x0 + speed_px_s * (s - t0) + 40.0, y0 + 100.0) for s in t.times_s
+    ]
+    return t
+
+
+@pytest.mark.parametrize(
+    ("motion", "x0_after", "y0_after", "linked"),
+    [
+        (True, 350.0, 200.0, True),  # starts where the walk led, 0.5 s later: motion tips the weak look
+        (False, 350.0, 200.0, False),  # the same without motion: appearance alone is below threshold
+        (True, 900.0, 10.0, False),  # starts far from where it led: no support (never a penalty)
+        (False, 900.0, 10.0, False),
+    ],
+)
+def test_motion_supports_one_camera_continuations(
+    fake_matcher, motion: bool, x0_after: float, y0_after: float, linked: bool
+) -> None:
+    """Appearance P = sigmoid(logit(0.95) − 3.5) = 0.36 < 0.5; found where its motion led (σ = 1 box
+    height at a 0.5 s gap), the motion support of ~2 log-odds makes it 0.82."""
+    cfg = dataclasses.replace(
+        AssociationConfig(),
+        threshold=0.5,
+        min_margin_logodds=0.0,
+        score_scale=1.0,
+        score_bias_logodds=0.0,
+        same_camera_score_scale=1.0,
+        same_camera_score_bias_logodds=-3.5,
+        motion=motion,
+    )
+    cameras = {"a": SourceInfo("a", "a.mp4", "video", 10.0, 1000, 500, None)}
+    link = OnlineAssociator.from_config(cfg, matcher=fake_matcher, cameras=cameras, on_assign=None)
+    link.add([walker(1, 0.0, 2.0, 100.0, 100.0)])
+    [b] = link.add([walker(2, 2.5, 4.0, x0_after, 100.0, y0=y0_after)])
+    assert b.new_identity is not linked
+    if linked:
+        appearance = -3.5 + math.log(0.95 / 0.05)
+        assert logodds(b.score) > appearance + 1.5  # the motion support was added
 
 
 def test_different_people_get_different_identities(fake_matcher) -> None:
@@ -347,8 +392,12 @@ class ObviousLinker(OnlineAssociator):
                 scale, bias = self.score_scale, self.score_bias_logodds
                 if a.cam_id == b.cam_id and self.same_camera_calibration is not None:
                     scale, bias = self.same_camera_calibration
-                if not math.isnan(s) and (scale != 1.0 or bias != 0.0):
-                    s = 1.0 / (1.0 + math.exp(-(scale * logodds(s) + bias)))
+                if not math.isnan(s) and (scale != 1.0 or bias != 0.0 or self.motion):
+                    w = scale * logodds(s) + bias
+                    if a.cam_id == b.cam_id and self.motion:  # one camera: support by motion
+                        first, second = sorted((a, b), key=lambda m: m.t_start_s)
+                        w += motion_logodds(first.ends, second.ends)
+                    s = 1.0 / (1.0 + math.exp(-w))
                 self._pair_cache[key] = s
 
     def evict_before(self, t_s):
