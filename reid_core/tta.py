@@ -12,9 +12,10 @@ augmentation most re-ID toolkits offer (a person seen from the left is the same 
 from the right); what it gives on each data set is in docs/reid.md ("Test-time flip").
 ``reid-eval cmc`` uses it by default (``--tta flip``); the pipeline does not.
 
-Example:
-    >>> # matcher = FlipAveraged(load_matcher())        # doctest: +SKIP
-    >>> # p = matcher.score(matcher.encode(a), matcher.encode(b))
+Usage::
+
+    matcher = FlipAveraged(load_matcher())
+    p = matcher.score(matcher.encode(crops_a_bgr), matcher.encode(crops_b_bgr))  # (Na, Nb)
 """
 
 from __future__ import annotations
