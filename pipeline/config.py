@@ -314,9 +314,10 @@ class AssociationConfig:
             their pairs exceeds ``logit(offline_threshold)``, in (0, 1) (a mean over an identity,
             not one pair: chosen on the tuning data apart from ``threshold``). Higher: fewer wrong
             merges, more split identities.
-        zone_prior_links: ``offline``: pseudo-links of the prior of the exit/entry zone and
-            transit-time model learned from the run's own first-pass links (higher = the run
-            needs more links before zones count); ``None`` = no zone evidence.
+        zone_prior_links: pseudo-links of the prior of the exit/entry zone and transit-time
+            model learned from the run's own links (``offline``: its first-pass clustering;
+            ``online``: the links made so far), for both associators (higher = the run needs more
+            links before zones count); ``None`` = no zone evidence.
         same_camera_score_scale, same_camera_score_bias_logodds: the same calibration for two
             tracklets of one camera (a re-entry or a lost track), used by both associators: in one
             view different people look more alike to the head (shared light and viewpoint) and one

@@ -19,7 +19,10 @@ identity or starts a new one, at once (so ``--events`` can stream the decision):
    go through the pair head together (one batched call, same values as one call per pair).
    With ``motion`` (the default), two tracklets of one camera gain the motion support of
    :func:`~pipeline.identities.spacetime.motion_logodds` (the later one starts where the
-   earlier one's motion led), added to the calibrated log-odds as offline adds it.
+   earlier one's motion led), added to the calibrated log-odds as offline adds it. With
+   ``zone_prior_links`` (the default), every pair also gains the evidence of the camera link
+   model learned from the links made so far (which exit border leads to which entry border,
+   of which camera, after how long; :class:`~pipeline.identities.spacetime.ZoneModel`).
 5. **Decide globally** for the tracklets closing together: Hungarian assignment
    (``trackers.min_cost_matching``) over the tracklet × identity matrix of ``1 − score``, refusing
    pairs below ``threshold``, and refusing every link of a tracklet whose best identity does not
@@ -64,7 +67,14 @@ from pipeline.identities.scoring import (
     logodds,
     tracklet_pair_scores,
 )
-from pipeline.identities.spacetime import Ends, PairRule, Topology, motion_logodds, tracklet_ends
+from pipeline.identities.spacetime import (
+    Ends,
+    PairRule,
+    Topology,
+    ZoneModel,
+    motion_logodds,
+    tracklet_ends,
+)
 from pipeline.tracklets import Tracklet
 from trackers import min_cost_matching
 
@@ -271,6 +281,12 @@ class OnlineAssociator:
         motion: add the one-camera motion support
             (:func:`~pipeline.identities.spacetime.motion_logodds`, ≥ 0) to the calibrated
             log-odds of two tracklets of one camera (``association.motion``).
+        zone_prior_links: the camera link model learned as the run goes
+            (``association.zone_prior_links``, :class:`~pipeline.identities.spacetime.ZoneModel`):
+            every scored pair counts as a candidate (earlier tracklet's exit border and camera →
+            later one's entry border and camera, and the transit-time bin), every link made as a
+            link; each scored pair gains the log-ratio of the two, smoothed toward the candidates
+            by this many pseudo-links; ``None`` = no zone evidence.
         frame_wh: each camera's frame ``(width, height)`` in pixels, for the tracklets' ends
             (a camera missing: its boxes' extent).
     """
@@ -299,6 +315,7 @@ class OnlineAssociator:
         adaptive: AdaptiveCalibration | None = None,
         negative_contrast: NegativeContrast | None = None,
         motion: bool,
+        zone_prior_links: float | None,
         frame_wh: Mapping[str, tuple[int, int]] | None = None,
     ) -> None:
         if enabled and matcher is None:
@@ -307,6 +324,8 @@ class OnlineAssociator:
         self.negative_contrast = negative_contrast
         self.motion = bool(motion)
         self.frame_wh = dict(frame_wh or {})
+        self.zone_prior_links = None if zone_prior_links is None else float(zone_prior_links)
+        self._zones: ZoneModel | None = None
         self.matcher = matcher
         self.enabled = bool(enabled)
         self.threshold = float(threshold)
@@ -371,6 +390,7 @@ class OnlineAssociator:
             adaptive=AdaptiveCalibration.from_config(cfg),
             negative_contrast=NegativeContrast.from_config(cfg),
             motion=cfg.motion,
+            zone_prior_links=cfg.zone_prior_links,
             frame_wh={c: (int(i.width), int(i.height)) for c, i in cameras.items()},
         )
 
@@ -408,7 +428,7 @@ class OnlineAssociator:
         for member in members:
             if member.key in self._members:
                 raise ValueError(f"tracklet {member.key} was already linked")
-        if self.motion:
+        if self.motion or self.zone_prior_links is not None:
             for member, tracklet in zip(members, tracklets, strict=True):
                 member.ends = self._ends_of(tracklet)
         if self.enabled:
@@ -530,6 +550,25 @@ class OnlineAssociator:
             return 0.0
         first, second = (a, b) if a.t_end_s <= b.t_start_s else (b, a)
         return motion_logodds(first.ends, second.ends)  # type: ignore[arg-type]
+
+    def _zone_logodds(self, a: Member, b: Member) -> float:
+        """Zone evidence for a scored pair, learned from the links so far (the pair counts as a candidate)."""
+        if self.zone_prior_links is None or a.ends is None or b.ends is None:
+            return 0.0
+        if self._zones is None:
+            self._zones = ZoneModel([], [], float(self.zone_prior_links))
+        first, second = (a, b) if (a.t_end_s, a.t_start_s) <= (b.t_end_s, b.t_start_s) else (b, a)
+        self._zones.add_candidate(first.ends, second.ends)  # type: ignore[arg-type]
+        return self._zones.logodds(first.ends, second.ends)  # type: ignore[arg-type]
+
+    def _learn_zone_link(self, member: Member, identity: _Identity) -> None:
+        """Count ``member``'s link to the member of ``identity`` just before it in time."""
+        if self.zone_prior_links is None or member.ends is None:
+            return
+        before = [m for m in identity.members if m.ends is not None and m.t_end_s <= member.t_start_s]
+        if before and self._zones is not None:
+            prev = max(before, key=lambda m: (m.t_end_s, m.t_start_s))
+            self._zones.add_link(prev.ends, member.ends)  # type: ignore[arg-type]
 
     def _concurrent(self, members: Sequence[Member], idx: int) -> list[Member]:
         """The encoded tracklets that share a moment with ``members[idx]`` (the only ones that can
@@ -702,13 +741,18 @@ class OnlineAssociator:
             same = key[0][0] == key[1][0]
             if self.same_camera_calibration is not None and same:
                 scale, bias = self.same_camera_calibration
-            changed = self.adaptive is not None or self.negative_contrast is not None or self.motion
+            changed = (
+                self.adaptive is not None
+                or self.negative_contrast is not None
+                or self.motion
+                or self.zone_prior_links is not None
+            )
             if not math.isnan(score) and (scale != 1.0 or bias != 0.0 or changed):
                 (a, b) = todo[key]
                 x = logodds(score) if self.adaptive is None else self.adaptive.adjust(logodds(score), same)
                 if self.negative_contrast is not None:
                     x = self.negative_contrast.adjust(x, a.key, a.cam_id, b.key, b.cam_id)
-                w = scale * x + bias + self._motion_logodds(a, b)
+                w = scale * x + bias + self._motion_logodds(a, b) + self._zone_logodds(a, b)
                 score = 1.0 / (1.0 + math.exp(-w))  # calibrated P(same person)
             self._pair_cache[key] = score
 
@@ -720,6 +764,8 @@ class OnlineAssociator:
             self._identities[gid] = _Identity(gid)
         member.global_id = gid
         identity = self._identities[gid]
+        if not new:
+            self._learn_zone_link(member, identity)
         identity.members.append(member)
         identity.t_start_s = min(identity.t_start_s, member.t_start_s)
         identity.t_end_s = max(identity.t_end_s, member.t_end_s)

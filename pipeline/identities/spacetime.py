@@ -182,6 +182,14 @@ class _Dirichlet:
         self.num_background = len(candidates)
         self.prior = float(prior)
 
+    def add_candidate(self, key: object) -> None:
+        self.background[key] += 1
+        self.num_background += 1
+
+    def add_link(self, key: object) -> None:
+        self.links[key] += 1
+        self.num_links += 1
+
     def logodds(self, key: object) -> float:
         q = self.background.get(key, 0) / self.num_background if self.num_background else 0.0
         if q <= 0 or self.num_links + self.prior <= 0:
@@ -213,6 +221,16 @@ class ZoneModel:
         self.transit = _Dirichlet(
             [transit_key(a, b) for a, b in links], [transit_key(a, b) for a, b in candidates], prior_links
         )
+
+    def add_candidate(self, a: Ends, b: Ends) -> None:
+        """Count one more feasible pair ``a → b`` (for a linker that learns as it goes)."""
+        self.zones.add_candidate(zone_key(a, b))
+        self.transit.add_candidate(transit_key(a, b))
+
+    def add_link(self, a: Ends, b: Ends) -> None:
+        """Count one more link ``a → b`` (a pair believed to be one person)."""
+        self.zones.add_link(zone_key(a, b))
+        self.transit.add_link(transit_key(a, b))
 
     def logodds(self, a: Ends, b: Ends) -> float:
         """Zone and transit evidence for ``a → b`` (0 when nothing was learned)."""

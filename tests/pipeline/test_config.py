@@ -28,12 +28,11 @@ FED = {
 NOT_TAKEN = {
     "tracklets": set(),
     # topology reaches the part as camera_rules, the adaptive_* and *negative_* keys as adaptive
-    # (AdaptiveCalibration.from_config); offline_threshold and zone_prior_links are offline's only
+    # (AdaptiveCalibration.from_config); offline_threshold is offline's only
     "association": {
         "method",
         "topology",
         "offline_threshold",
-        "zone_prior_links",
         "adaptive_calibration",
         "negative_q50_logodds",
         "negative_q90_logodds",

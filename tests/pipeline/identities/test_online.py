@@ -37,7 +37,7 @@ def tracklet(cam: str, track_id: int, t0: float, t1: float, code: int | None, n_
 
 def linker(matcher, on_assign=None, **kwargs) -> OnlineAssociator:
     """A linker for rule tests: the config defaults, with a 0.5 threshold, a 10 s window and no
-    look-alike margin and no calibration unless a test says otherwise."""
+    look-alike margin, no calibration and no learned zones unless a test says otherwise."""
     cfg = dataclasses.replace(
         AssociationConfig(),
         **{
@@ -48,6 +48,7 @@ def linker(matcher, on_assign=None, **kwargs) -> OnlineAssociator:
             "score_bias_logodds": 0.0,
             "same_camera_score_scale": 1.0,
             "same_camera_score_bias_logodds": 0.0,
+            "zone_prior_links": None,  # no learned zones: each test sets its own evidence
             **kwargs,
         },
     )
@@ -137,6 +138,65 @@ def test_motion_supports_one_camera_continuations(
     if linked:
         appearance = -3.5 + math.log(0.95 / 0.05)
         assert logodds(b.score) > appearance + 1.5  # the motion support was added
+
+
+def crossing(
+    cam: str, track_id: int, t0: float, t1: float, codes: list[int], start: str, end: str
+) -> Tracklet:
+    """A tracklet of a 1000 × 500 px view from the ``start`` border to the ``end`` border (``left``,
+    ``right``, ``bottom``, ``in``: the middle), boxes 100 px tall, crops carrying ``codes``."""
+    points = {"left": (2.0, 200.0), "right": (958.0, 200.0), "bottom": (480.0, 398.0), "in": (480.0, 200.0)}
+    t = tracklet(cam, track_id, t0, t1, code=codes[0], n_crops=len(codes))
+    (x0, y0), (x1, y1) = points[start], points[end]
+    n = len(t.times_s)
+    t.boxes_xyxy = [(x0 + (x1 - x0) * k / (n - 1), y0 + (y1 - y0) * k / (n - 1), 0.0, 0.0) for k in range(n)]
+    t.boxes_xyxy = [(x, y, x + 40.0, y + 100.0) for x, y, _, _ in t.boxes_xyxy]
+    t.crops = [
+        dataclasses.replace(c, image_bgr=code_crop(code)) for c, code in zip(t.crops, codes, strict=True)
+    ]
+    return t
+
+
+@pytest.mark.parametrize(
+    ("zone_prior_links", "entry", "linked"),
+    [
+        (5.0, "left", True),  # enters cam b where every earlier link entered: the zones tip the even look
+        (None, "left", False),  # the same without zones: P = 0.5 < 0.6
+        (5.0, "bottom", False),  # enters where people were never linked from cam a: no help
+    ],
+)
+def test_learned_zones_weigh_later_links(
+    fake_matcher, zone_prior_links: float | None, entry: str, linked: bool
+) -> None:
+    """Six people leave cam a at its right border and enter cam b at its left border 2 s later
+    (links at P 0.95); six others enter cam b from the bottom at the same moments (candidates, never
+    linked). A seventh pair looks even (half its crop pairs match: P = 0.5 with every crop pair
+    averaged)."""
+    cfg = dataclasses.replace(
+        AssociationConfig(),
+        threshold=0.6,
+        min_margin_logodds=0.0,
+        score_scale=1.0,
+        score_bias_logodds=0.0,
+        top_pairs_fraction=1.0,
+        max_transition_s=10.0,
+        motion=False,
+        zone_prior_links=zone_prior_links,
+    )
+    cameras = {c: SourceInfo(c, f"{c}.mp4", "video", 10.0, 1000, 500, None) for c in ("a", "b")}
+    link = OnlineAssociator.from_config(cfg, matcher=fake_matcher, cameras=cameras, on_assign=None)
+    for k in range(6):
+        t0 = 10.0 * k
+        link.add([crossing("a", 1 + k, t0, t0 + 3.0, [10 + k] * 4, "in", "right")])
+        other = crossing("b", 100 + k, t0 + 5.0, t0 + 8.0, [30 + k] * 4, "bottom", "in")
+        decisions = link.add([other, crossing("b", 1 + k, t0 + 5.0, t0 + 8.0, [10 + k] * 4, "left", "in")])
+        [b] = [d for d in decisions if d.track_id == 1 + k]
+        assert not b.new_identity  # the confident links the zones learn from
+    link.add([crossing("a", 50, 70.0, 73.0, [50] * 4, "in", "right")])
+    [b] = link.add([crossing("b", 50, 75.0, 78.0, [50, 50, 51, 51], entry, "in")])
+    assert b.new_identity is not linked
+    if zone_prior_links is None:
+        assert b.new_identity  # appearance alone: exactly even
 
 
 def test_different_people_get_different_identities(fake_matcher) -> None:

@@ -69,6 +69,23 @@ def test_zone_model_learns_which_exit_leads_where() -> None:
     assert nothing_learned.logodds(*other) == pytest.approx(0.0)
 
 
+def test_zone_model_learnt_as_it_goes_equals_one_learnt_at_once() -> None:
+    """``add_candidate`` / ``add_link`` one pair at a time (the online linker) = the batch model."""
+    hand_over = (ends("a", 0, 1, 0, 630, exit_="right"), ends("b", 1.5, 3, 5, 300, entry="left"))
+    other = (ends("a", 0, 1, 0, 300, exit_="in"), ends("b", 9.5, 11, 5, 300, entry="top"))
+    candidates = [hand_over] * 7 + [other] * 4
+    links = [hand_over] * 5 + [other]
+    batch = ZoneModel(links, candidates, prior_links=5)
+    growing = ZoneModel([], [], prior_links=5)
+    assert growing.logodds(*hand_over) == 0.0  # nothing seen yet
+    for pair in candidates:
+        growing.add_candidate(*pair)
+    for pair in links:
+        growing.add_link(*pair)
+    for pair in (hand_over, other):
+        assert growing.logodds(*pair) == pytest.approx(batch.logodds(*pair), abs=1e-12)
+
+
 def test_platt_recovers_a_known_map() -> None:
     rng = np.random.default_rng(0)
     w_true = rng.normal(-2.0, 2.0, 4000)  # log-odds of P(same)
