@@ -384,6 +384,8 @@ def build_associator(method: str, config: PipelineConfig, matcher: Any, cameras:
             associator.link_model = "links"
         elif part.startswith("passes"):
             associator.zone_passes = int(part[len("passes") :])
+        elif part.startswith("m="):  # min_margin_logodds
+            associator.min_margin_logodds = float(part[2:])
         elif part.startswith("zp="):  # zone_prior_links (pseudo-links)
             associator.zone_prior_links = float(part[3:])
         elif part.startswith("t="):  # offline_threshold

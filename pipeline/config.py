@@ -364,7 +364,7 @@ class AssociationConfig:
 
     method: str = "online"
     enabled: bool = True
-    threshold: float = 0.24
+    threshold: float = 0.2
     min_margin_logodds: float = 0.61
     overlapping_views: bool = False
     max_transition_s: float | None = 60.0
