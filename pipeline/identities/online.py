@@ -96,7 +96,7 @@ class Member:
 
     ``encoded``/``embedding`` are ``None`` when the tracklet had no usable crop, or after
     :meth:`OnlineAssociator.evict_before` dropped them (the time span stays, for the constraints).
-    ``ends`` (where and how it entered and left, common clock) is kept with ``motion`` only.
+    ``ends`` (where and how it entered and left, common clock) is kept with ``motion`` or zones on.
     """
 
     cam_id: str
@@ -535,7 +535,7 @@ class OnlineAssociator:
                 member.embedding = enc.embedding
 
     def _ends_of(self, tracklet: Tracklet) -> Ends:
-        """Where ``tracklet`` entered and left its view (common clock), for the motion evidence."""
+        """Where ``tracklet`` entered and left its view (common clock), for the motion and zone evidence."""
         wh = self.frame_wh.get(tracklet.cam_id)
         if wh is None:  # camera size unknown (tests): the boxes' extent
             boxes = tracklet.boxes_xyxy
@@ -546,29 +546,41 @@ class OnlineAssociator:
 
     def _motion_logodds(self, a: Member, b: Member) -> float:
         """Motion support (≥ 0) that the later of two one-camera tracklets continues the earlier."""
-        if not self.motion or a.ends is None or b.ends is None or a.cam_id != b.cam_id:
+        if not self.motion or a.cam_id != b.cam_id:
             return 0.0
-        first, second = (a, b) if a.t_end_s <= b.t_start_s else (b, a)
-        return motion_logodds(first.ends, second.ends)  # type: ignore[arg-type]
+        first, second = (a.ends, b.ends) if a.t_end_s <= b.t_start_s else (b.ends, a.ends)
+        return 0.0 if first is None or second is None else motion_logodds(first, second)
 
     def _zone_logodds(self, a: Member, b: Member) -> float:
         """Zone evidence for a scored pair, learned from the links so far (the pair counts as a candidate)."""
-        if self.zone_prior_links is None or a.ends is None or b.ends is None:
+        zones = self._zone_model()
+        if zones is None:
             return 0.0
-        if self._zones is None:
-            self._zones = ZoneModel([], [], float(self.zone_prior_links))
-        first, second = (a, b) if (a.t_end_s, a.t_start_s) <= (b.t_end_s, b.t_start_s) else (b, a)
-        self._zones.add_candidate(first.ends, second.ends)  # type: ignore[arg-type]
-        return self._zones.logodds(first.ends, second.ends)  # type: ignore[arg-type]
+        order = (a.t_end_s, a.t_start_s) <= (b.t_end_s, b.t_start_s)
+        first, second = (a.ends, b.ends) if order else (b.ends, a.ends)
+        if first is None or second is None:
+            return 0.0
+        zones.add_candidate(first, second)
+        return zones.logodds(first, second)
 
     def _learn_zone_link(self, member: Member, identity: _Identity) -> None:
         """Count ``member``'s link to the member of ``identity`` just before it in time."""
-        if self.zone_prior_links is None or member.ends is None:
+        zones = self._zone_model()
+        if zones is None or member.ends is None:
             return
         before = [m for m in identity.members if m.ends is not None and m.t_end_s <= member.t_start_s]
-        if before and self._zones is not None:
-            prev = max(before, key=lambda m: (m.t_end_s, m.t_start_s))
-            self._zones.add_link(prev.ends, member.ends)  # type: ignore[arg-type]
+        if before:
+            prev = max(before, key=lambda m: (m.t_end_s, m.t_start_s)).ends
+            assert prev is not None
+            zones.add_link(prev, member.ends)
+
+    def _zone_model(self) -> ZoneModel | None:
+        """The zone model learned so far (made at first use), ``None`` with zones off."""
+        if self.zone_prior_links is None:
+            return None
+        if self._zones is None:
+            self._zones = ZoneModel([], [], self.zone_prior_links)
+        return self._zones
 
     def _concurrent(self, members: Sequence[Member], idx: int) -> list[Member]:
         """The encoded tracklets that share a moment with ``members[idx]`` (the only ones that can
