@@ -375,7 +375,7 @@ def build_associator(method: str, config: PipelineConfig, matcher: Any, cameras:
             associator.zone_prior_links = ZONE_PRIOR_LINKS
         elif part == "margin":
             associator.min_margin_logodds = config.association.min_margin_logodds
-        elif part in ("motion", "nomotion"):  # one-camera motion support (online: off by default)
+        elif part in ("motion", "nomotion"):  # one-camera motion support (on by default in both)
             associator.motion = part == "motion"
         elif part == "links":  # the camera link model (zones + place on the border + finer transit)
             from pipeline.identities.offline import ZONE_PRIOR_LINKS

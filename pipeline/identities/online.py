@@ -428,7 +428,7 @@ class OnlineAssociator:
         for member in members:
             if member.key in self._members:
                 raise ValueError(f"tracklet {member.key} was already linked")
-        if self.motion or self.zone_prior_links is not None:
+        if self.enabled and (self.motion or self.zone_prior_links is not None):
             for member, tracklet in zip(members, tracklets, strict=True):
                 member.ends = self._ends_of(tracklet)
         if self.enabled:

@@ -35,9 +35,10 @@ def tracklet(cam: str, track_id: int, t0: float, t1: float, code: int | None, n_
     return t
 
 
-def linker(matcher, on_assign=None, **kwargs) -> OnlineAssociator:
+def linker(matcher, on_assign=None, cameras=None, **kwargs) -> OnlineAssociator:
     """A linker for rule tests: the config defaults, with a 0.5 threshold, a 10 s window and no
-    look-alike margin, no calibration and no learned zones unless a test says otherwise."""
+    look-alike margin, no calibration and no learned zones unless a test says otherwise;
+    ``cameras``: ids of 1000 × 500 px views (frame sizes for motion and zones)."""
     cfg = dataclasses.replace(
         AssociationConfig(),
         **{
@@ -52,7 +53,8 @@ def linker(matcher, on_assign=None, **kwargs) -> OnlineAssociator:
             **kwargs,
         },
     )
-    return OnlineAssociator.from_config(cfg, matcher=matcher, cameras={}, on_assign=on_assign)
+    views = {c: SourceInfo(c, f"{c}.mp4", "video", 10.0, 1000, 500, None) for c in cameras or ()}
+    return OnlineAssociator.from_config(cfg, matcher=matcher, cameras=views, on_assign=on_assign)
 
 
 def identities(link: OnlineAssociator) -> dict[int, list[tuple[str, int]]]:
@@ -120,18 +122,7 @@ def test_motion_supports_one_camera_continuations(
 ) -> None:
     """Appearance P = sigmoid(logit(0.95) − 3.5) = 0.36 < 0.5; found where its motion led (σ = 1 box
     height at a 0.5 s gap), the motion support of ~2 log-odds makes it 0.82."""
-    cfg = dataclasses.replace(
-        AssociationConfig(),
-        threshold=0.5,
-        min_margin_logodds=0.0,
-        score_scale=1.0,
-        score_bias_logodds=0.0,
-        same_camera_score_scale=1.0,
-        same_camera_score_bias_logodds=-3.5,
-        motion=motion,
-    )
-    cameras = {"a": SourceInfo("a", "a.mp4", "video", 10.0, 1000, 500, None)}
-    link = OnlineAssociator.from_config(cfg, matcher=fake_matcher, cameras=cameras, on_assign=None)
+    link = linker(fake_matcher, cameras=["a"], same_camera_score_bias_logodds=-3.5, motion=motion)
     link.add([walker(1, 0.0, 2.0, 100.0, 100.0)])
     [b] = link.add([walker(2, 2.5, 4.0, x0_after, 100.0, y0=y0_after)])
     assert b.new_identity is not linked
@@ -172,19 +163,14 @@ def test_learned_zones_weigh_later_links(
     (links at P 0.95); six others enter cam b from the bottom at the same moments (candidates, never
     linked). A seventh pair looks even (half its crop pairs match: P = 0.5 with every crop pair
     averaged)."""
-    cfg = dataclasses.replace(
-        AssociationConfig(),
+    link = linker(
+        fake_matcher,
+        cameras=["a", "b"],
         threshold=0.6,
-        min_margin_logodds=0.0,
-        score_scale=1.0,
-        score_bias_logodds=0.0,
         top_pairs_fraction=1.0,
-        max_transition_s=10.0,
         motion=False,
         zone_prior_links=zone_prior_links,
     )
-    cameras = {c: SourceInfo(c, f"{c}.mp4", "video", 10.0, 1000, 500, None) for c in ("a", "b")}
-    link = OnlineAssociator.from_config(cfg, matcher=fake_matcher, cameras=cameras, on_assign=None)
     for k in range(6):
         t0 = 10.0 * k
         link.add([crossing("a", 1 + k, t0, t0 + 3.0, [10 + k] * 4, "in", "right")])
