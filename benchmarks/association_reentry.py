@@ -18,12 +18,13 @@ benchmark makes that failure mode measurable from ground truth alone:
 - **Appearance.** Pair-head log-odds drawn per tracklet pair as in ``association_simulation.py``
   (same person ~ N(μ+, σ+), different ~ N(μ−, σ−) with a look-alike term shared by each pair of
   people), from distributions measured on real crops of the tuning cuts; a same-camera pair
-  draws from the same-camera distributions (``--pos-same-cam`` / ``--neg-same-cam``). Measured
-  (``--measure-pairs``): two views, same person +1.49 ± 2.07, other −2.80 ± 2.39; one view, two
-  halves of one tracklet +4.21 ± 2.42, two people −1.11 ± 3.20. In one view different people look
-  *more* alike to the head (shared light and viewpoint), and one person much more alike (halves
-  of one walk: optimistic for a re-entry, where the person turned round; ``--pos-same-cam 1.49
-  2.07`` is the pessimistic check).
+  draws from the same-camera distributions (``--pos-same-cam`` / ``--neg-same-cam``). Each
+  ``association.crop_pooling`` has its own (``MEASURED``; ``--measure-pairs``); for the default
+  (``mean``): two views, same person +2.46 ± 2.41, other −2.89 ± 2.99; one view, two halves of one
+  tracklet +4.38 ± 2.61, two people −1.28 ± 3.53. In one view different people look *more* alike
+  to the head (shared light and viewpoint), and one person much more alike (halves of one walk:
+  optimistic for a re-entry, where the person turned round; ``--pos-same-cam 2.46 2.41`` is the
+  pessimistic check).
 
 **Division, fixed** (``ROLES``): tuning = Venice-2, ADL-Rundle-6, CAMPUS HC3 and HC4, TUD-Campus;
 test = PETS09-S2L1 (when present: the held-out footage is most likely a cut of it, so nothing may
@@ -88,12 +89,35 @@ BOX_NOISE = 0.03
 MIN_TRACKLET_S = 0.3
 CAMPUS_FPS, CAMPUS_WH = 30.0, (1920, 1080)
 # The head's tracklet-pair log-odds (mean, sd) measured on real crops of the tuning cuts, GT + YOLO
-# boxes (``--measure-pairs``): two views / one view (halves of one tracklet vs two people).
-POS, NEG = (1.49, 2.07), (-2.80, 2.39)
-POS_SAME_CAM, NEG_SAME_CAM = (4.21, 2.42), (-1.11, 3.20)
-# known negatives (two people at one moment), tuning cuts' real crops, GT + YOLO boxes
-# (association_accuracy.py --role tuning --fit-calibration): two cameras, one camera
-NEG_CONCURRENT, NEG_CONCURRENT_SAME_CAM = (-2.83, 2.63), (-0.16, 2.72)
+# boxes, per ``association.crop_pooling`` (each mode's scores have their own spread): two views and
+# one view (halves of one tracklet vs two people; ``--measure-pairs``), and known negatives, two
+# people at one moment (``association_accuracy.py --role tuning --fit-calibration``).
+DISTRIBUTIONS = {
+    "pos": "two views, one person",
+    "neg": "two views, two people",
+    "pos_same_cam": "one view, one person",
+    "neg_same_cam": "one view, two people",
+    "neg_concurrent": "two views, two people at one time",
+    "neg_concurrent_same_cam": "one view, two people at one time",
+}
+MEASURED: dict[str, dict[str, tuple[float, float]]] = {
+    "mean": {
+        "pos": (2.46, 2.41),
+        "neg": (-2.89, 2.99),
+        "pos_same_cam": (4.38, 2.61),
+        "neg_same_cam": (-1.28, 3.53),
+        "neg_concurrent": (-3.05, 3.11),
+        "neg_concurrent_same_cam": (0.18, 3.26),
+    },
+    "pairs": {
+        "pos": (1.49, 2.07),
+        "neg": (-2.80, 2.39),
+        "pos_same_cam": (4.21, 2.42),
+        "neg_same_cam": (-1.11, 3.20),
+        "neg_concurrent": (-2.83, 2.63),
+        "neg_concurrent_same_cam": (-0.16, 2.72),
+    },
+}
 CAMS = ("cam_a", "cam_b")
 
 
@@ -430,22 +454,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--strips", nargs="+", type=float, default=list(STRIPS))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--pos", type=float, nargs=2, default=POS, help="mean, sd of same-person log-odds")
-    parser.add_argument("--neg", type=float, nargs=2, default=NEG, help="mean, sd of other-person log-odds")
-    parser.add_argument(
-        "--pos-same-cam",
-        type=float,
-        nargs=2,
-        default=POS_SAME_CAM,
-        help="same, one camera",
-    )
-    parser.add_argument("--neg-same-cam", type=float, nargs=2, default=NEG_SAME_CAM)
-    parser.add_argument(
-        "--neg-concurrent", type=float, nargs=2, default=NEG_CONCURRENT, help="two views, one time"
-    )
-    parser.add_argument(
-        "--neg-concurrent-same-cam", type=float, nargs=2, default=NEG_CONCURRENT_SAME_CAM, help="one view"
-    )
+    for key, help_text in DISTRIBUTIONS.items():
+        parser.add_argument(
+            "--" + key.replace("_", "-"),
+            type=float,
+            nargs=2,
+            default=None,
+            metavar=("MEAN", "SD"),
+            help=f"{help_text} (log-odds); default: MEASURED for the config's crop_pooling",
+        )
     parser.add_argument(
         "--tracklet-share",
         type=float,
@@ -467,6 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         measure_pairs(DEFAULT_OUT, args.data, ("gt", "yolo"), config)
         return 0
+    dist = {k: tuple(getattr(args, k) or MEASURED[config.association.crop_pooling][k]) for k in DISTRIBUTIONS}
     names = args.scenes or list(ROLES[args.role])
     load0 = os.getloadavg()[0]
     scenes: list[tuple[Scene, SimMatcher]] = []
@@ -481,18 +499,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     break
                 cams = [t.cam_id for t in scene.tracklets]
                 matcher = SimMatcher(
-                    scene.person, rng, tuple(args.pos), tuple(args.neg),
-                    cams=cams, pos_same_cam=args.pos_same_cam, neg_same_cam=args.neg_same_cam,
+                    scene.person, rng, dist["pos"], dist["neg"],
+                    cams=cams, pos_same_cam=dist["pos_same_cam"], neg_same_cam=dist["neg_same_cam"],
                     tracklet_share=args.tracklet_share,
                     spans_s=[(t.t_start_s, t.t_end_s) for t in scene.tracklets],
-                    neg_concurrent=tuple(args.neg_concurrent),
-                    neg_concurrent_same_cam=tuple(args.neg_concurrent_same_cam),
+                    neg_concurrent=dist["neg_concurrent"],
+                    neg_concurrent_same_cam=dist["neg_concurrent_same_cam"],
                 )  # fmt: skip
                 scenes.append((scene, matcher))
     settings = [*([str(args.config)] if args.config else []), *args.set]
     print(f"# re-entry simulation, role {args.role}: {len(scenes)} scenes "
           f"({', '.join(n for n in names if n not in missing)}; strips {args.strips}, seeds {args.seeds}); "
           f"{', '.join(settings) or 'default config'}")  # fmt: skip
+    print("# head log-odds (mean, sd): " + ", ".join(f"{k} {m:+.2f} {sd:.2f}" for k, (m, sd) in dist.items()))
     for name in sorted(set(missing)):
         print(f"# {name}: not in {args.data}: not part of this run")
     tracklets = sum(len(s.tracklets) for s, _ in scenes)

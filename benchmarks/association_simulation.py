@@ -27,8 +27,8 @@ scores from the distributions measured on real crops, then runs the associators 
 This is a *tuning* source (it shares nothing with the test splits but the measured score
 distributions of the tuning splits). Usage::
 
-    python benchmarks/association_simulation.py [--methods online offline] [--set key=value ...]
-        [--seeds 0 1 2]
+    python benchmarks/association_simulation.py [--methods online offline] [--config C]
+        [--set key=value ...] [--seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -66,9 +66,13 @@ FRAME_WH = (1920, 1080)
 LOSS_RATE_PER_S = 1 / 20.0
 LOOKALIKE_RHO = 0.5
 TRACKLET_SHARE = 0.34  # share of a pair's log-odds variance from its two tracklets' looks (tuning crops)
-# logit of the aggregated head score, measured on the tuning splits (TUD-Campus cuts, GT + YOLO boxes)
-DEFAULT_POS = (1.50, 1.95)
-DEFAULT_NEG = (-2.05, 2.67)
+# logit of the aggregated head score (mean, sd) of one person / two people, measured on the tuning
+# splits (TUD-Campus cuts, GT + YOLO boxes), per ``association.crop_pooling`` (each mode's scores
+# have their own spread; association_reentry.py --measure-pairs)
+MEASURED: dict[str, dict[str, tuple[float, float]]] = {
+    "mean": {"pos": (2.46, 2.41), "neg": (-2.89, 2.99)},
+    "pairs": {"pos": (1.50, 1.95), "neg": (-2.05, 2.67)},
+}
 
 
 @dataclasses.dataclass
@@ -268,26 +272,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument(
-        "--pos", type=float, nargs=2, default=DEFAULT_POS, help="mean, sd of same-person logits"
+        "--config", type=Path, default=None, help="a (partial) pipeline config; default: shipped"
     )
-    parser.add_argument(
-        "--neg", type=float, nargs=2, default=DEFAULT_NEG, help="mean, sd of other-person logits"
-    )
+    for key, who in (("pos", "one person"), ("neg", "two people")):
+        parser.add_argument(
+            f"--{key}",
+            type=float,
+            nargs=2,
+            default=None,
+            metavar=("MEAN", "SD"),
+            help=f"log-odds of {who}; default: MEASURED for the config's crop_pooling",
+        )
     parser.add_argument(
         "--tracklet-share", type=float, default=TRACKLET_SHARE, help="pair variance share of tracklet looks"
     )
     args = parser.parse_args(argv)
-    config = parse_overrides(load_config(None), ["association.overlapping_views=true", *args.set])
-    print(f"# CAMPUS simulation, seeds {args.seeds}; {', '.join(args.set) or 'default config'}; "
+    config = parse_overrides(load_config(args.config), ["association.overlapping_views=true", *args.set])
+    measured = MEASURED[config.association.crop_pooling]
+    pos, neg = tuple(args.pos or measured["pos"]), tuple(args.neg or measured["neg"])
+    settings = [*([str(args.config)] if args.config else []), *args.set]
+    print(f"# CAMPUS simulation, seeds {args.seeds}; {', '.join(settings) or 'default config'}; "
+          f"head log-odds one person {pos[0]:+.2f} {pos[1]:.2f}, two people {neg[0]:+.2f} {neg[1]:.2f}; "
           f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
     for method in args.methods:
         rows = []
         for seed in args.seeds:
             rng = np.random.default_rng(seed)
             scene = load_scene(args.data, rng)
-            matcher = SimMatcher(
-                scene.person, rng, tuple(args.pos), tuple(args.neg), tracklet_share=args.tracklet_share
-            )
+            matcher = SimMatcher(scene.person, rng, pos, neg, tracklet_share=args.tracklet_share)
             rows.append(evaluate(method, scene, matcher, config))
         keys = rows[0].keys()
         mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}

@@ -146,7 +146,13 @@ def _load(config: PipelineConfig) -> MatcherLike:
         loader = MATCHERS.get(config.reid.model)
     except UserError as err:
         raise UserError(f"{config.source}: reid.model: {err}") from None
-    return loader(config.reid.weights, config.runtime.device)
+    matcher = loader(config.reid.weights, config.runtime.device)
+    if config.association.crop_pooling == "mean" and not callable(getattr(matcher, "pool", None)):
+        raise UserError(
+            f"{config.source}: association.crop_pooling: mean needs a re-ID model that pools crops; "
+            f"reid.model {config.reid.model} cannot: set association.crop_pooling: pairs"
+        )
+    return matcher
 
 
 def reid_backend(config: PipelineConfig) -> str:

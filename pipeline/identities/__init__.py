@@ -12,7 +12,9 @@ where ``matcher`` is the re-ID model (``None`` when linking is off), ``cameras``
 ``on_assign`` receives each :class:`Assignment` as it is made.
 
 The **re-ID model** is chosen by ``reid.model`` from :data:`MATCHERS`: a loader
-``(weights: str | None, device: str) -> MatcherLike``.
+``(weights: str | None, device: str) -> MatcherLike``. With ``association.crop_pooling: mean``
+(the default) it also needs ``pool(enc) -> enc``: a tracklet's encoded crops averaged into one
+row (:meth:`reid_core.inference.Encoded.mean`); a model without it runs with ``pairs``.
 
 | name | module | |
 |---|---|---|

@@ -25,11 +25,16 @@ def loaders(fake_matcher):
     def broken(weights, device):
         raise WeightsError("bad.safetensors: not a weights file")
 
+    class NoPool:  # a re-ID model that scores crop pairs but cannot average a tracklet's crops
+        encode, embed, score = fake_matcher.encode, fake_matcher.embed, fake_matcher.score
+
     MATCHERS.add("fake", fake)
     MATCHERS.add("broken", broken)
+    MATCHERS.add("no-pool", lambda weights, device: NoPool())
     yield fake_matcher, seen
     MATCHERS.remove("fake")
     MATCHERS.remove("broken")
+    MATCHERS.remove("no-pool")
 
 
 def _config(model: str, enabled: bool = True, threads: int = 1):
@@ -62,6 +67,7 @@ def test_the_model_loads_on_another_thread_and_calls_reach_it(loaders) -> None:
     [
         ("broken", WeightsError, "bad.safetensors: not a weights file"),
         ("no-such-model", UserError, "reid.model"),
+        ("no-pool", UserError, "crop_pooling: mean needs a re-ID model that pools crops; reid.model no-pool"),
     ],
 )
 def test_a_load_error_is_raised_by_the_first_call(loaders, model: str, error: type, message: str) -> None:
@@ -69,6 +75,12 @@ def test_a_load_error_is_raised_by_the_first_call(loaders, model: str, error: ty
     assert matcher is not None  # the constructor does not wait
     with pytest.raises(error, match=message):
         matcher.encode([np.zeros((1, 1, 3), np.uint8)])
+
+
+def test_a_model_that_cannot_pool_runs_with_crop_pairs(loaders) -> None:
+    cfg = _config("no-pool")
+    matcher = load_matcher_in_background(cfg.replace(association=type(cfg.association)(crop_pooling="pairs")))
+    assert matcher is not None and len(matcher.encode([np.zeros((1, 1, 3), np.uint8)])) == 1
 
 
 @pytest.mark.parametrize(("threads", "expected"), [(1, 1), (2, 2), (0, None)])

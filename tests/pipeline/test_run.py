@@ -137,10 +137,11 @@ def test_offline_association_writes_link_scores(two_cam_scene: dict, fake_reid, 
 def test_pooled_crops_link_the_same_person_with_fewer_head_rows(
     two_cam_scene: dict, fake_reid, tmp_path: Path, method: str
 ) -> None:
-    """``association.crop_pooling: mean`` (configs/pooled-crops.yaml): the same identities as crop
-    pairs, from one head row per tracklet pair and order."""
-    shipped = load_config(ROOT / "configs" / "pooled-crops.yaml")
-    assert shipped.association.crop_pooling == "mean" and shipped.tracker == load_config().tracker
+    """``association.crop_pooling: mean`` (the default): the same identities as crop pairs
+    (configs/pair-crops.yaml), from one head row per tracklet pair and order."""
+    shipped = load_config(ROOT / "configs" / "pair-crops.yaml")
+    assert shipped.association.crop_pooling == "pairs" and load_config().association.crop_pooling == "mean"
+    assert shipped.tracker == load_config().tracker
     groups, rows = [], []
     for pooling in ("pairs", "mean"):
         cfg = fake_config()

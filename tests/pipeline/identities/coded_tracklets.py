@@ -18,3 +18,11 @@ def coded_tracklet(cam: str, track_id: int, t0: float, t1: float, code: int) -> 
     t.scores = [0.9] * len(times)
     t.crops = [Crop(t.frames[0], times[0], 0.9, np.full((1, 1, 3), code, np.uint8))]
     return t
+
+
+class PoolsCodes:
+    """``pool`` for the test matchers whose encodings are arrays of person codes: a tracklet's
+    crops become its most frequent code (``association.crop_pooling: mean``, the default)."""
+
+    def pool(self, enc: np.ndarray) -> np.ndarray:
+        return np.array([np.bincount(enc).argmax()], enc.dtype)

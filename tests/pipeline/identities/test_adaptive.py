@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from coded_tracklets import coded_tracklet
+from coded_tracklets import PoolsCodes, coded_tracklet
 
 from infra.errors import ConfigError
 from pipeline.config import AssociationConfig, load_config
@@ -221,14 +221,18 @@ def test_bad_adaptive_config_is_a_one_line_error(tmp_path: Path, text: str, need
 
 def test_config_builds_the_calibration_only_when_asked() -> None:
     assert AdaptiveCalibration.from_config(AssociationConfig()) is None
-    cal = AdaptiveCalibration.from_config(dataclasses.replace(AssociationConfig(), adaptive_calibration=True))
+    cfg = dataclasses.replace(AssociationConfig(), negative_q50_logodds=-3.0, negative_q90_logodds=0.8)
+    cal = AdaptiveCalibration.from_config(dataclasses.replace(cfg, adaptive_calibration=True))
     assert cal is not None and cal.references[False] == NegativeReference(-3.0, 0.8)
+    assert cal.references[True] == NegativeReference(
+        cfg.same_camera_negative_q50_logodds, cfg.same_camera_negative_q90_logodds
+    )
 
 
 # ---------------------------------------------------------------- both associators, end to end
 
 
-class CodeMatcher:
+class CodeMatcher(PoolsCodes):
     """Crops carry a person code; P(same) from a table of code pairs (0.97 for one code).
 
     Over-confident the way unseen footage makes the head: different people score 0.92
@@ -270,9 +274,14 @@ def _scene() -> list[Tracklet]:
 
 
 def _config(adaptive: bool) -> AssociationConfig:
-    """Shipped calibration; the references say: on the fitting data negatives lay near −3."""
+    """A crop-pair calibration (configs/pair-crops.yaml); the references say: on the fitting data
+    negatives lay near −3."""
     return dataclasses.replace(
         AssociationConfig(),
+        score_scale=0.61,
+        score_bias_logodds=-2.48,
+        negative_q50_logodds=-3.0,
+        negative_q90_logodds=0.8,
         adaptive_calibration=adaptive,
         adaptive_min_standard_errors=0.0,
         min_margin_logodds=0.0,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from coded_tracklets import coded_tracklet
+from coded_tracklets import PoolsCodes, coded_tracklet
 
 from infra.errors import ConfigError
 from pipeline.config import AssociationConfig, load_config
@@ -148,8 +148,10 @@ def test_bad_contrast_config_is_a_one_line_error(tmp_path: Path, text: str, need
 
 def test_config_builds_the_contrast_only_when_asked() -> None:
     assert NegativeContrast.from_config(AssociationConfig()) is None
-    c = NegativeContrast.from_config(dataclasses.replace(AssociationConfig(), contrast=True))
-    assert c is not None and c.references == {False: -3.0, True: 0.12} and c.prior_negatives == 3.0
+    cfg = dataclasses.replace(AssociationConfig(), contrast=True)
+    c = NegativeContrast.from_config(cfg)
+    assert c is not None and c.prior_negatives == cfg.contrast_prior_negatives
+    assert c.references == {False: cfg.negative_q50_logodds, True: cfg.same_camera_negative_q50_logodds}
 
 
 # ---------------------------------------------------------------- both associators, end to end
@@ -157,7 +159,7 @@ def test_config_builds_the_contrast_only_when_asked() -> None:
 HUB = 9
 
 
-class HubMatcher:
+class HubMatcher(PoolsCodes):
     """Crops carry a person code. One code: P 0.9999; the hub (code 9, a dark, blurred tracklet)
     with anybody: 0.95; any other two people: 0.05."""
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from coded_tracklets import PoolsCodes
 
 from pipeline.config import AssociationConfig
 from pipeline.identities import ASSOCIATORS, Assignment
@@ -35,7 +36,7 @@ def tracklet(
     return t
 
 
-class TableMatcher:
+class TableMatcher(PoolsCodes):
     """P(same) = 0.95 for equal codes, ``table[{a, b}]`` for listed pairs, else 0.05."""
 
     def __init__(self, table: dict[frozenset[int], float] | None = None) -> None:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from coded_tracklets import PoolsCodes
 
 from pipeline.config import AssociationConfig
 from pipeline.frames import SourceInfo
@@ -37,8 +38,9 @@ def tracklet(cam: str, track_id: int, t0: float, t1: float, code: int | None, n_
 
 def linker(matcher, on_assign=None, cameras=None, **kwargs) -> OnlineAssociator:
     """A linker for rule tests: the config defaults, with a 0.5 threshold, a 10 s window and no
-    look-alike margin, no calibration and no learned zones unless a test says otherwise;
-    ``cameras``: ids of 1000 × 500 px views (frame sizes for motion and zones)."""
+    look-alike margin, no calibration, no learned zones and crop pairs scored one by one (the
+    tests read P off mixed crops) unless a test says otherwise; ``cameras``: ids of 1000 × 500 px
+    views (frame sizes for motion and zones)."""
     cfg = dataclasses.replace(
         AssociationConfig(),
         **{
@@ -50,6 +52,7 @@ def linker(matcher, on_assign=None, cameras=None, **kwargs) -> OnlineAssociator:
             "same_camera_score_scale": 1.0,
             "same_camera_score_bias_logodds": 0.0,
             "zone_prior_links": None,  # no learned zones: each test sets its own evidence
+            "crop_pooling": "pairs",
             **kwargs,
         },
     )
@@ -392,7 +395,7 @@ def test_a_clear_winner_passes_the_margin(fake_matcher) -> None:
 # -- the vectorised shortlist and batched scores decide exactly as the obvious loops ----------
 
 
-class TableMatcher:
+class TableMatcher(PoolsCodes):
     """Crops carry a code (0..39); P(same) from a fixed random, asymmetric table; embeddings of
     codes that share ``code % 5`` are identical (exact cosine ties) plus a little per-code noise
     for the others."""
@@ -493,6 +496,7 @@ def _random_stream(seed: int, n: int = 160) -> list[list[Tracklet]]:
         {"overlapping_views": False, "min_transition_s": -0.5, "threshold": 0.25, "shortlist_k": 2},
         {"max_transition_s": None, "threshold": 0.3, "shortlist_k": 5},
         {"crops_per_pair": 2, "top_pairs_fraction": 1.0, "threshold": 0.35},
+        {"crop_pooling": "mean", "threshold": 0.3, "shortlist_k": 4},  # the default: one row per tracklet
     ],
 )
 @pytest.mark.parametrize("seed", [0, 1, 2])

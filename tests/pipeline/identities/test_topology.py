@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from coded_tracklets import PoolsCodes
 
 from infra.errors import ConfigError
 from infra.yaml_config import parse_dataclass
@@ -30,7 +31,7 @@ def tracklet(cam: str, track_id: int, t0: float, t1: float, code: int) -> Trackl
     return t
 
 
-class TableMatcher:
+class TableMatcher(PoolsCodes):
     """P(same) = 0.95 for crops of one colour code, else 0.05."""
 
     def encode(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
