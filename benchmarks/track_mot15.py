@@ -106,9 +106,11 @@ def parse_spec(spec: str) -> tuple[str, dict[str, float]]:
     return name, kwargs
 
 
-def _ours(spec: str, fps: float) -> tuple[Callable[[Detections], Any], Callable[[Any], tuple]]:
+def _ours(
+    spec: str, fps: float, frame_wh: tuple[int, int] | None = None
+) -> tuple[Callable[[Detections], Any], Callable[[Any], tuple]]:
     name, kwargs = parse_spec(spec)
-    tracker = create_tracker(name, fps=fps, **kwargs)
+    tracker = create_tracker(name, fps=fps, frame_wh=frame_wh, **kwargs)
 
     def step(dets: Detections) -> tuple:
         tracks = tracker.update(dets)
@@ -142,13 +144,18 @@ def _ultralytics(name: str, fps: float) -> tuple[Callable[[Detections], Any], Ca
     return prepare, step
 
 
-def make_tracker(name: str, fps: float) -> tuple[Callable[[Detections], Any], Callable[[Any], tuple]]:
-    return _ultralytics(name, fps) if name in ULTRALYTICS else _ours(name, fps)
+def make_tracker(
+    name: str, fps: float, frame_wh: tuple[int, int] | None = None
+) -> tuple[Callable[[Detections], Any], Callable[[Any], tuple]]:
+    """``(prepare, step)`` of tracker ``name``; ours get the frame size (px) for their border rule."""
+    return _ultralytics(name, fps) if name in ULTRALYTICS else _ours(name, fps, frame_wh)
 
 
-def run_sequence(name: str, fps: float, dets: FrameDets) -> tuple[MotRows, float]:
+def run_sequence(
+    name: str, fps: float, dets: FrameDets, frame_wh: tuple[int, int] | None = None
+) -> tuple[MotRows, float]:
     """Track all frames; returns the MOT rows and the CPU seconds (this thread) spent in ``update``."""
-    prepare, step = make_tracker(name, fps)
+    prepare, step = make_tracker(name, fps, frame_wh)
     inputs = [(frame, prepare(dets[frame])) for frame in sorted(dets)]
     parts = []
     spent = 0.0
@@ -294,7 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seqs = {}
         total_s, total_frames = 0.0, 0
         for name, (info, gt, dets) in data.items():
-            pred, spent = run_sequence(tracker, info.fps, dets)
+            size = (info.width_px, info.height_px) if info.width_px and info.height_px else None
+            pred, spent = run_sequence(tracker, info.fps, dets, size)
             seqs[name] = (gt, pred, info.num_frames)
             total_s += spent
             total_frames += len(dets)

@@ -118,6 +118,16 @@ class BackgroundMatcher:
         return getattr(self.result(), name)
 
 
+def frame_sizes(sources: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    """``cam_id → (width, height)`` px of the sources whose frame size is known."""
+    out = {}
+    for cam, source in sources.items():
+        w, h = source.info.width, source.info.height
+        if w and h and w > 0 and h > 0:
+            out[cam] = (int(w), int(h))
+    return out
+
+
 def _linking_off(config: PipelineConfig, *, warn: bool) -> bool:
     if not config.association.enabled:
         return True
@@ -281,7 +291,7 @@ def build_producer(
     return CameraGroupProducer(
         sources,
         detector,
-        CameraTrackers.from_config(config.tracker, fps, config.source),
+        CameraTrackers.from_config(config.tracker, fps, config.source, frame_sizes(sources)),
         TrackletBuilder.from_config(config.tracklets),
         TrackletEncoder(
             matcher,

@@ -26,22 +26,36 @@ class CameraTrackers:
     Args:
         fps_by_cam: each camera's real frame rate (frames per second, float).
         name: registered tracker name (``sort``, ``bytetrack``).
-        params: that tracker's constructor keyword arguments (except ``fps``).
+        params: that tracker's constructor keyword arguments (except ``fps`` and ``frame_wh``).
+        frame_wh_by_cam: each camera's frame ``(width, height)`` in px, where known (the
+            trackers' border rule, ``border_max_age_s``); a camera missing here has none.
 
     Raises:
         ValueError: unknown tracker name (listing the valid ones) or a bad parameter value.
     """
 
-    def __init__(self, fps_by_cam: Mapping[str, float], name: str, params: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        fps_by_cam: Mapping[str, float],
+        name: str,
+        params: Mapping[str, Any],
+        frame_wh_by_cam: Mapping[str, tuple[int, int]] | None = None,
+    ) -> None:
         self.name = name
+        sizes = frame_wh_by_cam or {}
         self._trackers = {
-            cam: create_tracker(name, fps=float(fps), **dict(params)) for cam, fps in fps_by_cam.items()
+            cam: create_tracker(name, fps=float(fps), frame_wh=sizes.get(cam), **dict(params))
+            for cam, fps in fps_by_cam.items()
         }
         self._last_time_s: dict[str, float] = {}  # each camera's last frame time (seconds)
 
     @classmethod
     def from_config(
-        cls, cfg: TrackerConfig, fps_by_cam: Mapping[str, float], source: str = "<config>"
+        cls,
+        cfg: TrackerConfig,
+        fps_by_cam: Mapping[str, float],
+        source: str = "<config>",
+        frame_wh_by_cam: Mapping[str, tuple[int, int]] | None = None,
     ) -> CameraTrackers:
         """Build from the ``tracker`` config section (``params_file`` and ``params`` resolved).
 
@@ -52,7 +66,7 @@ class CameraTrackers:
 
         params = resolve_tracker_params(cfg, source=source)
         try:
-            return cls(fps_by_cam, cfg.name, params)
+            return cls(fps_by_cam, cfg.name, params, frame_wh_by_cam)
         except (TypeError, ValueError) as err:
             raise UserError(f"{source}: tracker {cfg.name!r}: {err}") from None
 

@@ -35,7 +35,7 @@ class ByteTracker(SortTracker):
         min_hits: see :class:`SortTracker`; 2 as in ByteTrack (confirmed on the second match).
         iou_threshold: smallest IoU for a match in stages 1 and 3 (high-score detections).
         fps: see :class:`SortTracker`.
-        coast_output_s: see :class:`SortTracker`.
+        coast_output_s, border_max_age_s, frame_wh: see :class:`SortTracker`.
         high_score_threshold: detections at or above this score are matched first and may start
             tracks. Higher trusts fewer detections in the first stage.
         low_score_threshold: detections below this score are ignored; those between the two
@@ -55,6 +55,8 @@ class ByteTracker(SortTracker):
         fps: float = DEFAULT_FPS,
         *,
         coast_output_s: float = ByteTrackConfig.coast_output_s,
+        border_max_age_s: float | None = ByteTrackConfig.border_max_age_s,
+        frame_wh: tuple[int, int] | None = None,
         high_score_threshold: float = ByteTrackConfig.high_score_threshold,
         low_score_threshold: float = ByteTrackConfig.low_score_threshold,
         new_track_threshold: float = ByteTrackConfig.new_track_threshold,
@@ -66,6 +68,8 @@ class ByteTracker(SortTracker):
             iou_threshold=iou_threshold,
             fps=fps,
             coast_output_s=coast_output_s,
+            border_max_age_s=border_max_age_s,
+            frame_wh=frame_wh,
         )
         if not 0.0 <= low_score_threshold <= high_score_threshold:
             raise ValueError(

@@ -3,9 +3,9 @@
 Plain dataclasses, no YAML here (trackers/ depends on nothing of ours): the application loads a
 YAML file into one of these (``infra.yaml_config.load_dataclass(SortConfig, path)``) and unpacks
 it, ``create_tracker("sort", fps=fps, **dataclasses.asdict(cfg))``. The fields are the
-constructor's parameters except ``fps``, which belongs to the video, not the config; a test keeps
-them in step. These dataclasses are the one place a tracker default is written: the constructors'
-defaults refer to them (``max_age_s: float = SortConfig.max_age_s``).
+constructor's parameters except ``fps`` and ``frame_wh``, which belong to the video, not the
+config; a test keeps them in step. These dataclasses are the one place a tracker default is
+written: the constructors' defaults refer to them (``max_age_s: float = SortConfig.max_age_s``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class SortConfig:
     min_hits: int = 3
     iou_threshold: float = 0.3
     coast_output_s: float = 0.1
+    border_max_age_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class ByteTrackConfig:
     min_hits: int = 2
     iou_threshold: float = 0.3
     coast_output_s: float = 0.1
+    border_max_age_s: float | None = 0.2
     high_score_threshold: float = 0.25
     low_score_threshold: float = 0.1
     new_track_threshold: float = 0.25

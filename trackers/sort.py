@@ -29,7 +29,11 @@ from trackers.config import DEFAULT_FPS, SortConfig
 from trackers.kalman import make_box_filter, predict_xyxy, state_xyxy, update_xyxy
 from trackers.types import Detections, Tracks
 
-__all__ = ["IdAllocator", "SortTracker", "TrackState", "seconds_to_frames"]
+__all__ = ["BORDER_MARGIN", "IdAllocator", "SortTracker", "TrackState", "seconds_to_frames"]
+
+BORDER_MARGIN = 0.01
+"""A box within this fraction of the frame's width (height) of a side touches the border (1 %: a
+few px; detectors clip boxes of people partly out of view to the frame)."""
 
 
 class TrackState(enum.Enum):
@@ -77,6 +81,7 @@ class _Track:
     frames_since_update: int = 0
     det_index: int = -1  # row of this frame's detections that updated it, -1 if none
     predicted_xyxy: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    at_border: bool = False  # its last matched box touched the frame's border (it may have left)
 
 
 class SortTracker:
@@ -100,6 +105,14 @@ class SortTracker:
             to this many seconds after its last detection (rounded to frames; 0.1 s = 2–3 frames
             at 25–30 fps); 0 reports matched tracks only. Higher bridges missed detections, but
             reports boxes for people who have left. Keyword-only, as are the knobs of variants.
+        border_max_age_s: how long a track is kept after it lost its detections **at the frame's
+            border** (its last matched box within ``BORDER_MARGIN`` of an edge: the person most
+            likely left the view), in seconds (at least one frame); ``None`` = ``max_age_s``, as
+            elsewhere. Lower stops a newcomer entering where someone just left from inheriting
+            their ID; the person's own return becomes a new track (cross-camera association
+            re-links it). Needs ``frame_wh``.
+        frame_wh: the frame's ``(width, height)`` in px (the video's, like ``fps``); ``None`` =
+            unknown, no border rule.
 
     Example:
         >>> tracker = SortTracker(fps=25.0)
@@ -116,6 +129,8 @@ class SortTracker:
         fps: float = DEFAULT_FPS,
         *,
         coast_output_s: float = SortConfig.coast_output_s,
+        border_max_age_s: float | None = SortConfig.border_max_age_s,
+        frame_wh: tuple[int, int] | None = None,
     ) -> None:
         if not (math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a positive number of frames per second, got {fps!r}")
@@ -123,6 +138,10 @@ class SortTracker:
             raise ValueError(f"max_age_s must be >= 0 seconds, got {max_age_s!r}")
         if not (math.isfinite(coast_output_s) and coast_output_s >= 0):
             raise ValueError(f"coast_output_s must be >= 0 seconds, got {coast_output_s!r}")
+        if border_max_age_s is not None and not (math.isfinite(border_max_age_s) and border_max_age_s >= 0):
+            raise ValueError(f"border_max_age_s must be >= 0 seconds or None, got {border_max_age_s!r}")
+        if frame_wh is not None and (len(frame_wh) != 2 or min(frame_wh) <= 0):
+            raise ValueError(f"frame_wh must be (width, height) in px > 0, got {frame_wh!r}")
         if int(min_hits) != min_hits or min_hits < 1:
             raise ValueError(f"min_hits must be an integer >= 1, got {min_hits!r}")
         if not 0.0 <= iou_threshold <= 1.0:
@@ -133,6 +152,13 @@ class SortTracker:
         self.iou_threshold = float(iou_threshold)
         self.coast_output_s = float(coast_output_s)
         self.max_age_frames = seconds_to_frames(self.max_age_s, self.fps)
+        self.border_max_age_s = None if border_max_age_s is None else float(border_max_age_s)
+        self.frame_wh = None if frame_wh is None else (int(frame_wh[0]), int(frame_wh[1]))
+        self.border_max_age_frames = (
+            self.max_age_frames
+            if self.border_max_age_s is None or self.frame_wh is None
+            else min(self.max_age_frames, seconds_to_frames(self.border_max_age_s, self.fps))
+        )
         self.coast_output_frames = round(self.coast_output_s * self.fps)
         self._ids = IdAllocator(start=1)
         self._tracks: list[_Track] = []
@@ -218,6 +244,7 @@ class SortTracker:
 
     def _apply_match(self, track: _Track, detections: Detections, d_idx: int) -> None:
         update_xyxy(track.kf, detections.xyxy[d_idx])
+        track.at_border = self._at_border(detections.xyxy[d_idx])
         track.score = float(detections.score[d_idx])
         track.class_id = int(detections.class_id[d_idx])  # type: ignore[index]
         track.det_index = d_idx
@@ -231,7 +258,8 @@ class SortTracker:
 
     def _mark_missed(self, track: _Track) -> None:
         track.frames_since_update += 1
-        if track.state is TrackState.TENTATIVE or track.frames_since_update > self.max_age_frames:
+        max_age = self.border_max_age_frames if track.at_border else self.max_age_frames
+        if track.state is TrackState.TENTATIVE or track.frames_since_update > max_age:
             track.state = TrackState.DELETED
         else:
             track.state = TrackState.LOST
@@ -242,10 +270,20 @@ class SortTracker:
             score=float(detections.score[d_idx]),
             class_id=int(detections.class_id[d_idx]),  # type: ignore[index]
             det_index=d_idx,
+            at_border=self._at_border(detections.xyxy[d_idx]),
         )
         if track.hits >= self.min_hits or self._frame_count <= self.min_hits:
             self._confirm(track)
         self._tracks.append(track)
+
+    def _at_border(self, xyxy: np.ndarray) -> bool:
+        """Whether box ``[x1, y1, x2, y2]`` (px) lies within ``BORDER_MARGIN`` of an edge of the frame."""
+        if self.frame_wh is None:
+            return False
+        w, h = self.frame_wh
+        mx, my = BORDER_MARGIN * w, BORDER_MARGIN * h
+        x1, y1, x2, y2 = (float(v) for v in xyxy)
+        return x1 <= mx or y1 <= my or x2 >= w - mx or y2 >= h - my
 
     def _confirm(self, track: _Track) -> None:
         track.state = TrackState.CONFIRMED

@@ -194,7 +194,8 @@ def test_tracker_params_match_the_tracker_constructor() -> None:
 
     cfg = load_config(YAML)
     params = resolve_tracker_params(cfg.tracker)
-    accepted = set(inspect.signature(tracker_class(cfg.tracker.name).__init__).parameters) - {"self", "fps"}
+    signature = inspect.signature(tracker_class(cfg.tracker.name).__init__)
+    accepted = set(signature.parameters) - {"self", "fps", "frame_wh"}  # the video's, not the config's
     assert set(params) == accepted
 
 

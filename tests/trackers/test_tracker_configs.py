@@ -18,7 +18,8 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "trackers"
 def constructor_params(name: str) -> dict[str, inspect.Parameter]:
     params = dict(inspect.signature(tracker_class(name).__init__).parameters)
     params.pop("self")
-    params.pop("fps")  # the video's property, passed by the caller, never in a config
+    params.pop("fps")  # the video's properties, passed by the caller, never in a config
+    params.pop("frame_wh")
     return params
 
 

@@ -181,3 +181,77 @@ def test_update_rejects_other_inputs(name: str) -> None:
     tracker = create_tracker(name, fps=25.0)
     with pytest.raises(TypeError, match=r"trackers\.Detections"):
         tracker.update(np.zeros((0, 5)))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- tracks lost at the frame border
+
+FRAME = (400, 300)  # px: a box with x2 >= 396 (1 % of 400 from the right edge) touches the border
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize(
+    ("x", "frame_wh", "border_max_age_s", "deleted_after_missed_frames"),
+    [
+        (356.0, FRAME, 0.2, 6),  # at the right border (x2 = 396): 0.2 s = 5 frames at 25 fps
+        (356.0, FRAME, 0.0, 2),  # at least one frame, as for max_age_s
+        (356.0, FRAME, None, 26),  # no border rule: max_age_s (1 s = 25 frames)
+        (356.0, None, 0.2, 26),  # frame size unknown: no border rule
+        (200.0, FRAME, 0.2, 26),  # lost mid-view (an occlusion): max_age_s
+        (0.0, FRAME, 0.2, 6),  # the left border (x1 = 0)
+        (356.0, FRAME, 2.0, 26),  # never longer than max_age_s
+    ],
+)
+def test_a_track_lost_at_the_border_is_kept_border_max_age_s(
+    name: str,
+    x: float,
+    frame_wh: tuple[int, int] | None,
+    border_max_age_s: float | None,
+    deleted_after_missed_frames: int,
+) -> None:
+    tracker = create_tracker(
+        name,
+        fps=25.0,
+        max_age_s=1.0,
+        coast_output_s=0.0,
+        border_max_age_s=border_max_age_s,
+        frame_wh=frame_wh,
+    )
+    for _ in range(3):
+        track_id = int(tracker.update(dets(box(x, 100.0))).track_id[0])
+    deleted_at = None
+    for miss in range(1, 30):
+        tracker.update(Detections.empty())
+        if len(tracker.last_deleted_ids):
+            assert tracker.last_deleted_ids.tolist() == [track_id]
+            deleted_at = miss
+            break
+    assert deleted_at == deleted_after_missed_frames
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize(("border_max_age_s", "same_id"), [(0.2, False), (None, True)])
+def test_a_newcomer_where_someone_left_gets_a_new_id(
+    name: str, border_max_age_s: float | None, same_id: bool
+) -> None:
+    """A stands at the right border and is gone (left the view); 0.4 s later B comes in at that place."""
+    tracker = create_tracker(name, fps=25.0, border_max_age_s=border_max_age_s, frame_wh=FRAME)
+    for _ in range(5):
+        first = int(tracker.update(dets(box(356.0, 100.0))).track_id[0])
+    for _ in range(10):
+        tracker.update(Detections.empty())
+    ids = [tracker.update(dets(box(356.0, 100.0))).track_id.tolist() for _ in range(3)]
+    assert (ids[-1] == [first]) is same_id
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"border_max_age_s": -0.1}, "border_max_age_s must be >= 0 seconds or None"),
+        ({"border_max_age_s": float("nan")}, "border_max_age_s"),
+        ({"frame_wh": (0, 300)}, "frame_wh must be"),
+        ({"frame_wh": (400,)}, "frame_wh must be"),
+    ],
+)
+def test_bad_border_settings_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SortTracker(fps=25.0, **kwargs)
