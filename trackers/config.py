@@ -26,7 +26,7 @@ class SortConfig:
     min_hits: int = 3
     iou_threshold: float = 0.3
     coast_output_s: float = 0.1
-    border_max_age_s: float | None = None
+    border_max_age_s: float | None = 0.2
 
 
 @dataclass(frozen=True)
