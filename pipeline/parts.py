@@ -118,16 +118,6 @@ class BackgroundMatcher:
         return getattr(self.result(), name)
 
 
-def frame_sizes(sources: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
-    """``cam_id → (width, height)`` px of the sources whose frame size is known."""
-    out = {}
-    for cam, source in sources.items():
-        w, h = source.info.width, source.info.height
-        if w and h and w > 0 and h > 0:
-            out[cam] = (int(w), int(h))
-    return out
-
-
 def _linking_off(config: PipelineConfig, *, warn: bool) -> bool:
     if not config.association.enabled:
         return True
@@ -291,7 +281,9 @@ def build_producer(
     return CameraGroupProducer(
         sources,
         detector,
-        CameraTrackers.from_config(config.tracker, fps, config.source, frame_sizes(sources)),
+        CameraTrackers.from_config(
+            config.tracker, fps, config.source, {c: s.info.frame_wh for c, s in sources.items()}
+        ),
         TrackletBuilder.from_config(config.tracklets),
         TrackletEncoder(
             matcher,

@@ -96,6 +96,11 @@ class SourceInfo:
     num_frames: int | None
     rewindable: bool = True
 
+    @property
+    def frame_wh(self) -> tuple[int, int]:
+        """``(width, height)`` of a frame in pixels."""
+        return (self.width, self.height)
+
 
 class FrameSource:
     """A checked camera source, made by :func:`open_source` (subclasses: one per kind).

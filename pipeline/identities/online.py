@@ -391,7 +391,7 @@ class OnlineAssociator:
             negative_contrast=NegativeContrast.from_config(cfg),
             motion=cfg.motion,
             zone_prior_links=cfg.zone_prior_links,
-            frame_wh={c: (int(i.width), int(i.height)) for c, i in cameras.items()},
+            frame_wh={c: i.frame_wh for c, i in cameras.items()},
         )
 
     # ------------------------------------------------------------------ public API

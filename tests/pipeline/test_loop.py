@@ -214,6 +214,7 @@ def test_the_producer_emits_watermarks_for_every_camera_and_ends_them(
     finally:
         for source in sources.values():
             source.close()
+    assert all(producer.trackers[c].frame_wh == sources[c].info.frame_wh for c in sources)  # border rule
     assert all(set(b.watermarks) == {"cam_a", "cam_b"} for b in batches)
     assert batches[-1].watermarks == {"cam_a": END_OF_STREAM, "cam_b": END_OF_STREAM}
     keys = {c: [e.key for b in batches for e in b.entries if e.cam_id == c] for c in ("cam_a", "cam_b")}

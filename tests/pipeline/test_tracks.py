@@ -29,17 +29,6 @@ def test_each_camera_tracker_gets_its_frame_size() -> None:
     assert bank["a"].border_max_age_frames == 5 and bank["b"].border_max_age_frames == 25
 
 
-def test_frame_sizes_of_sources() -> None:
-    from types import SimpleNamespace
-
-    from pipeline.parts import frame_sizes
-
-    def src(w: int, h: int) -> SimpleNamespace:
-        return SimpleNamespace(info=SimpleNamespace(width=w, height=h))
-
-    assert frame_sizes({"a": src(640, 480), "live": src(0, 0)}) == {"a": (640, 480)}
-
-
 def test_deleted_ids_are_reported() -> None:
     bank = CameraTrackers({"a": 10.0}, "sort", {"min_hits": 1, "max_age_s": 0.2})
     bank.update("a", _det(10))
