@@ -101,6 +101,14 @@ DISTRIBUTIONS = {
     "neg_concurrent_same_cam": "one view, two people at one time",
 }
 MEASURED: dict[str, dict[str, tuple[float, float]]] = {
+    "mean/grey_world": {
+        "pos": (4.91, 1.58),
+        "neg": (-1.60, 3.13),
+        "pos_same_cam": (4.60, 2.04),
+        "neg_same_cam": (-1.85, 3.29),
+        "neg_concurrent": (-1.63, 3.12),
+        "neg_concurrent_same_cam": (-0.52, 3.19),
+    },
     "mean": {
         "pos": (2.46, 2.41),
         "neg": (-2.89, 2.99),
@@ -119,6 +127,17 @@ MEASURED: dict[str, dict[str, tuple[float, float]]] = {
     },
 }
 CAMS = ("cam_a", "cam_b")
+
+
+def measured(config: Any) -> dict[str, tuple[float, float]]:
+    """The ``MEASURED`` distributions of ``config``'s pair score: keyed by ``association.crop_pooling``,
+    then ``/grey_world`` when ``tracklets.crop_colour`` corrects the crops' colour."""
+    key = config.association.crop_pooling
+    if config.tracklets.crop_colour != "as_seen":
+        key += "/" + config.tracklets.crop_colour
+    if key not in MEASURED:
+        raise SystemExit(f"no measured pair distributions for {key}: pass all six (--pos ...)")
+    return MEASURED[key]
 
 
 @dataclasses.dataclass
@@ -461,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             nargs=2,
             default=None,
             metavar=("MEAN", "SD"),
-            help=f"{help_text} (log-odds); default: MEASURED for the config's crop_pooling",
+            help=f"{help_text} (log-odds); default: MEASURED for the config's crop_pooling and crop_colour",
         )
     parser.add_argument(
         "--tracklet-share",
@@ -484,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         measure_pairs(DEFAULT_OUT, args.data, ("gt", "yolo"), config)
         return 0
-    dist = {k: tuple(getattr(args, k) or MEASURED[config.association.crop_pooling][k]) for k in DISTRIBUTIONS}
+    dist = {k: tuple(getattr(args, k) or measured(config)[k]) for k in DISTRIBUTIONS}
     names = args.scenes or list(ROLES[args.role])
     load0 = os.getloadavg()[0]
     scenes: list[tuple[Scene, SimMatcher]] = []

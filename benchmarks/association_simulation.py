@@ -68,11 +68,23 @@ LOOKALIKE_RHO = 0.5
 TRACKLET_SHARE = 0.34  # share of a pair's log-odds variance from its two tracklets' looks (tuning crops)
 # logit of the aggregated head score (mean, sd) of one person / two people, measured on the tuning
 # splits (TUD-Campus cuts, GT + YOLO boxes), per ``association.crop_pooling`` (each mode's scores
-# have their own spread; association_reentry.py --measure-pairs)
+# have their own spread; association_reentry.py --measure-pairs), then ``/grey_world`` for crops
+# corrected by their camera's colour (``tracklets.crop_colour``)
 MEASURED: dict[str, dict[str, tuple[float, float]]] = {
+    "mean/grey_world": {"pos": (4.91, 1.58), "neg": (-1.60, 3.13)},
     "mean": {"pos": (2.46, 2.41), "neg": (-2.89, 2.99)},
     "pairs": {"pos": (1.50, 1.95), "neg": (-2.05, 2.67)},
 }
+
+
+def measured_distributions(config: Any) -> dict[str, tuple[float, float]]:
+    """``MEASURED`` for ``config``'s pair score (``association.crop_pooling``, ``tracklets.crop_colour``)."""
+    key = config.association.crop_pooling
+    if config.tracklets.crop_colour != "as_seen":
+        key += "/" + config.tracklets.crop_colour
+    if key not in MEASURED:
+        raise SystemExit(f"no measured pair distributions for {key}: pass --pos and --neg")
+    return MEASURED[key]
 
 
 @dataclasses.dataclass
@@ -281,14 +293,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             nargs=2,
             default=None,
             metavar=("MEAN", "SD"),
-            help=f"log-odds of {who}; default: MEASURED for the config's crop_pooling",
+            help=f"log-odds of {who}; default: MEASURED for the config's crop_pooling and crop_colour",
         )
     parser.add_argument(
         "--tracklet-share", type=float, default=TRACKLET_SHARE, help="pair variance share of tracklet looks"
     )
     args = parser.parse_args(argv)
     config = parse_overrides(load_config(args.config), ["association.overlapping_views=true", *args.set])
-    measured = MEASURED[config.association.crop_pooling]
+    measured = measured_distributions(config)
     pos, neg = tuple(args.pos or measured["pos"]), tuple(args.neg or measured["neg"])
     settings = [*([str(args.config)] if args.config else []), *args.set]
     print(f"# CAMPUS simulation, seeds {args.seeds}; {', '.join(settings) or 'default config'}; "

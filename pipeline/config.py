@@ -142,6 +142,9 @@ class TrackerConfig:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+CROP_COLOURS = ("grey_world", "as_seen")
+
+
 @dataclass(frozen=True)
 class TrackletConfig:
     """Per-camera tracklets and the crops kept for re-identification.
@@ -157,6 +160,11 @@ class TrackletConfig:
         crop_max_height_px: stored crops are scaled down to at most this height (memory bound).
         min_length_s: tracklets shorter than this are dropped from the output (mostly false
             positives). Higher removes more clutter, and more short true tracks.
+        crop_colour: ``grey_world``: each camera's crops are corrected by the gains that map its
+            mean frame colour onto ImageNet's mean (undoes a camera's colour cast and exposure,
+            :class:`reid_core.data.colour.GreyWorld`); ``as_seen``: crops keep the camera's colours.
+        crop_colour_window_s: seconds of frames averaged into a camera's mean colour. Longer is
+            steadier; shorter follows changing light.
     """
 
     max_crops: int = 8
@@ -165,6 +173,8 @@ class TrackletConfig:
     max_overlap_iou: float = 0.3
     crop_max_height_px: int = 256
     min_length_s: float = 0.3
+    crop_colour: str = "grey_world"
+    crop_colour_window_s: float = 60.0
 
     def __post_init__(self) -> None:
         _check(self.max_crops >= 1, f"tracklets.max_crops must be >= 1, got {self.max_crops}")
@@ -175,6 +185,11 @@ class TrackletConfig:
         )
         _check(0.0 <= self.max_overlap_iou <= 1.0, "tracklets.max_overlap_iou must be in [0, 1]")
         _check(self.min_length_s >= 0, "tracklets.min_length_s must be >= 0 seconds")
+        _check(
+            self.crop_colour in CROP_COLOURS,
+            f"tracklets.crop_colour must be one of {', '.join(CROP_COLOURS)}, got {self.crop_colour!r}",
+        )
+        _check(self.crop_colour_window_s > 0, "tracklets.crop_colour_window_s must be > 0 seconds")
 
 
 @dataclass(frozen=True)
@@ -364,7 +379,7 @@ class AssociationConfig:
 
     method: str = "online"
     enabled: bool = True
-    threshold: float = 0.2
+    threshold: float = 0.4
     min_margin_logodds: float = 0.61
     overlapping_views: bool = False
     max_transition_s: float | None = 60.0
@@ -375,18 +390,18 @@ class AssociationConfig:
     crops_per_pair: int = 4
     top_pairs_fraction: float = 0.5
     crop_pooling: str = "mean"
-    score_scale: float = 0.62
-    score_bias_logodds: float = -2.92
+    score_scale: float = 1.28
+    score_bias_logodds: float = -5.97
     offline_threshold: float = 0.1
     zone_prior_links: float | None = 5.0
     same_camera_score_scale: float = 0.67
     same_camera_score_bias_logodds: float = -4.10
     topology: TopologyConfig = field(default_factory=TopologyConfig)
     adaptive_calibration: bool = False
-    negative_q50_logodds: float = -3.42
-    negative_q90_logodds: float = 1.12
-    same_camera_negative_q50_logodds: float = 0.59
-    same_camera_negative_q90_logodds: float = 3.99
+    negative_q50_logodds: float = -1.43
+    negative_q90_logodds: float = 2.26
+    same_camera_negative_q50_logodds: float = -0.21
+    same_camera_negative_q90_logodds: float = 3.44
     adaptive_min_standard_errors: float = 2.0
     adaptive_max_pairs: int = 200
     contrast: bool = False

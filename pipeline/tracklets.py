@@ -26,6 +26,7 @@ import numpy as np
 from infra.boxes import iou_matrix
 from pipeline.frames import Frame
 from pipeline.records import BoxRecord, TrackletRecord
+from reid_core.data.colour import GreyWorld
 from trackers import Detections, Tracks
 
 if TYPE_CHECKING:
@@ -264,6 +265,9 @@ class TrackletBuilder:
         crop_max_height_px: stored crops are scaled down to this height at most.
         min_length_s: closed tracklets shorter than this (seconds) are dropped (counted in
             :attr:`dropped`).
+        crop_colour: ``grey_world`` corrects each camera's crops by its running mean frame colour
+            (:class:`reid_core.data.colour.GreyWorld`); ``as_seen`` keeps them as cut.
+        crop_colour_window_s: seconds of frames in that running mean.
     """
 
     def __init__(
@@ -275,6 +279,8 @@ class TrackletBuilder:
         max_overlap_iou: float,
         crop_max_height_px: int,
         min_length_s: float,
+        crop_colour: str,
+        crop_colour_window_s: float,
     ) -> None:
         self.max_crops = int(max_crops)
         self.min_crop_height_px = int(min_crop_height_px)
@@ -282,6 +288,9 @@ class TrackletBuilder:
         self.max_overlap_iou = float(max_overlap_iou)
         self.crop_max_height_px = int(crop_max_height_px)
         self.min_length_s = float(min_length_s)
+        if crop_colour not in ("grey_world", "as_seen"):
+            raise ValueError(f"crop_colour must be grey_world or as_seen, got {crop_colour!r}")
+        self.colour = GreyWorld(crop_colour_window_s) if crop_colour == "grey_world" else None
         self._open: dict[tuple[str, int], Tracklet] = {}
         self._last_tracked: dict[str, list[tuple[str, int]]] = {}
         self.dropped = 0
@@ -317,6 +326,8 @@ class TrackletBuilder:
         """
         cam = frame.cam_id
         h, w = frame.image_bgr.shape[:2]
+        if self.colour is not None:
+            self.colour.observe(cam, frame.image_bgr, frame.time_s)
         quality, good = _crop_scores(
             detections, w, h, self.min_crop_height_px, self.border_margin_px, self.max_overlap_iou
         )
@@ -390,10 +401,16 @@ class TrackletBuilder:
             frame.time_s,
             quality,
             good,
-            lambda: Crop(frame.index, frame.time_s, quality, self._cut(frame.image_bgr, xyxy), good),
+            lambda: Crop(
+                frame.index, frame.time_s, quality, self._cut(frame.cam_id, frame.image_bgr, xyxy), good
+            ),
         )
 
-    def _cut(self, image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+    def _cut(self, cam_id: str, image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+        crop = self._cut_raw(image, xyxy)
+        return crop if self.colour is None else self.colour.apply(cam_id, crop)
+
+    def _cut_raw(self, image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         x1 = int(np.clip(np.floor(xyxy[0]), 0, w - 1))
         y1 = int(np.clip(np.floor(xyxy[1]), 0, h - 1))

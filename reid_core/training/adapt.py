@@ -196,6 +196,7 @@ def load_adapt_data(
     min_crops: int,
     min_height_px: int,
     cross_camera_negatives: bool,
+    colour_window_s: float | None,
 ) -> AdaptData:
     """Read the tracks file, cut crops of its tracklets from the videos, and build the constraints.
 
@@ -205,6 +206,9 @@ def load_adapt_data(
         min_crops: tracklets with fewer usable boxes (at least ``min_height_px`` tall) are dropped (>= 2).
         min_height_px: smallest box height used (pixels).
         cross_camera_negatives: see :func:`cannot_link_matrix`.
+        colour_window_s: correct each camera's crops by its running mean frame colour over this
+            many seconds (:class:`reid_core.data.colour.GreyWorld`, as the pipeline does);
+            ``None`` keeps them as cut.
 
     Raises:
         UserError: see :func:`read_tracklets`; bad counts.
@@ -224,7 +228,7 @@ def load_adapt_data(
             f"{tracks_json}: {len(kept)} tracklet(s) with >= {min_crops} boxes >= {min_height_px} px tall "
             f"(of {len(all_tracklets)}); adaptation needs at least 2"
         )
-    images, pids, camids = _cut_crops(kept, picks, sources)
+    images, pids, camids = _cut_crops(kept, picks, sources, colour_window_s)
     cannot = cannot_link_matrix(kept, cross_camera_negatives=cross_camera_negatives)
     provenance = {
         "tracks_file": str(Path(tracks_json).resolve()),
@@ -272,9 +276,13 @@ def _pick_boxes(
 
 
 def _cut_crops(
-    kept: Sequence[Tracklet], picks: Sequence[np.ndarray], sources: Mapping[str, Path]
+    kept: Sequence[Tracklet],
+    picks: Sequence[np.ndarray],
+    sources: Mapping[str, Path],
+    colour_window_s: float | None,
 ) -> tuple[list[np.ndarray], list[int], list[int]]:
-    """Crops of the picked boxes, read from each camera's video in one pass.
+    """Crops of the picked boxes, read from each camera's video in one pass (corrected by the
+    camera's running mean colour over ``colour_window_s`` seconds of frames unless ``None``).
 
     Returns:
         (crops (160, 80, 3) BGR, tracklet index per crop, half per crop: 0 for the crops of the
@@ -286,6 +294,7 @@ def _cut_crops(
     """
     import cv2
 
+    from reid_core.data.colour import GreyWorld
     from reid_core.data.transforms import resize_bgr
     from reid_core.model import INPUT_SIZE_HW
 
@@ -297,11 +306,13 @@ def _cut_crops(
     images: list[np.ndarray] = []
     pids: list[int] = []
     camids: list[int] = []
+    colour = GreyWorld(colour_window_s) if colour_window_s is not None else None
     for cam in sorted(wanted):
         cap = cv2.VideoCapture(str(sources[cam]))
         try:
             if not cap.isOpened():
                 raise DatasetError(f"{sources[cam]}: cannot open video of camera {cam}")
+            fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
             frame_no, last = -1, max(wanted[cam])
             while frame_no < last:
                 ok, image = cap.read()
@@ -310,6 +321,8 @@ def _cut_crops(
                         f"{sources[cam]}: ended at frame {frame_no}, tracks need frame {last} (camera {cam})"
                     )
                 frame_no += 1
+                if colour is not None:
+                    colour.observe(cam, image, frame_no / fps)
                 for k, b, half_id in wanted[cam].get(frame_no, ()):
                     h, w = image.shape[:2]
                     x1, y1, x2, y2 = kept[k].boxes_xyxy[b]
@@ -317,7 +330,9 @@ def _cut_crops(
                     x2, y2 = min(w, round(float(x2))), min(h, round(float(y2)))
                     if x2 - x1 < 2 or y2 - y1 < 2:
                         continue
-                    images.append(resize_bgr(image[y1:y2, x1:x2], INPUT_SIZE_HW))
+                    crop = image[y1:y2, x1:x2]
+                    crop = crop if colour is None else colour.apply(cam, crop)
+                    images.append(resize_bgr(crop, INPUT_SIZE_HW))
                     pids.append(k)
                     camids.append(half_id)
         finally:
@@ -435,6 +450,7 @@ def adapt(
         min_crops=a.min_crops,
         min_height_px=a.min_height_px,
         cross_camera_negatives=a.cross_camera_negatives,
+        colour_window_s=a.crop_colour_window_s if a.crop_colour == "grey_world" else None,
     )
     init = Path(cfg.run.init_weights)
     cfg, model, tensors, init_meta = _start_model(cfg, init)

@@ -211,6 +211,12 @@ class AdaptConfig:
             tracklets; ``reid_core/training/alignment.py``), so the pipeline's calibration, fitted
             for the start weights, still means P(same person). False keeps the trained scores
             (then refit the association calibration for the new weights).
+        crop_colour: ``grey_world`` corrects each camera's crops by its running mean frame
+            colour, as the pipeline does with ``tracklets.crop_colour: grey_world``
+            (:class:`reid_core.data.colour.GreyWorld`); ``as_seen`` keeps them as cut. Set it as
+            the pipeline that will use the adapted weights does.
+        crop_colour_window_s: seconds of frames in that running mean (the pipeline's
+            ``tracklets.crop_colour_window_s``).
     """
 
     crops_per_tracklet: int = 16
@@ -220,8 +226,15 @@ class AdaptConfig:
     conflict_fraction: float = 0.5
     source_share: float = 0.0
     align_scores: bool = True
+    crop_colour: str = "grey_world"
+    crop_colour_window_s: float = 60.0
 
     def __post_init__(self) -> None:
+        if self.crop_colour not in ("grey_world", "as_seen"):
+            raise ValueError(f"adapt.crop_colour must be grey_world or as_seen, got {self.crop_colour!r}")
+        if not self.crop_colour_window_s > 0:
+            window = self.crop_colour_window_s
+            raise ValueError(f"adapt.crop_colour_window_s must be > 0 seconds, got {window}")
         if not 0.0 <= self.source_share < 1.0:
             raise ValueError(f"adapt.source_share must be in [0, 1), got {self.source_share}")
         if not 0.0 <= self.conflict_fraction < 1.0:

@@ -25,7 +25,7 @@ class _NoMatcher:
     [
         ("online", "motion", True),  # the defaults
         ("online", "zone_prior_links", 5.0),
-        ("online", "threshold", 0.2),
+        ("online", "threshold", 0.4),
         ("online:nomotion", "motion", False),
         ("offline:nomotion", "motion", False),
         ("online:nozones", "zone_prior_links", None),

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from fake_reid_config import fake_reid_config
 
 from pipeline.config import load_config
 from pipeline.frames import CameraSpec
@@ -152,8 +153,7 @@ def _grouped_run(scene: dict, groups: list[list[str]]) -> LoopResult:
     from pipeline.parts import load_matcher
     from pipeline.run import _build_associator
 
-    cfg = load_config()
-    cfg = cfg.replace(reid=type(cfg.reid)(model="fake"))
+    cfg = fake_reid_config()
     cams = [CameraSpec(str(p), c) for c, p in scene["videos"].items()]
     sources = open_sources(cams, cfg.runtime.default_fps)
     try:

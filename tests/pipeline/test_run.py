@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_reid_config import fake_reid_config
 
 from infra.errors import UserError
 from pipeline import cli
@@ -35,8 +36,7 @@ def fake_reid(fake_matcher):
 
 
 def fake_config() -> PipelineConfig:
-    cfg = load_config()
-    return cfg.replace(reid=type(cfg.reid)(model="fake"))
+    return fake_reid_config()
 
 
 def _cams(scene: dict) -> list[CameraSpec]:

@@ -122,7 +122,7 @@ def test_short_tracklets_are_dropped_and_counted() -> None:
 
 def test_crops_come_from_the_detection_row_named_by_det_index() -> None:
     """Two detections, the track matched to the second: the crop is cut from the second's box."""
-    b = builder(min_length_s=0.0, max_crops=1, min_crop_height_px=10)
+    b = builder(min_length_s=0.0, max_crops=1, min_crop_height_px=10, crop_colour="as_seen")
     other = (10.0, 10.0, 30.0, 60.0)
     f = frame(3)
     f.image_bgr[50:150, 100:140, 1] = 200  # green only inside BOX
@@ -130,6 +130,30 @@ def test_crops_come_from_the_detection_row_named_by_det_index() -> None:
     [t] = b.close_camera("a")
     [crop] = t.crops
     assert crop.image_bgr.shape[:2] == (100, 40) and crop.image_bgr[..., 1].min() == 200
+
+
+@pytest.mark.parametrize(
+    ("cast_bgr", "colour"),
+    [
+        ((1.0, 1.0, 1.0), "as_seen"),  # kept as cut: the two cameras' crops differ by the cast
+        ((1.3, 1.0, 0.7), "grey_world"),  # a warm camera: corrected
+        ((0.7, 0.7, 0.7), "grey_world"),  # an under-exposed camera: corrected
+    ],
+)
+def test_grey_world_makes_two_cameras_crops_of_one_scene_alike(
+    cast_bgr: tuple[float, ...], colour: str
+) -> None:
+    """One scene seen by two cameras, the second with a colour cast: grey world undoes it."""
+    rng = np.random.default_rng(0)
+    scene = rng.integers(40, 160, size=(H, W, 3)).astype(np.float32)
+    cast = np.asarray(cast_bgr, np.float32) if colour == "grey_world" else np.float32([1.3, 1.0, 0.7])
+    b = builder(min_length_s=0.0, max_crops=1, min_crop_height_px=10, crop_colour=colour)
+    for cam, image in (("a", scene), ("b", scene * cast)):
+        f = Frame(cam, 0, 0.0, np.clip(image, 0, 255).astype(np.uint8))
+        b.update(f, dets(BOX), tracks([1], [0], [BOX]))
+    a, c = (b.close_camera(cam)[0].crops[0].image_bgr.astype(np.float32) for cam in ("a", "b"))
+    difference = np.abs(a.mean(axis=(0, 1)) - c.mean(axis=(0, 1))).max()
+    assert (difference < 3.0) == (colour == "grey_world"), difference
 
 
 def test_crops_stay_bounded_and_spread_over_a_long_track() -> None:

@@ -151,7 +151,13 @@ def test_conflict_neighbours_pads_with_self() -> None:
 
 def test_load_adapt_data_crops_and_constraints(scene: Path) -> None:
     data = load_adapt_data(
-        scene, None, crops_per_tracklet=4, min_crops=2, min_height_px=20, cross_camera_negatives=True
+        scene,
+        None,
+        crops_per_tracklet=4,
+        min_crops=2,
+        min_height_px=20,
+        cross_camera_negatives=True,
+        colour_window_s=None,
     )
     assert data.images_bgr.shape == (20, 160, 80, 3)  # 5 tracklets x 4 crops
     assert np.bincount(data.person_ids).tolist() == [4] * 5
@@ -164,8 +170,38 @@ def test_load_adapt_data_crops_and_constraints(scene: Path) -> None:
     assert data.provenance["tracklets_used"] == 5 and len(data.provenance["tracks_sha256"]) == 64
     with pytest.raises(DatasetError, match="adaptation needs at least 2"):
         load_adapt_data(
-            scene, None, crops_per_tracklet=4, min_crops=2, min_height_px=100, cross_camera_negatives=True
+            scene,
+            None,
+            crops_per_tracklet=4,
+            min_crops=2,
+            min_height_px=100,
+            cross_camera_negatives=True,
+            colour_window_s=None,
         )
+
+
+@pytest.mark.parametrize(("window_s", "alike"), [(None, False), (60.0, True)])
+def test_grey_world_crops_do_not_depend_on_the_cameras_exposure(
+    scene: Path, tmp_path: Path, window_s: float | None, alike: bool
+) -> None:
+    """The same videos under-exposed (x 0.6): grey-world crops stay as they were, raw ones do not."""
+    dim = {}
+    for cam in ("cam_a", "cam_b"):
+        cap = cv2.VideoCapture(str(scene.parent / f"{cam}.avi"))
+        dim[cam] = tmp_path / f"{cam}_dim.avi"
+        writer = cv2.VideoWriter(str(dim[cam]), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (W, H))
+        ok, frame = cap.read()
+        while ok:
+            writer.write((frame * 0.6).astype(np.uint8))
+            ok, frame = cap.read()
+        writer.release()
+        cap.release()
+    kw: dict[str, Any] = {"crops_per_tracklet": 4, "min_crops": 2, "min_height_px": 20}
+    kw |= {"cross_camera_negatives": True, "colour_window_s": window_s}
+    seen = load_adapt_data(scene, None, **kw).images_bgr.astype(np.float32)
+    dimmed = load_adapt_data(scene, dim, **kw).images_bgr.astype(np.float32)
+    difference = np.abs(seen - dimmed).mean()
+    assert (difference < 4.0) == alike, difference
 
 
 TINY_MODEL = {
@@ -273,7 +309,13 @@ def test_adapt_mixes_labelled_people(scene: Path, tmp_path: Path, capsys: pytest
     d["adapt"]["source_share"] = 0.5
     cfg = parse_dataclass(TrainConfig, d)
     data = load_adapt_data(
-        scene, None, crops_per_tracklet=4, min_crops=2, min_height_px=20, cross_camera_negatives=True
+        scene,
+        None,
+        crops_per_tracklet=4,
+        min_crops=2,
+        min_height_px=20,
+        cross_camera_negatives=True,
+        colour_window_s=None,
     )
     images, pids, cams, cannot, groups, n_source = adapt_mod._with_source_data(cfg, data)
     assert n_source == 3  # 4 people, 1 held out as the folder split's test identity

@@ -285,6 +285,7 @@ def _config(adaptive: bool) -> AssociationConfig:
         adaptive_calibration=adaptive,
         adaptive_min_standard_errors=0.0,
         min_margin_logodds=0.0,
+        threshold=0.24,
         offline_threshold=0.24,
         zone_prior_links=None,
     )

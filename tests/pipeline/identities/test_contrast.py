@@ -200,6 +200,9 @@ def _links(method: str, contrast: bool) -> set[frozenset[tuple[str, int]]]:
         min_margin_logodds=0.0,
         offline_threshold=0.24,
         zone_prior_links=None,
+        score_scale=0.62,  # a calibration and threshold under which the hub's 0.95 passes
+        score_bias_logodds=-2.92,
+        threshold=0.2,
     )
     cls = OnlineAssociator if method == "online" else OfflineAssociator
     assoc = cls.from_config(cfg, matcher=HubMatcher(), cameras={}, on_assign=None)

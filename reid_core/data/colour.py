@@ -1,0 +1,76 @@
+"""Per-camera colour normalisation of crops: the grey-world assumption, without torch.
+
+Two cameras see one person in different colours: gain, white balance and exposure differ, and
+the re-ID network has not learnt to ignore that. Grey world (Buchsbaum 1980) assumes the mean
+colour of a camera's scene, over time, is the same for every camera; the per-channel gains that
+map a camera's mean frame colour onto a common reference then undo its colour cast and exposure
+(a von Kries, diagonal correction). The reference is ImageNet's mean colour, the input the
+trunk's normalisation expects, so a camera that already looks average is barely changed.
+
+:class:`GreyWorld` keeps one running mean per camera (an exponential average over
+``window_s`` seconds of frames, seeded by the first frame, so crops of the first frame are
+already corrected) and applies the gains to crops as they are cut. Everything is **BGR** uint8,
+as OpenCV reads it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from reid_core.data.crops import IMAGENET_MEAN_RGB
+
+__all__ = ["MAX_GAIN", "REFERENCE_BGR", "GreyWorld"]
+
+REFERENCE_BGR = np.array([c * 255.0 for c in reversed(IMAGENET_MEAN_RGB)], np.float32)
+"""The mean colour every camera is mapped to: ImageNet's mean, BGR, 0–255."""
+MAX_GAIN = 2.0
+"""Gains are clipped to ``[1 / MAX_GAIN, MAX_GAIN]``: a very dark or saturated scene is corrected
+only this far (noise and clipped pixels cannot be undone)."""
+_STRIDE_PX = 4  # every 4th pixel of every 4th row estimates a frame's mean colour
+
+
+class GreyWorld:
+    """Running mean frame colour per camera, and the crops corrected by it.
+
+    Args:
+        window_s: seconds of frames the running mean averages (time constant of an exponential
+            average). Longer is steadier; shorter follows light that changes (day to dusk).
+
+    Raises:
+        ValueError: ``window_s`` not positive.
+    """
+
+    def __init__(self, window_s: float) -> None:
+        if not window_s > 0:
+            raise ValueError(f"window_s must be > 0 seconds, got {window_s}")
+        self.window_s = float(window_s)
+        self._mean: dict[str, np.ndarray] = {}
+        self._time_s: dict[str, float] = {}
+
+    def observe(self, cam_id: str, image_bgr: np.ndarray, time_s: float) -> None:
+        """Fold one frame of ``cam_id`` ((H, W, 3) uint8 BGR, taken at ``time_s`` seconds) into its mean."""
+        sample = image_bgr[::_STRIDE_PX, ::_STRIDE_PX].reshape(-1, 3)
+        mean = sample.mean(axis=0, dtype=np.float64).astype(np.float32)
+        previous = self._mean.get(cam_id)
+        if previous is None:
+            self._mean[cam_id] = mean
+        else:
+            dt = max(0.0, time_s - self._time_s[cam_id])
+            weight = 1.0 - math.exp(-dt / self.window_s)
+            self._mean[cam_id] = previous + np.float32(weight) * (mean - previous)
+        self._time_s[cam_id] = float(time_s)
+
+    def gains(self, cam_id: str) -> np.ndarray:
+        """(3,) float32 BGR gains of ``cam_id`` (all 1 before its first frame)."""
+        mean = self._mean.get(cam_id)
+        if mean is None:
+            return np.ones(3, np.float32)
+        gains = REFERENCE_BGR / np.maximum(mean, 1.0)
+        return np.clip(gains, 1.0 / MAX_GAIN, MAX_GAIN).astype(np.float32)
+
+    def apply(self, cam_id: str, crop_bgr: np.ndarray) -> np.ndarray:
+        """``crop_bgr`` ((H, W, 3) uint8 BGR) with ``cam_id``'s gains applied: a new uint8 array."""
+        corrected = crop_bgr.astype(np.float32) * self.gains(cam_id) + 0.5
+        return np.clip(corrected, 0.0, 255.0).astype(np.uint8)

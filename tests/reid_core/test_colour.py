@@ -1,0 +1,66 @@
+"""reid_core.data.colour: per-camera grey-world gains, their running mean and their bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reid_core.data.colour import MAX_GAIN, REFERENCE_BGR, GreyWorld
+
+
+def flat(bgr: tuple[float, float, float], size: int = 16) -> np.ndarray:
+    return np.broadcast_to(np.asarray(bgr, np.uint8), (size, size, 3)).copy()
+
+
+@pytest.mark.parametrize(
+    ("frame_bgr", "gains"),
+    [
+        (tuple(REFERENCE_BGR.round()), (1.0, 1.0, 1.0)),  # an average camera is left alone
+        ((52.0, 58.0, 62.0), tuple(REFERENCE_BGR / [52.0, 58.0, 62.0])),  # dark: brightened
+        ((200.0, 116.0, 124.0), (REFERENCE_BGR[0] / 200.0, 1.0, 1.0)),  # blue cast: blue damped
+        ((10.0, 116.0, 250.0), (MAX_GAIN, 1.0, 1.0 / MAX_GAIN)),  # extreme: clipped to the bounds
+        ((0.0, 0.0, 0.0), (MAX_GAIN,) * 3),  # black: no division by zero
+    ],
+)
+def test_gains_map_the_mean_frame_colour_to_the_reference(
+    frame_bgr: tuple[float, ...], gains: tuple[float, ...]
+) -> None:
+    gw = GreyWorld(window_s=60.0)
+    gw.observe("a", flat(frame_bgr), 0.0)  # type: ignore[arg-type]
+    assert gw.gains("a") == pytest.approx(gains, abs=0.01)
+
+
+def test_unseen_camera_has_unit_gains_and_cameras_are_independent() -> None:
+    gw = GreyWorld(window_s=60.0)
+    gw.observe("a", flat((50, 50, 50)), 0.0)
+    assert gw.gains("b") == pytest.approx([1, 1, 1])
+    assert gw.gains("a")[0] > 1.5
+
+
+@pytest.mark.parametrize(
+    ("dt_s", "expected_weight"),
+    [(0.0, 0.0), (10.0, 1.0 - np.exp(-10.0 / 20.0)), (1e6, 1.0)],
+)
+def test_running_mean_is_an_exponential_average_over_window_s(dt_s: float, expected_weight: float) -> None:
+    gw = GreyWorld(window_s=20.0)
+    gw.observe("a", flat((100, 100, 100)), 5.0)
+    gw.observe("a", flat((60, 60, 60)), 5.0 + dt_s)
+    mean = 100.0 + expected_weight * (60.0 - 100.0)
+    assert gw.gains("a")[1] == pytest.approx(REFERENCE_BGR[1] / mean, rel=1e-4)
+
+
+def test_apply_scales_rounds_and_saturates_without_touching_the_input() -> None:
+    gw = GreyWorld(window_s=60.0)
+    gw.observe("a", flat((52, 58, 62)), 0.0)  # gains ~ (2.0, 2.0, 2.0)
+    crop = flat((10, 100, 200), size=4)
+    out = gw.apply("a", crop)
+    assert out.dtype == np.uint8 and out.shape == crop.shape
+    expected = np.clip(np.array([10, 100, 200]) * gw.gains("a") + 0.5, 0, 255).astype(np.uint8)
+    assert (out == expected).all() and out[0, 0, 2] == 255
+    assert (crop == flat((10, 100, 200), size=4)).all()
+
+
+@pytest.mark.parametrize("window_s", [0.0, -1.0, float("nan")])
+def test_bad_window_is_refused(window_s: float) -> None:
+    with pytest.raises(ValueError, match="window_s"):
+        GreyWorld(window_s=window_s)
