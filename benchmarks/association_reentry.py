@@ -102,12 +102,12 @@ DISTRIBUTIONS = {
 }
 MEASURED: dict[str, dict[str, tuple[float, float]]] = {
     "mean/grey_world": {
-        "pos": (4.91, 1.58),
+        "pos": (4.91, 1.60),
         "neg": (-1.60, 3.13),
         "pos_same_cam": (4.60, 2.04),
-        "neg_same_cam": (-1.85, 3.29),
-        "neg_concurrent": (-1.63, 3.12),
-        "neg_concurrent_same_cam": (-0.52, 3.19),
+        "neg_same_cam": (-1.83, 3.28),
+        "neg_concurrent": (-1.62, 3.12),
+        "neg_concurrent_same_cam": (-0.51, 3.18),
     },
     "mean": {
         "pos": (2.46, 2.41),

@@ -71,7 +71,7 @@ TRACKLET_SHARE = 0.34  # share of a pair's log-odds variance from its two trackl
 # have their own spread; association_reentry.py --measure-pairs), then ``/grey_world`` for crops
 # corrected by their camera's colour (``tracklets.crop_colour``)
 MEASURED: dict[str, dict[str, tuple[float, float]]] = {
-    "mean/grey_world": {"pos": (4.91, 1.58), "neg": (-1.60, 3.13)},
+    "mean/grey_world": {"pos": (4.91, 1.60), "neg": (-1.60, 3.13)},
     "mean": {"pos": (2.46, 2.41), "neg": (-2.89, 2.99)},
     "pairs": {"pos": (1.50, 1.95), "neg": (-2.05, 2.67)},
 }

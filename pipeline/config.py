@@ -391,17 +391,17 @@ class AssociationConfig:
     top_pairs_fraction: float = 0.5
     crop_pooling: str = "mean"
     score_scale: float = 1.28
-    score_bias_logodds: float = -5.97
+    score_bias_logodds: float = -5.95
     offline_threshold: float = 0.1
     zone_prior_links: float | None = 5.0
     same_camera_score_scale: float = 0.67
     same_camera_score_bias_logodds: float = -4.10
     topology: TopologyConfig = field(default_factory=TopologyConfig)
     adaptive_calibration: bool = False
-    negative_q50_logodds: float = -1.43
-    negative_q90_logodds: float = 2.26
-    same_camera_negative_q50_logodds: float = -0.21
-    same_camera_negative_q90_logodds: float = 3.44
+    negative_q50_logodds: float = -1.34
+    negative_q90_logodds: float = 2.28
+    same_camera_negative_q50_logodds: float = -0.32
+    same_camera_negative_q90_logodds: float = 3.38
     adaptive_min_standard_errors: float = 2.0
     adaptive_max_pairs: int = 200
     contrast: bool = False

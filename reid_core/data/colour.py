@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from reid_core.data.crops import IMAGENET_MEAN_RGB
@@ -28,7 +29,6 @@ REFERENCE_BGR = np.array([c * 255.0 for c in reversed(IMAGENET_MEAN_RGB)], np.fl
 MAX_GAIN = 2.0
 """Gains are clipped to ``[1 / MAX_GAIN, MAX_GAIN]``: a very dark or saturated scene is corrected
 only this far (noise and clipped pixels cannot be undone)."""
-_STRIDE_PX = 4  # every 4th pixel of every 4th row estimates a frame's mean colour
 
 
 class GreyWorld:
@@ -51,8 +51,7 @@ class GreyWorld:
 
     def observe(self, cam_id: str, image_bgr: np.ndarray, time_s: float) -> None:
         """Fold one frame of ``cam_id`` ((H, W, 3) uint8 BGR, taken at ``time_s`` seconds) into its mean."""
-        sample = image_bgr[::_STRIDE_PX, ::_STRIDE_PX].reshape(-1, 3)
-        mean = sample.mean(axis=0, dtype=np.float64).astype(np.float32)
+        mean = np.asarray(cv2.mean(image_bgr)[:3], np.float32)  # every pixel: 0.4 ms for 1920 x 1080
         previous = self._mean.get(cam_id)
         if previous is None:
             self._mean[cam_id] = mean
