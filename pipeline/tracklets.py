@@ -11,7 +11,10 @@ was matched. At most ``max_crops`` are kept per tracklet; the set prefers, in th
 weight: boxes fully inside the frame (not cut by its border) and not occluded (low IoU with
 the other detections of that frame) → high detector score → spread in time. So memory per open
 tracklet is bounded by ``max_crops`` crops of at most ``crop_max_height_px`` rows, however long the
-video; boxes are a few numbers per frame.
+video; boxes are a few numbers per frame. With ``crop_colour: grey_world`` each crop is multiplied,
+as it is cut, by its camera's grey-world gains (:class:`reid_core.data.colour.GreyWorld`: the
+camera's running mean frame colour mapped onto ImageNet's mean), so that re-ID compares people,
+not cameras' colour casts.
 """
 
 from __future__ import annotations
