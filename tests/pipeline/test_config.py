@@ -220,6 +220,8 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("association:\n  threshold: 1.5\n", "threshold"),
         ("association:\n  crop_pooling: max\n", "association.crop_pooling must be one of pairs, mean"),
         ("reid:\n  backend: tensorflow\n", "reid.backend must be one of auto, onnxruntime, torch"),
+        ("tracklets:\n  crop_colour: sepia\n", "tracklets.crop_colour must be one of grey_world, as_seen"),
+        ("tracklets:\n  crop_colour_window_s: 0\n", "tracklets.crop_colour_window_s must be > 0 seconds"),
         ("tracker:\n  name: sortt\n", "available: bytetrack, sort"),
         ("tracker:\n  params:\n    max_age: 2\n", "max_age"),
         ("runtime:\n  device: gpu\n", "runtime.device"),

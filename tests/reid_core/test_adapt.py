@@ -280,6 +280,27 @@ def test_cli_errors_are_one_line(
     assert err.startswith("error: ") and err.count("\n") == 1 and match in err
 
 
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"crop_colour": "sepia"}, "adapt.crop_colour must be grey_world or as_seen, got 'sepia'"),
+        ({"crop_colour_window_s": 0.0}, "adapt.crop_colour_window_s must be > 0 seconds"),
+    ],
+)
+def test_bad_colour_settings_are_one_line(
+    scene: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, Any], match: str
+) -> None:
+    import yaml
+
+    recipe = _recipe(tmp_path)
+    recipe["adapt"] |= change
+    cfg = tmp_path / "adapt.yaml"
+    cfg.write_text(yaml.safe_dump(recipe))
+    assert train_main(["--config", str(cfg), "--adapt", str(scene)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and match in err
+
+
 def test_cli_adapts(scene: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import yaml
 
