@@ -148,8 +148,10 @@ BOXES = ("gt", "yolo")
 # ---------------------------------------------------------------------------------------- cuts
 
 
-def make_cut(cut: Cut, data_dir: Path, folder: Path) -> None:
-    """Write ``<cam>.mp4`` and ``gt_<cam>.txt`` for every view of ``cut`` into ``folder`` (deterministic)."""
+def make_cut(cut: Cut, data_dir: Path, folder: Path, scale: float = 1.0) -> None:
+    """Write ``<cam>.mp4`` and ``gt_<cam>.txt`` for every view of ``cut`` into ``folder`` (deterministic);
+    ``scale`` < 1 shrinks every view and its boxes by that factor (smaller people, as far cameras
+    see them)."""
     import cv2
     from make_two_camera_sample import View, _colour_change, _frames, split_ground_truth
 
@@ -163,12 +165,10 @@ def make_cut(cut: Cut, data_dir: Path, folder: Path) -> None:
     per_view = split_ground_truth(gt, views, info.width_px, info.height_px)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
+    size = {v.name: (round(v.width * scale), round(info.height_px * scale)) for v in views}
     writers = {
         v.name: cv2.VideoWriter(
-            str(folder / f"{v.name}.tmp.mp4"),
-            cv2.VideoWriter_fourcc(*"mp4v"),
-            info.fps,
-            (v.width, info.height_px),
+            str(folder / f"{v.name}.tmp.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), info.fps, size[v.name]
         )
         for v in views
     }
@@ -183,7 +183,10 @@ def make_cut(cut: Cut, data_dir: Path, folder: Path) -> None:
                     if spec.noise_sigma > 0
                     else None
                 )
-                writers[view.name].write(_colour_change(part, spec.gain, spec.tint_bgr, noise))
+                look = _colour_change(part, spec.gain, spec.tint_bgr, noise)
+                if scale != 1.0:
+                    look = cv2.resize(look, size[view.name], interpolation=cv2.INTER_AREA)
+                writers[view.name].write(look)
     finally:
         for writer in writers.values():
             writer.release()
@@ -191,6 +194,7 @@ def make_cut(cut: Cut, data_dir: Path, folder: Path) -> None:
         rows = per_view[view.name]
         rows = rows[rows[:, 0] > spec.offset_frames].copy()
         rows[:, 0] -= spec.offset_frames
+        rows[:, 2:6] *= scale
         lines = [
             f"{int(r[0])},{int(r[1])},{r[2]:.2f},{r[3]:.2f},{r[4]:.2f},{r[5]:.2f},1,-1,-1,-1" for r in rows
         ]
@@ -198,10 +202,17 @@ def make_cut(cut: Cut, data_dir: Path, folder: Path) -> None:
         os.replace(folder / f"{view.name}.tmp.mp4", folder / f"{view.name}.mp4")
 
 
-def cut_folder(cut: Cut, data_dir: Path, out: Path) -> Path:
+def cut_folder(cut: Cut, data_dir: Path, out: Path, scale: float = 1.0) -> Path:
+    """The folder of ``cut``'s videos and ground truth under ``out``, made on first use at ``scale``."""
     folder = out / "cuts" / cut.name
-    if not all((folder / f"{c}.mp4").is_file() for c in cut.cams):
-        make_cut(cut, data_dir, folder)
+    marker = folder / "scale.txt"
+    made = marker.read_text(encoding="utf-8").strip() if marker.is_file() else "1.0"
+    if all((folder / f"{c}.mp4").is_file() for c in cut.cams):
+        if float(made) != scale:
+            raise SystemExit(f"{folder}: made at --scale {made}, not {scale}: use another --out")
+        return folder
+    make_cut(cut, data_dir, folder, scale)
+    marker.write_text(f"{scale}\n", encoding="utf-8")
     return folder
 
 
@@ -639,6 +650,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="shrink every view and its boxes by this factor (0.4: people 50-100 px tall instead of "
+        "120-250, as a far surveillance camera sees them); use its own --out",
+    )
     parser.add_argument("--per-split", action="store_true", help="also print one row per split")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--save-pairs", type=Path, default=None, help="write head scores and labels (npz)")
@@ -677,7 +695,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.weights_per_cut:
                 weights = args.weights_per_cut.format(cut=cut.name)
                 matcher = with_tta(MATCHERS.get(config.reid.model)(weights, "cpu"), args.tta)
-            folder = cut_folder(cut, args.data, args.out)
+            folder = cut_folder(cut, args.data, args.out, args.scale)
             gt = load_gt(cut, folder)
             replay = run_stages(cut, folder, boxes, args.out, stage_config, matcher)
             head_done = False

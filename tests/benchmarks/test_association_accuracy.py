@@ -56,3 +56,22 @@ def test_an_unknown_variant_is_an_error() -> None:
 def test_overrides_reach_the_config(items: list[str], section: str, key: str, expected: Any) -> None:
     config = aa.parse_overrides(load_config(None), items)
     assert getattr(getattr(config, section), key) == expected
+
+
+@pytest.mark.parametrize(
+    ("made", "asked", "error"), [("1.0", 1.0, False), ("0.3", 0.3, False), ("1.0", 0.3, True)]
+)
+def test_cut_videos_made_at_another_scale_are_refused(
+    tmp_path: Path, made: str, asked: float, error: bool
+) -> None:
+    cut = aa.CUTS["campus-2cam-320-360"]
+    folder = tmp_path / "cuts" / cut.name
+    folder.mkdir(parents=True)
+    for cam in cut.cams:
+        (folder / f"{cam}.mp4").write_bytes(b"")
+    (folder / "scale.txt").write_text(made + "\n")
+    if error:
+        with pytest.raises(SystemExit, match=r"made at --scale 1\.0, not 0\.3"):
+            aa.cut_folder(cut, tmp_path / "no-data", tmp_path, asked)
+    else:
+        assert aa.cut_folder(cut, tmp_path / "no-data", tmp_path, asked) == folder
