@@ -148,10 +148,21 @@ BOXES = ("gt", "yolo")
 # ---------------------------------------------------------------------------------------- cuts
 
 
-def make_cut(cut: Cut, data_dir: Path, folder: Path, scale: float = 1.0) -> None:
-    """Write ``<cam>.mp4`` and ``gt_<cam>.txt`` for every view of ``cut`` into ``folder`` (deterministic);
-    ``scale`` < 1 shrinks every view and its boxes by that factor (smaller people, as far cameras
-    see them)."""
+@dataclass(frozen=True, slots=True)
+class Camera:
+    """How far and how fast the cut's cameras are: every view and its boxes shrunk by ``scale``
+    (people as a far camera sees them), and every ``frame_step``-th frame kept (a lower frame rate)."""
+
+    scale: float = 1.0
+    frame_step: int = 1
+
+    def __str__(self) -> str:
+        return f"--scale {self.scale:g} --frame-step {self.frame_step}"
+
+
+def make_cut(cut: Cut, data_dir: Path, folder: Path, camera: Camera = Camera()) -> None:
+    """Write ``<cam>.mp4`` and ``gt_<cam>.txt`` for every view of ``cut`` into ``folder``
+    (deterministic), as ``camera`` sees them."""
     import cv2
     from make_two_camera_sample import View, _colour_change, _frames, split_ground_truth
 
@@ -165,17 +176,18 @@ def make_cut(cut: Cut, data_dir: Path, folder: Path, scale: float = 1.0) -> None
     per_view = split_ground_truth(gt, views, info.width_px, info.height_px)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
+    scale, step = camera.scale, camera.frame_step
     size = {v.name: (round(v.width * scale), round(info.height_px * scale)) for v in views}
     writers = {
         v.name: cv2.VideoWriter(
-            str(folder / f"{v.name}.tmp.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), info.fps, size[v.name]
+            str(folder / f"{v.name}.tmp.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), info.fps / step, size[v.name]
         )
         for v in views
     }
     try:
         for index, frame in enumerate(_frames(seq_dir, info.name)):
             for view, spec in zip(views, cut.views, strict=True):
-                if index < spec.offset_frames:
+                if index < spec.offset_frames or (index - spec.offset_frames) % step:
                     continue
                 part = np.ascontiguousarray(frame[:, view.x0 : view.x1])
                 noise = (
@@ -194,6 +206,8 @@ def make_cut(cut: Cut, data_dir: Path, folder: Path, scale: float = 1.0) -> None
         rows = per_view[view.name]
         rows = rows[rows[:, 0] > spec.offset_frames].copy()
         rows[:, 0] -= spec.offset_frames
+        rows = rows[(rows[:, 0] - 1) % step == 0]
+        rows[:, 0] = (rows[:, 0] - 1) // step + 1
         rows[:, 2:6] *= scale
         lines = [
             f"{int(r[0])},{int(r[1])},{r[2]:.2f},{r[3]:.2f},{r[4]:.2f},{r[5]:.2f},1,-1,-1,-1" for r in rows
@@ -202,17 +216,18 @@ def make_cut(cut: Cut, data_dir: Path, folder: Path, scale: float = 1.0) -> None
         os.replace(folder / f"{view.name}.tmp.mp4", folder / f"{view.name}.mp4")
 
 
-def cut_folder(cut: Cut, data_dir: Path, out: Path, scale: float = 1.0) -> Path:
-    """The folder of ``cut``'s videos and ground truth under ``out``, made on first use at ``scale``."""
+def cut_folder(cut: Cut, data_dir: Path, out: Path, camera: Camera = Camera()) -> Path:
+    """The folder of ``cut``'s videos and ground truth under ``out``, made on first use as ``camera``
+    sees them (``camera.json`` records how; a folder made otherwise is refused)."""
     folder = out / "cuts" / cut.name
-    marker = folder / "scale.txt"
-    made = marker.read_text(encoding="utf-8").strip() if marker.is_file() else "1.0"
+    marker = folder / "camera.json"
+    made = Camera(**json.loads(marker.read_text(encoding="utf-8"))) if marker.is_file() else Camera()
     if all((folder / f"{c}.mp4").is_file() for c in cut.cams):
-        if float(made) != scale:
-            raise SystemExit(f"{folder}: made at --scale {made}, not {scale}: use another --out")
+        if made != camera:
+            raise SystemExit(f"{folder}: made with {made}, not {camera}: use another --out")
         return folder
-    make_cut(cut, data_dir, folder, scale)
-    marker.write_text(f"{scale}\n", encoding="utf-8")
+    make_cut(cut, data_dir, folder, camera)
+    marker.write_text(json.dumps(dataclasses.asdict(camera)) + "\n", encoding="utf-8")
     return folder
 
 
@@ -654,8 +669,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--scale",
         type=float,
         default=1.0,
-        help="shrink every view and its boxes by this factor (0.4: people 50-100 px tall instead of "
-        "120-250, as a far surveillance camera sees them); use its own --out",
+        help="shrink every view and its boxes by this factor (0.3: people 38-89 px tall instead of "
+        "128-296, as a far surveillance camera sees them); use its own --out",
+    )
+    parser.add_argument(
+        "--frame-step",
+        type=int,
+        default=1,
+        help="keep every n-th frame (3: 8.3 instead of 25 frames/s, a surveillance frame rate); use its "
+        "own --out",
     )
     parser.add_argument("--per-split", action="store_true", help="also print one row per split")
     parser.add_argument("--markdown", action="store_true")
@@ -668,6 +690,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reference quantiles (association.*negative_q50/q90_logodds)",
     )
     args = parser.parse_args(argv)
+    if not (args.scale > 0 and args.frame_step >= 1):
+        parser.error(f"--scale must be > 0 and --frame-step >= 1, got {args.scale} and {args.frame_step}")
 
     import torch
 
@@ -695,7 +719,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.weights_per_cut:
                 weights = args.weights_per_cut.format(cut=cut.name)
                 matcher = with_tta(MATCHERS.get(config.reid.model)(weights, "cpu"), args.tta)
-            folder = cut_folder(cut, args.data, args.out, args.scale)
+            folder = cut_folder(cut, args.data, args.out, Camera(args.scale, args.frame_step))
             gt = load_gt(cut, folder)
             replay = run_stages(cut, folder, boxes, args.out, stage_config, matcher)
             head_done = False

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -59,19 +62,26 @@ def test_overrides_reach_the_config(items: list[str], section: str, key: str, ex
 
 
 @pytest.mark.parametrize(
-    ("made", "asked", "error"), [("1.0", 1.0, False), ("0.3", 0.3, False), ("1.0", 0.3, True)]
+    ("made", "asked", "error"),
+    [
+        (None, aa.Camera(), False),  # made before cameras were recorded: as recorded sources
+        (aa.Camera(0.3, 3), aa.Camera(0.3, 3), False),
+        (aa.Camera(), aa.Camera(0.3), True),
+        (aa.Camera(0.3, 3), aa.Camera(0.3, 1), True),
+    ],
 )
-def test_cut_videos_made_at_another_scale_are_refused(
-    tmp_path: Path, made: str, asked: float, error: bool
+def test_cut_videos_made_for_another_camera_are_refused(
+    tmp_path: Path, made: Any, asked: Any, error: bool
 ) -> None:
     cut = aa.CUTS["campus-2cam-320-360"]
     folder = tmp_path / "cuts" / cut.name
     folder.mkdir(parents=True)
     for cam in cut.cams:
         (folder / f"{cam}.mp4").write_bytes(b"")
-    (folder / "scale.txt").write_text(made + "\n")
+    if made is not None:
+        (folder / "camera.json").write_text(json.dumps(dataclasses.asdict(made)))
     if error:
-        with pytest.raises(SystemExit, match=r"made at --scale 1\.0, not 0\.3"):
+        with pytest.raises(SystemExit, match=f"made with {re.escape(str(made or aa.Camera()))}, not"):
             aa.cut_folder(cut, tmp_path / "no-data", tmp_path, asked)
     else:
         assert aa.cut_folder(cut, tmp_path / "no-data", tmp_path, asked) == folder
