@@ -380,7 +380,7 @@ class AssociationConfig:
     method: str = "online"
     enabled: bool = True
     threshold: float = 0.4
-    min_margin_logodds: float = 0.61
+    min_margin_logodds: float = 0.3
     overlapping_views: bool = False
     max_transition_s: float | None = 60.0
     min_transition_s: float = 0.0
