@@ -33,7 +33,7 @@ class _NoMatcher:
         ("offline:nomotion", "motion", False),
         ("online:nozones", "zone_prior_links", None),
         ("online:zp=2", "zone_prior_links", 2.0),
-        ("online:m=0.3", "min_margin_logodds", 0.3),
+        ("online:m=0.9", "min_margin_logodds", 0.9),  # the default is 0.3
         ("online:t=0.35,nomotion", "threshold", 0.35),
         ("nolink", "enabled", False),
     ],
