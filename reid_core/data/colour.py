@@ -7,9 +7,11 @@ map a camera's mean frame colour onto a common reference then undo its colour ca
 (a von Kries, diagonal correction). The reference is ImageNet's mean colour, the input the
 trunk's normalisation expects, so a camera that already looks average is barely changed.
 
-:class:`GreyWorld` keeps one running mean per camera (an exponential average over
-``window_s`` seconds of frames, seeded by the first frame, so crops of the first frame are
-already corrected) and applies the gains to crops as they are cut. Everything is **BGR** uint8,
+:class:`GreyWorld` keeps one running mean per camera and applies the gains to crops as they are
+cut. The mean is that of all frames so far until the camera has run for about ``window_s``
+seconds, then an exponential average over ``window_s`` seconds (so crops of the first frame are
+already corrected, a dark first frame or a camera still adjusting its exposure is soon outvoted,
+and a live camera follows light that changes). Everything is **BGR** uint8,
 as OpenCV reads it.
 """
 
@@ -48,18 +50,21 @@ class GreyWorld:
         self.window_s = float(window_s)
         self._mean: dict[str, np.ndarray] = {}
         self._time_s: dict[str, float] = {}
+        self._frames: dict[str, int] = {}
 
     def observe(self, cam_id: str, image_bgr: np.ndarray, time_s: float) -> None:
         """Fold one frame of ``cam_id`` ((H, W, 3) uint8 BGR, taken at ``time_s`` seconds) into its mean."""
         mean = np.asarray(cv2.mean(image_bgr)[:3], np.float32)  # every pixel: 0.4 ms for 1920 x 1080
         previous = self._mean.get(cam_id)
+        count = self._frames.get(cam_id, 0) + 1
         if previous is None:
             self._mean[cam_id] = mean
         else:
             dt = max(0.0, time_s - self._time_s[cam_id])
-            weight = 1.0 - math.exp(-dt / self.window_s)
+            weight = max(1.0 / count, 1.0 - math.exp(-dt / self.window_s))  # the plain mean at first
             self._mean[cam_id] = previous + np.float32(weight) * (mean - previous)
         self._time_s[cam_id] = float(time_s)
+        self._frames[cam_id] = count
 
     def gains(self, cam_id: str) -> np.ndarray:
         """(3,) float32 BGR gains of ``cam_id`` (all 1 before its first frame)."""

@@ -38,15 +38,24 @@ def test_unseen_camera_has_unit_gains_and_cameras_are_independent() -> None:
 
 
 @pytest.mark.parametrize(
-    ("dt_s", "expected_weight"),
-    [(0.0, 0.0), (10.0, 1.0 - np.exp(-10.0 / 20.0)), (1e6, 1.0)],
+    ("history", "expected_mean"),
+    [
+        # (value, seconds since the previous frame) per frame; window 20 s
+        ([(100, 0.0), (60, 0.04)], 80.0),  # at first the plain mean of the frames so far
+        ([(0, 0.0)] + [(100, 0.04)] * 9, 90.0),  # a black first frame is soon outvoted
+        # after a long run the exponential average: one frame 10 s later weighs 1 - exp(-10 / 20)
+        ([(100, 0.0)] + [(100, 0.04)] * 999 + [(60, 10.0)], 100.0 - 40.0 * (1.0 - np.exp(-0.5))),
+    ],
 )
-def test_running_mean_is_an_exponential_average_over_window_s(dt_s: float, expected_weight: float) -> None:
+def test_running_mean_is_the_plain_mean_then_an_exponential_average(
+    history: list[tuple[int, float]], expected_mean: float
+) -> None:
     gw = GreyWorld(window_s=20.0)
-    gw.observe("a", flat((100, 100, 100)), 5.0)
-    gw.observe("a", flat((60, 60, 60)), 5.0 + dt_s)
-    mean = 100.0 + expected_weight * (60.0 - 100.0)
-    assert gw.gains("a")[1] == pytest.approx(REFERENCE_BGR[1] / mean, rel=1e-4)
+    t = 5.0
+    for value, dt in history:
+        t += dt
+        gw.observe("a", flat((value, value, value)), t)
+    assert gw.gains("a")[1] == pytest.approx(REFERENCE_BGR[1] / expected_mean, rel=1e-3)
 
 
 def test_apply_scales_rounds_and_saturates_without_touching_the_input() -> None:
