@@ -64,7 +64,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tools"))
 
 from association_accuracy import DEFAULT_DATA, build_associator, parse_overrides  # noqa: E402
-from association_simulation import TRACKLET_SHARE, SimMatcher  # noqa: E402
+from association_simulation import TRACKLET_SHARE, SimMatcher, measured_key  # noqa: E402
 from make_two_camera_sample import View, split_ground_truth  # noqa: E402
 
 from infra.motchallenge import MotRows  # noqa: E402
@@ -130,11 +130,8 @@ CAMS = ("cam_a", "cam_b")
 
 
 def measured(config: Any) -> dict[str, tuple[float, float]]:
-    """The ``MEASURED`` distributions of ``config``'s pair score: keyed by ``association.crop_pooling``,
-    then ``/grey_world`` when ``tracklets.crop_colour`` corrects the crops' colour."""
-    key = config.association.crop_pooling
-    if config.tracklets.crop_colour != "as_seen":
-        key += "/" + config.tracklets.crop_colour
+    """The ``MEASURED`` distributions of ``config``'s pair score (:func:`measured_key`)."""
+    key = measured_key(config)
     if key not in MEASURED:
         raise SystemExit(f"no measured pair distributions for {key}: pass all six (--pos ...)")
     return MEASURED[key]

@@ -77,11 +77,17 @@ MEASURED: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+def measured_key(config: Any) -> str:
+    """Which measured distributions fit ``config``'s pair score: ``association.crop_pooling``, then
+    ``/grey_world`` when ``tracklets.crop_colour`` corrects the crops' colour (the key of this
+    file's ``MEASURED`` and of ``association_reentry.py``'s)."""
+    key = str(config.association.crop_pooling)
+    return key if config.tracklets.crop_colour == "as_seen" else f"{key}/{config.tracklets.crop_colour}"
+
+
 def measured_distributions(config: Any) -> dict[str, tuple[float, float]]:
-    """``MEASURED`` for ``config``'s pair score (``association.crop_pooling``, ``tracklets.crop_colour``)."""
-    key = config.association.crop_pooling
-    if config.tracklets.crop_colour != "as_seen":
-        key += "/" + config.tracklets.crop_colour
+    """``MEASURED`` for ``config``'s pair score (:func:`measured_key`)."""
+    key = measured_key(config)
     if key not in MEASURED:
         raise SystemExit(f"no measured pair distributions for {key}: pass --pos and --neg")
     return MEASURED[key]

@@ -29,6 +29,7 @@ from typing import Any
 
 from infra.errors import ConfigError
 from infra.yaml_config import load_yaml_mapping, parse_dataclass
+from reid_core.data.colour import MODES as COLOUR_MODES
 
 __all__ = [
     "CROP_POOLINGS",
@@ -142,9 +143,6 @@ class TrackerConfig:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-CROP_COLOURS = ("grey_world", "as_seen")
-
-
 @dataclass(frozen=True)
 class TrackletConfig:
     """Per-camera tracklets and the crops kept for re-identification.
@@ -186,8 +184,8 @@ class TrackletConfig:
         _check(0.0 <= self.max_overlap_iou <= 1.0, "tracklets.max_overlap_iou must be in [0, 1]")
         _check(self.min_length_s >= 0, "tracklets.min_length_s must be >= 0 seconds")
         _check(
-            self.crop_colour in CROP_COLOURS,
-            f"tracklets.crop_colour must be one of {', '.join(CROP_COLOURS)}, got {self.crop_colour!r}",
+            self.crop_colour in COLOUR_MODES,
+            f"tracklets.crop_colour must be one of {', '.join(COLOUR_MODES)}, got {self.crop_colour!r}",
         )
         _check(self.crop_colour_window_s > 0, "tracklets.crop_colour_window_s must be > 0 seconds")
 

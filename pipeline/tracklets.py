@@ -29,6 +29,7 @@ import numpy as np
 from infra.boxes import iou_matrix
 from pipeline.frames import Frame
 from pipeline.records import BoxRecord, TrackletRecord
+from reid_core.data.colour import MODES as COLOUR_MODES
 from reid_core.data.colour import GreyWorld
 from trackers import Detections, Tracks
 
@@ -291,8 +292,8 @@ class TrackletBuilder:
         self.max_overlap_iou = float(max_overlap_iou)
         self.crop_max_height_px = int(crop_max_height_px)
         self.min_length_s = float(min_length_s)
-        if crop_colour not in ("grey_world", "as_seen"):
-            raise ValueError(f"crop_colour must be grey_world or as_seen, got {crop_colour!r}")
+        if crop_colour not in COLOUR_MODES:
+            raise ValueError(f"crop_colour must be one of {', '.join(COLOUR_MODES)}, got {crop_colour!r}")
         self.colour = GreyWorld(crop_colour_window_s) if crop_colour == "grey_world" else None
         self._open: dict[tuple[str, int], Tracklet] = {}
         self._last_tracked: dict[str, list[tuple[str, int]]] = {}

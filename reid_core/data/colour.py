@@ -24,10 +24,12 @@ import numpy as np
 
 from reid_core.data.crops import IMAGENET_MEAN_RGB
 
-__all__ = ["MAX_GAIN", "REFERENCE_BGR", "GreyWorld"]
+__all__ = ["MAX_GAIN", "MODES", "REFERENCE_BGR", "GreyWorld"]
 
 REFERENCE_BGR = np.array([c * 255.0 for c in reversed(IMAGENET_MEAN_RGB)], np.float32)
 """The mean colour every camera is mapped to: ImageNet's mean, BGR, 0–255."""
+MODES = ("grey_world", "as_seen")
+"""The settings of a crop's colour: corrected by :class:`GreyWorld`, or as the camera saw it."""
 MAX_GAIN = 2.0
 """Gains are clipped to ``[1 / MAX_GAIN, MAX_GAIN]``: a very dark or saturated scene is corrected
 only this far (noise and clipped pixels cannot be undone)."""

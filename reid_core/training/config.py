@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reid_core.data.colour import MODES as COLOUR_MODES
 from reid_core.model import ModelConfig
 
 __all__ = [
@@ -230,8 +231,9 @@ class AdaptConfig:
     crop_colour_window_s: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.crop_colour not in ("grey_world", "as_seen"):
-            raise ValueError(f"adapt.crop_colour must be grey_world or as_seen, got {self.crop_colour!r}")
+        if self.crop_colour not in COLOUR_MODES:
+            modes = ", ".join(COLOUR_MODES)
+            raise ValueError(f"adapt.crop_colour must be one of {modes}, got {self.crop_colour!r}")
         if not self.crop_colour_window_s > 0:
             window = self.crop_colour_window_s
             raise ValueError(f"adapt.crop_colour_window_s must be > 0 seconds, got {window}")

@@ -149,16 +149,18 @@ def test_conflict_neighbours_pads_with_self() -> None:
     assert conflict_neighbours(np.array([0, 1]), np.zeros((2, 2), bool)) is None
 
 
+LOAD: dict[str, Any] = {
+    "crops_per_tracklet": 4,
+    "min_crops": 2,
+    "min_height_px": 20,
+    "cross_camera_negatives": True,
+    "colour_window_s": None,
+}
+"""load_adapt_data's settings in these tests (crops as cut)."""
+
+
 def test_load_adapt_data_crops_and_constraints(scene: Path) -> None:
-    data = load_adapt_data(
-        scene,
-        None,
-        crops_per_tracklet=4,
-        min_crops=2,
-        min_height_px=20,
-        cross_camera_negatives=True,
-        colour_window_s=None,
-    )
+    data = load_adapt_data(scene, None, **LOAD)
     assert data.images_bgr.shape == (20, 160, 80, 3)  # 5 tracklets x 4 crops
     assert np.bincount(data.person_ids).tolist() == [4] * 5
     assert all(sorted(data.camera_ids[data.person_ids == k].tolist()) == [0, 0, 1, 1] for k in range(5))
@@ -169,15 +171,7 @@ def test_load_adapt_data_crops_and_constraints(scene: Path) -> None:
     assert data.cannot_link[1, 2] == False and data.cannot_link[0, 1] and data.cannot_link[0, 2]  # noqa: E712
     assert data.provenance["tracklets_used"] == 5 and len(data.provenance["tracks_sha256"]) == 64
     with pytest.raises(DatasetError, match="adaptation needs at least 2"):
-        load_adapt_data(
-            scene,
-            None,
-            crops_per_tracklet=4,
-            min_crops=2,
-            min_height_px=100,
-            cross_camera_negatives=True,
-            colour_window_s=None,
-        )
+        load_adapt_data(scene, None, **(LOAD | {"min_height_px": 100}))
 
 
 @pytest.mark.parametrize(("window_s", "alike"), [(None, False), (60.0, True)])
@@ -196,8 +190,7 @@ def test_grey_world_crops_do_not_depend_on_the_cameras_exposure(
             ok, frame = cap.read()
         writer.release()
         cap.release()
-    kw: dict[str, Any] = {"crops_per_tracklet": 4, "min_crops": 2, "min_height_px": 20}
-    kw |= {"cross_camera_negatives": True, "colour_window_s": window_s}
+    kw = LOAD | {"colour_window_s": window_s}
     seen = load_adapt_data(scene, None, **kw).images_bgr.astype(np.float32)
     dimmed = load_adapt_data(scene, dim, **kw).images_bgr.astype(np.float32)
     difference = np.abs(seen - dimmed).mean()
@@ -283,7 +276,7 @@ def test_cli_errors_are_one_line(
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        ({"crop_colour": "sepia"}, "adapt.crop_colour must be grey_world or as_seen, got 'sepia'"),
+        ({"crop_colour": "sepia"}, "adapt.crop_colour must be one of grey_world, as_seen, got 'sepia'"),
         ({"crop_colour_window_s": 0.0}, "adapt.crop_colour_window_s must be > 0 seconds"),
     ],
 )
@@ -329,15 +322,7 @@ def test_adapt_mixes_labelled_people(scene: Path, tmp_path: Path, capsys: pytest
     d["data"] = {"train": [{"name": "folder", "root": str(labelled)}], "num_test_ids": 1}
     d["adapt"]["source_share"] = 0.5
     cfg = parse_dataclass(TrainConfig, d)
-    data = load_adapt_data(
-        scene,
-        None,
-        crops_per_tracklet=4,
-        min_crops=2,
-        min_height_px=20,
-        cross_camera_negatives=True,
-        colour_window_s=None,
-    )
+    data = load_adapt_data(scene, None, **LOAD)
     images, pids, cams, cannot, groups, n_source = adapt_mod._with_source_data(cfg, data)
     assert n_source == 3  # 4 people, 1 held out as the folder split's test identity
     assert len(images) == len(pids) == len(cams) == len(groups) == 6 + 20
