@@ -10,6 +10,8 @@ keyword arguments (``SortTracker(**dataclasses.asdict(cfg.tracker))``).
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,6 +63,9 @@ def parse_dataclass(cls: type[T], data: Mapping[str, Any], source: str | Path = 
     try:
         return dacite.from_dict(cls, dict(data), config=_DACITE)
     except dacite.UnexpectedDataError as err:
+        unknown = _unknown_keys(cls, data)
+        if unknown:
+            raise ConfigError(f"{source}: " + "; ".join(unknown)) from None
         keys = ", ".join(sorted(repr(k) for k in err.keys))
         raise ConfigError(f"{source}: unknown key(s) {keys} for {cls.__name__}") from None
     except dacite.WrongTypeError as err:
@@ -79,6 +84,38 @@ def parse_dataclass(cls: type[T], data: Mapping[str, Any], source: str | Path = 
 def load_dataclass(cls: type[T], path: str | Path) -> T:
     """Load a YAML file into ``cls`` (see :func:`parse_dataclass`)."""
     return parse_dataclass(cls, load_yaml_mapping(path), source=path)
+
+
+def _unknown_keys(cls: type, data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``unknown key 'section.key' (did you mean 'kee'?)`` for every key of ``data`` (nested
+    sections included) that is not a field of the dataclass ``cls``; ``[]`` if there is none."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # unresolvable annotations: dacite's own message will do
+        return []
+    names = [f.name for f in dataclasses.fields(cls)]
+    found: list[str] = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else f" (valid: {', '.join(names)})"
+            found.append(f"unknown key '{path}'{hint}")
+            continue
+        section = _dataclass_of(hints.get(str(key)))
+        if section is not None and isinstance(value, Mapping):
+            found += _unknown_keys(section, value, f"{path}.")
+    return found
+
+
+def _dataclass_of(tp: Any) -> type | None:
+    """The dataclass ``tp`` is, or holds as ``X | None``; ``None`` otherwise."""
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return tp
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if len(args) == 1 and isinstance(args[0], type) and dataclasses.is_dataclass(args[0]):
+        return args[0]
+    return None
 
 
 def _cut(message: str, limit: int = 300) -> str:

@@ -214,8 +214,20 @@ def _write(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("detector:\n  conf_treshold: 0.3\n", "conf_treshold"),
-        ("detektor: {}\n", "detektor"),
+        (
+            "detector:\n  conf_treshold: 0.3\n",
+            "unknown key 'detector.conf_treshold' (did you mean 'detector.conf_threshold'?)",
+        ),
+        ("detektor: {}\n", "unknown key 'detektor' (did you mean 'detector'?)"),
+        (
+            "association:\n  topology:\n    pairz: []\n",
+            "unknown key 'association.topology.pairz' (did you mean",
+        ),
+        ("reid:\n  xyz: 1\n", "unknown key 'reid.xyz' (valid: model, weights, threads, backend)"),
+        (
+            "reid: {xyz: 1}\nexecutor: {ray: {adress: auto}}\n",
+            "'reid.xyz' (valid: model, weights, threads, backend); unknown key 'executor.ray.adress'",
+        ),
         ("association:\n  threshold: high\n", "association.threshold"),
         ("association:\n  threshold: 1.5\n", "threshold"),
         ("association:\n  crop_pooling: max\n", "association.crop_pooling must be one of pairs, mean"),

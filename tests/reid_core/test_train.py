@@ -182,7 +182,7 @@ def _write_cfg(path: Path, data: dict[str, Any]) -> Path:
 @pytest.mark.parametrize(
     ("mutate", "match"),
     [
-        (lambda d: d["optim"].update(lr=0.1), "unknown key(s) 'lr'"),
+        (lambda d: d["optim"].update(lr=0.1), "unknown key 'optim.lr' (valid: name, lr_head, lr_trunk"),
         (lambda d: d["model"].update(trunk="resnet50"), "available: googlenet, mobilenet_v2"),
         (lambda d: d["optim"].update(name="adam"), "available: adamw, sgd"),
         (lambda d: d["run"].update(steps="many"), "'run.steps' should be int"),
