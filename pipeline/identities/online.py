@@ -420,7 +420,36 @@ class OnlineAssociator:
         tracklets = sorted(tracklets, key=lambda t: (t.t_start_s, t.cam_id, t.track_id))
         if not tracklets:
             return []
-        clock = self.camera_rules.clock_s  # members keep common-clock times
+        members = self._members_of(tracklets)
+        if not self.enabled:
+            return [self._assign(m, None, None) for m in members]
+        if self.adaptive is not None:
+            self._learn_negatives(members)
+        if self.negative_contrast is not None:
+            self._learn_contrast(members)
+        per_member = self._candidates(members)
+        chosen = self._joint_choice(per_member)
+        decisions: list[Assignment] = []
+        for i, member in enumerate(members):
+            if i in chosen and self._feasible(member, self._identities[chosen[i][0]]):
+                decisions.append(self._assign(member, *chosen[i]))
+                continue
+            # Left over: the best feasible identity as it stands now (incl. this batch's), or a new one.
+            best = self._candidates([member])[0] if decisions else per_member[i]  # else: nothing changed
+            best = {g: s for g, s in best.items() if s >= self.threshold}
+            gid = max(best, key=lambda g: (best[g], -g)) if best else None
+            decisions.append(self._assign(member, gid, best[gid] if gid is not None else None))
+        self._pair_cache.clear()  # pairs always involve a tracklet of this batch: no later reuse
+        return decisions
+
+    def _members_of(self, tracklets: Sequence[Tracklet]) -> list[Member]:
+        """New members (common-clock times) for ``tracklets``, with their ends and encodings when
+        linking is on; the tracklets' crops are freed.
+
+        Raises:
+            ValueError: a tracklet that was linked before.
+        """
+        clock = self.camera_rules.clock_s
         members = [
             Member(t.cam_id, int(t.track_id), clock(t.cam_id, t.t_start_s), clock(t.cam_id, t.t_end_s))
             for t in tracklets
@@ -435,54 +464,30 @@ class OnlineAssociator:
             self._encode(tracklets, members)
         for tracklet in tracklets:
             tracklet.drop_crops()
-        if not self.enabled:
-            return [self._assign(m, None, None) for m in members]
+        return members
 
-        if self.adaptive is not None:
-            self._learn_negatives(members)
-        if self.negative_contrast is not None:
-            self._learn_contrast(members)
-        # Global decision against the identities that existed before this batch: every member's
-        # shortlisted pairs go through the pair head in one batched call.
+    def _candidates(self, members: Sequence[Member]) -> list[dict[int, float]]:
+        """Per member, ``{global_id: calibrated score}`` of its shortlisted identities as they stand
+        (``{}`` when the best does not beat the second by the margin); every shortlisted pair goes
+        through the pair head in one batched call."""
         shortlists = [self._shortlist(m) for m in members]
         self._score_pairs(
             [(m, other) for m, shortlist in zip(members, shortlists, strict=True) for other in shortlist]
         )
-        per_member = [
-            self._unambiguous(self._scores_of(m, sl)) for m, sl in zip(members, shortlists, strict=True)
-        ]
+        return [self._unambiguous(self._scores_of(m, sl)) for m, sl in zip(members, shortlists, strict=True)]
+
+    def _joint_choice(self, per_member: Sequence[dict[int, float]]) -> dict[int, tuple[int, float]]:
+        """``{member index: (global_id, score)}``: one identity per member and member per identity,
+        the assignment of highest total score among pairs scoring at least ``threshold`` (Hungarian)."""
         columns = sorted({gid for scores in per_member for gid in scores})
         col = {gid: j for j, gid in enumerate(columns)}
-        scores = np.full((len(members), len(columns)), -np.inf)
+        scores = np.full((len(per_member), len(columns)), -np.inf)
         for i, member_scores in enumerate(per_member):
             for gid, score in member_scores.items():
                 scores[i, col[gid]] = score
         cost = np.where(np.isfinite(scores), 1.0 - scores, np.inf)
         matching = min_cost_matching(cost, max_cost=1.0 - self.threshold)
-        chosen: dict[int, tuple[int, float]] = {
-            int(i): (columns[int(j)], float(scores[i, j])) for i, j in matching.matches.tolist()
-        }
-        decisions: list[Assignment] = []
-        for i, member in enumerate(members):
-            if i in chosen and self._feasible(member, self._identities[chosen[i][0]]):
-                gid, score = chosen[i]
-                decisions.append(self._assign(member, gid, score))
-                continue
-            # Left over: the best feasible identity as it stands now (incl. this batch's), or a new one.
-            if decisions:
-                shortlist = self._shortlist(member)
-                self._score_pairs([(member, other) for other in shortlist])
-                best = self._unambiguous(self._scores_of(member, shortlist))
-            else:  # nothing was assigned since the first pass: the identities are as they were
-                best = per_member[i]
-            best = {g: s for g, s in best.items() if s >= self.threshold}
-            if best:
-                gid = max(best, key=lambda g: (best[g], -g))
-                decisions.append(self._assign(member, gid, best[gid]))
-            else:
-                decisions.append(self._assign(member, None, None))
-        self._pair_cache.clear()  # pairs always involve a tracklet of this batch: no later reuse
-        return decisions
+        return {int(i): (columns[int(j)], float(scores[i, j])) for i, j in matching.matches.tolist()}
 
     def evict_before(self, t_s: float) -> int:
         """Free the cached encodings of tracklets that ended before ``t_s`` − ``max_transition_s``.
