@@ -413,31 +413,11 @@ class OfflineAssociator:
         """Cluster every tracklet; the identities by first appearance, members in time order."""
         items = sorted(self._items.values(), key=lambda it: (it.t_start_s, it.key))
         n = len(items)
-        weights = np.full((n, n), np.nan)
         cannot = np.zeros((n, n), bool)
         for i in range(n):
             for j in range(i + 1, n):
                 cannot[i, j] = cannot[j, i] = not self._feasible(items[i], items[j])
-        appearance = np.full((n, n), np.nan)
-        motion = np.zeros((n, n))
-        if self.enabled and n > 1:
-            if self.adaptive is not None:
-                self._learn_negatives(items)
-            if self.negative_contrast is not None:
-                self._learn_contrast(items)
-            for i, j in self._shortlist(items, cannot):
-                appearance[i, j] = appearance[j, i] = self._pair_logodds(items[i], items[j])
-            for i in range(n):
-                for j in range(i + 1, n):
-                    a, b = _ordered(items[i], items[j])
-                    motion[i, j] = motion[j, i] = motion_logodds(a.ends, b.ends)
-            # Pass 1: appearance and motion; its links teach the zones; pass 2 adds them.
-            weights = appearance + (motion if self.motion else 0.0)
-            if self.zone_prior_links is not None:
-                base = weights
-                for _ in range(self.zone_passes):  # each pass learns from the previous pass's links
-                    _, labels = self._cluster(weights, cannot)
-                    weights = base + self._zone_logodds(items, cannot, labels)
+        weights = self._weights_of(items, cannot) if self.enabled and n > 1 else np.full((n, n), np.nan)
         self._weights = {
             (items[i].key, items[j].key): float(weights[i, j])
             for i in range(n)
@@ -449,30 +429,62 @@ class OfflineAssociator:
             self._cluster(weights, cannot) if self.enabled else ([[i] for i in range(n)], np.arange(n))
         )
         links = _link_scores(weights, cannot, labels, len(clusters))
-        identities: list[Identity] = []
-        for gid, members in enumerate(clusters, start=1):
-            keys = tuple(items[i].key for i in members)
-            identities.append(Identity(gid, keys, tuple(links[i] for i in members)))
-            if self.on_assign is not None:
-                for rank, i in enumerate(members):
-                    link = links[i]
-                    self.on_assign(
-                        Assignment(
-                            items[i].key[0],
-                            items[i].key[1],
-                            gid,
-                            rank == 0,
-                            None if link is None else link.score,
-                            items[i].t_start_s - self.camera_rules.clock_s(items[i].key[0], 0.0),
-                            items[i].t_end_s - self.camera_rules.clock_s(items[i].key[0], 0.0),
-                        )
-                    )
+        identities = [
+            Identity(gid, tuple(items[i].key for i in members), tuple(links[i] for i in members))
+            for gid, members in enumerate(clusters, start=1)
+        ]
+        if self.on_assign is not None:
+            for identity, members in zip(identities, clusters, strict=True):
+                self._report(identity.global_id, [items[i] for i in members], [links[i] for i in members])
         self._num_identities = len(identities)
         if self.enabled and self.adaptive is not None:
             self.adaptive.log_maps()
         if self.enabled and self.negative_contrast is not None:
             log.info("contrast with known negatives: %s", self.negative_contrast.describe())
         return identities
+
+    def _weights_of(self, items: Sequence[_Item], cannot: np.ndarray) -> np.ndarray:
+        """(n, n) pair log-odds of ``items`` (``nan`` = not scored): appearance of the shortlisted
+        pairs, plus motion support, plus the zone evidence learned from the clustering's own links."""
+        n = len(items)
+        if self.adaptive is not None:
+            self._learn_negatives(items)
+        if self.negative_contrast is not None:
+            self._learn_contrast(items)
+        appearance = np.full((n, n), np.nan)
+        for i, j in self._shortlist(items, cannot):
+            appearance[i, j] = appearance[j, i] = self._pair_logodds(items[i], items[j])
+        motion = np.zeros((n, n))
+        if self.motion:
+            for i in range(n):
+                for j in range(i + 1, n):
+                    a, b = _ordered(items[i], items[j])
+                    motion[i, j] = motion[j, i] = motion_logodds(a.ends, b.ends)
+        # Pass 1: appearance and motion; its links teach the zones; pass 2 adds them.
+        weights = appearance + motion
+        if self.zone_prior_links is not None:
+            base = weights
+            for _ in range(self.zone_passes):  # each pass learns from the previous pass's links
+                _, labels = self._cluster(weights, cannot)
+                weights = base + self._zone_logodds(items, cannot, labels)
+        return weights
+
+    def _report(self, gid: int, members: Sequence[_Item], links: Sequence[LinkScore | None]) -> None:
+        """One :class:`Assignment` per member of identity ``gid`` to ``on_assign`` (source clocks)."""
+        assert self.on_assign is not None
+        for rank, (item, link) in enumerate(zip(members, links, strict=True)):
+            offset = self.camera_rules.clock_s(item.key[0], 0.0)
+            self.on_assign(
+                Assignment(
+                    item.key[0],
+                    item.key[1],
+                    gid,
+                    rank == 0,
+                    None if link is None else link.score,
+                    item.t_start_s - offset,
+                    item.t_end_s - offset,
+                )
+            )
 
     def pair_probability(self, a: TrackletKey, b: TrackletKey) -> float:
         """Calibrated P(same person) of a scored pair after :meth:`finish`; 0 for a cannot-link,
