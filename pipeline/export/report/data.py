@@ -129,6 +129,36 @@ def _summary(summary: Any) -> dict[str, Any] | None:
     }
 
 
+def _link_entry(score: float | None, threshold: float | None, settings: Any) -> dict[str, Any] | None:
+    """The ``link`` of a tracklet row: its P(same), margin over ``threshold`` (log-odds) and whether
+    that margin is below ``settings.low_margin_logodds``; ``None`` for a tracklet that started its
+    identity."""
+    if score is None:
+        return None
+    margin = None if threshold is None else link_margin_logodds(score, threshold)
+    return {
+        "score": round(score, 4),
+        "margin_logodds": None if margin is None else round(margin, 3),
+        "low": margin is not None and margin < settings.low_margin_logodds,
+    }
+
+
+def _tracklet_row(t: Any, gid: int, link: dict[str, Any] | None, settings: Any) -> dict[str, Any]:
+    """One entry of the page's ``tracklets`` list (times in seconds, frames as recorded)."""
+    return {
+        "cam_id": t.cam_id,
+        "track_id": t.track_id,
+        "gid": gid,
+        "t_start_s": round(t.t_start_s, 3),
+        "t_end_s": round(t.t_end_s, 3),
+        "start_frame": t.start_frame,
+        "end_frame": t.end_frame,
+        "boxes": len(t.boxes),
+        "short": t.t_end_s - t.t_start_s < settings.short_tracklet_s,
+        "link": link,
+    }
+
+
 def report_data(
     tracks: TracksFile,
     *,
@@ -162,43 +192,21 @@ def report_data(
     rows: list[dict[str, Any]] = []
     cards: list[dict[str, Any]] = []
     for identity in sorted(tracks.identities, key=lambda i: i.global_id):
+        gid = identity.global_id
         indices: list[int] = []
         per_cam: dict[str, list[float]] = {}
-        low_margin = False
         for t in sorted(identity.tracklets, key=lambda t: (t.t_start_s, t.cam_id, t.track_id)):
             key = (t.cam_id, t.track_id)
-            score = links[key] if key in links else _record_link(t)
-            link = None
-            if score is not None:
-                margin = None if threshold is None else link_margin_logodds(score, threshold)
-                low = margin is not None and margin < settings.low_margin_logodds
-                low_margin = low_margin or low
-                link = {
-                    "score": round(score, 4),
-                    "margin_logodds": None if margin is None else round(margin, 3),
-                    "low": low,
-                }
+            link = _link_entry(links[key] if key in links else _record_link(t), threshold, settings)
             indices.append(len(rows))
-            rows.append(
-                {
-                    "cam_id": t.cam_id,
-                    "track_id": t.track_id,
-                    "gid": identity.global_id,
-                    "t_start_s": round(t.t_start_s, 3),
-                    "t_end_s": round(t.t_end_s, 3),
-                    "start_frame": t.start_frame,
-                    "end_frame": t.end_frame,
-                    "boxes": len(t.boxes),
-                    "short": t.t_end_s - t.t_start_s < settings.short_tracklet_s,
-                    "link": link,
-                }
-            )
+            rows.append(_tracklet_row(t, gid, link, settings))
             span = per_cam.setdefault(t.cam_id, [t.t_start_s, t.t_end_s])
             span[0], span[1] = min(span[0], t.t_start_s), max(span[1], t.t_end_s)
+        low_margin = any(rows[i]["link"] is not None and rows[i]["link"]["low"] for i in indices)
         cards.append(
             {
-                "gid": identity.global_id,
-                "colour": colours.get(identity.global_id, "#888888"),
+                "gid": gid,
+                "colour": colours.get(gid, "#888888"),
                 "cams": sorted(per_cam),
                 "t_first_s": round(min(s[0] for s in per_cam.values()), 3) if per_cam else 0.0,
                 "t_last_s": round(max(s[1] for s in per_cam.values()), 3) if per_cam else 0.0,
@@ -208,7 +216,7 @@ def report_data(
                         "cam_id": c,
                         "t_first_s": round(s[0], 3),
                         "t_last_s": round(s[1], 3),
-                        "crops": list(crops.get((identity.global_id, c), ())),
+                        "crops": list(crops.get((gid, c), ())),
                     }
                     for c, s in sorted(per_cam.items())
                 ],
