@@ -203,12 +203,7 @@ def make_cut(cut: Cut, data_dir: Path, folder: Path, camera: Camera = Camera()) 
         for writer in writers.values():
             writer.release()
     for view, spec in zip(views, cut.views, strict=True):
-        rows = per_view[view.name]
-        rows = rows[rows[:, 0] > spec.offset_frames].copy()
-        rows[:, 0] -= spec.offset_frames
-        rows = rows[(rows[:, 0] - 1) % step == 0]
-        rows[:, 0] = (rows[:, 0] - 1) // step + 1
-        rows[:, 2:6] *= scale
+        rows = _as_camera_sees(per_view[view.name], spec, camera)
         lines = [
             f"{int(r[0])},{int(r[1])},{r[2]:.2f},{r[3]:.2f},{r[4]:.2f},{r[5]:.2f},1,-1,-1,-1" for r in rows
         ]
@@ -229,6 +224,79 @@ def cut_folder(cut: Cut, data_dir: Path, out: Path, camera: Camera = Camera()) -
     make_cut(cut, data_dir, folder, camera)
     marker.write_text(json.dumps(dataclasses.asdict(camera)) + "\n", encoding="utf-8")
     return folder
+
+
+def _as_camera_sees(rows: np.ndarray, spec: ViewCut, camera: Camera) -> np.ndarray:
+    """A view's ground-truth rows (1-based frames of the sequence) in the frames and pixels of its
+    cut video: the start offset removed, every ``frame_step``-th frame kept, boxes scaled."""
+    rows = rows[rows[:, 0] > spec.offset_frames].copy()
+    rows[:, 0] -= spec.offset_frames
+    rows = rows[(rows[:, 0] - 1) % camera.frame_step == 0]
+    rows[:, 0] = (rows[:, 0] - 1) // camera.frame_step + 1
+    rows[:, 2:6] *= camera.scale
+    return rows
+
+
+def partial_ground_truth(cut: Cut, data_dir: Path, camera: Camera = Camera()) -> dict[str, np.ndarray]:
+    """Per view, the boxes its ground truth leaves out because less than half of the person is
+    inside the view (10-50 %, clipped to the view): ``(M, 10)`` rows like the cut's ``gt_<cam>.txt``,
+    for ``--ignore-partial`` (a detector sees these people; they are neither hits nor false alarms)."""
+    from make_two_camera_sample import View, split_ground_truth
+
+    from infra.motchallenge import read_seqinfo
+
+    seq_dir = data_dir / "mot15" / cut.sequence
+    info = read_seqinfo(seq_dir / "seqinfo.ini")
+    views = [View(cam, v.x0, v.x1) for cam, v in zip(cut.cams, cut.views, strict=True)]
+    gt = np.loadtxt(seq_dir / "gt" / "gt.txt", delimiter=",", ndmin=2)
+    gt = gt[gt[:, 6] != 0]
+    some = split_ground_truth(gt, views, info.width_px, info.height_px, min_visible=0.1, min_width=1.0)
+    kept = split_ground_truth(gt, views, info.width_px, info.height_px)
+    out = {}
+    for view, spec in zip(views, cut.views, strict=True):
+        counted = {(int(r[0]), int(r[1])) for r in kept[view.name]}
+        rows = np.array([r for r in some[view.name] if (int(r[0]), int(r[1])) not in counted]).reshape(-1, 10)
+        out[view.name] = _as_camera_sees(rows, spec, camera)
+    return out
+
+
+def drop_ignored(
+    tracks: TracksFile, gt: Mapping[str, MotRows], ignore: Mapping[str, np.ndarray]
+) -> TracksFile:
+    """``tracks`` without the boxes that cover an ignored person (IoU >= 0.5 with one of ``ignore``'s
+    boxes of that frame) and no counted one (IoU < 0.5 with every ground-truth box of the frame),
+    as MOTChallenge drops predictions matched to its distractors; tracklets left empty go too."""
+    from infra.boxes import iou_matrix
+
+    def by_frame(xyxy: np.ndarray, frames: np.ndarray) -> dict[int, np.ndarray]:
+        return {int(f): xyxy[frames == f] for f in np.unique(frames)}
+
+    ignored = {c: by_frame(_tlwh_xyxy(r[:, 2:6]), r[:, 0].astype(int)) for c, r in ignore.items()}
+    counted = {c: by_frame(g.to_xyxy(), g.frame) for c, g in gt.items()}
+    empty = np.zeros((0, 4))
+
+    def keep(cam: str, frame0: int, xyxy: tuple[float, ...]) -> bool:
+        box = np.asarray([xyxy], np.float64)
+        bad = ignored.get(cam, {}).get(frame0 + 1, empty)
+        if not len(bad) or iou_matrix(box, bad).max() < 0.5:
+            return True
+        good = counted.get(cam, {}).get(frame0 + 1, empty)
+        return bool(len(good)) and iou_matrix(box, good).max() >= 0.5
+
+    identities = []
+    for identity in tracks.identities:
+        kept = []
+        for t in identity.tracklets:
+            boxes = tuple(b for b in t.boxes if keep(t.cam_id, b.frame, b.xyxy))
+            if boxes:
+                kept.append(dataclasses.replace(t, boxes=boxes))
+        if kept:
+            identities.append(dataclasses.replace(identity, tracklets=tuple(kept)))
+    return dataclasses.replace(tracks, identities=tuple(identities))
+
+
+def _tlwh_xyxy(tlwh: np.ndarray) -> np.ndarray:
+    return np.concatenate([tlwh[:, :2], tlwh[:, :2] + tlwh[:, 2:4]], axis=1)
 
 
 def load_gt(cut: Cut, folder: Path) -> dict[str, MotRows]:
@@ -439,7 +507,12 @@ def build_associator(method: str, config: PipelineConfig, matcher: Any, cameras:
 
 
 def evaluate_method(
-    method: str, replay: Replay, gt: Mapping[str, MotRows], config: PipelineConfig, matcher: Any
+    method: str,
+    replay: Replay,
+    gt: Mapping[str, MotRows],
+    config: PipelineConfig,
+    matcher: Any,
+    ignore: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Replay the cached tracklets into ``method``; returns (figures, pair data for pooling)."""
     method, gsi, _ = method.partition("+gsi")  # "online+gsi": gaps filled (export.interpolation's knobs)
@@ -473,6 +546,8 @@ def evaluate_method(
 
         knobs = config.export.interpolation
         tracks = interpolate_tracks(tracks, max_gap_s=knobs.max_gap_s, smoothing_s=knobs.smoothing_s)
+    if ignore is not None:
+        tracks = drop_ignored(tracks, gt, ignore)
     result = evaluate_mtmc(tracks, gt)
     gid = {k: i.global_id for i in identities for k in i.members}
     persons = [tracklet_person(t, gt[t.cam_id]) for t in tracklets]
@@ -666,6 +741,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
+        "--ignore-partial",
+        action="store_true",
+        help="do not count boxes of people less than half inside a view (left out of its ground truth) "
+        "as false positives, as MOTChallenge ignores its distractors (tracking measures only)",
+    )
+    parser.add_argument(
         "--scale",
         type=float,
         default=1.0,
@@ -721,13 +802,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 matcher = with_tta(MATCHERS.get(config.reid.model)(weights, "cpu"), args.tta)
             folder = cut_folder(cut, args.data, args.out, Camera(args.scale, args.frame_step))
             gt = load_gt(cut, folder)
+            camera = Camera(args.scale, args.frame_step)
+            ignore = partial_ground_truth(cut, args.data, camera) if args.ignore_partial else None
             replay = run_stages(cut, folder, boxes, args.out, stage_config, matcher)
             head_done = False
             if args.fit_calibration:
                 for same, values in known_negative_logodds(replay, matcher, config).items():
                     negatives[same].append(values)
             for method in args.methods:
-                figures, pairs = evaluate_method(method, replay, gt, config, matcher)
+                figures, pairs = evaluate_method(method, replay, gt, config, matcher, ignore)
                 rows.append({"boxes": boxes, "cut": cut.name, "method": method, **figures})
                 pool = pooled.setdefault((boxes, method), {"linked": [], "same": [], "own": []})
                 pool["linked"].append(pairs["linked"])

@@ -85,3 +85,48 @@ def test_cut_videos_made_for_another_camera_are_refused(
             aa.cut_folder(cut, tmp_path / "no-data", tmp_path, asked)
     else:
         assert aa.cut_folder(cut, tmp_path / "no-data", tmp_path, asked) == folder
+
+
+def _tracks(boxes: list[tuple[int, tuple[float, float, float, float]]]) -> Any:
+    from pipeline.records import BoxRecord, CameraRecord, IdentityRecord, TrackletRecord, TracksFile
+
+    records = tuple(BoxRecord(f, f / 25.0, xyxy) for f, xyxy in boxes)
+    tracklet = TrackletRecord(
+        "cam_a", 1, boxes[0][0], boxes[-1][0], boxes[0][0] / 25.0, boxes[-1][0] / 25.0, records
+    )
+    return TracksFile(
+        (CameraRecord("cam_a", "a.mp4", 25.0, 100, 100, 10),), (IdentityRecord(1, (tracklet,)),)
+    )
+
+
+@pytest.mark.parametrize(
+    ("box", "kept"),
+    [
+        ((0.0, 0.0, 10.0, 40.0), False),  # on the ignored person only: dropped
+        ((50.0, 0.0, 60.0, 40.0), True),  # on the counted person: kept
+        ((80.0, 50.0, 90.0, 90.0), True),  # on nobody: a false positive, kept
+        ((1.0, 0.0, 11.0, 40.0), False),  # IoU 0.82 with the ignored box
+    ],
+)
+def test_drop_ignored_removes_only_boxes_of_ignored_people(box: tuple[float, ...], kept: bool) -> None:
+    import numpy as np
+
+    from infra.motchallenge import MotRows
+
+    gt = {"cam_a": MotRows(np.array([1]), np.array([7]), np.array([[50.0, 0.0, 10.0, 40.0]]), np.ones(1))}
+    ignore = {"cam_a": np.array([[1, 9, 0.0, 0.0, 10.0, 40.0, 1, -1, -1, -1]], np.float64)}
+    tracks = _tracks([(0, box), (1, (50.0, 0.0, 60.0, 40.0))])  # frame 0 = ground-truth frame 1
+    out = aa.drop_ignored(tracks, gt, ignore)
+    frames = [b.frame for t in out.identities[0].tracklets for b in t.boxes]
+    assert frames == ([0, 1] if kept else [1])
+
+
+def test_drop_ignored_drops_tracklets_left_empty() -> None:
+    import numpy as np
+
+    from infra.motchallenge import MotRows
+
+    gt = {"cam_a": MotRows.empty()}
+    ignore = {"cam_a": np.array([[1, 9, 0.0, 0.0, 10.0, 40.0, 1, -1, -1, -1]], np.float64)}
+    out = aa.drop_ignored(_tracks([(0, (0.0, 0.0, 10.0, 40.0))]), gt, ignore)
+    assert out.identities == ()
