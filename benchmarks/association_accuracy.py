@@ -28,6 +28,10 @@ re-ID head's aggregated tracklet-pair probability, and the method's own pair pro
 has one): ROC AUC over eligible pairs and precision at recall 0.5 / 0.8 (pairs pooled over the
 selected splits).
 
+``--ignore-partial`` scores tracking as MOTChallenge treats distractors: a box on a person 10-50 %
+inside a view (left out of the cut's ground truth) and on no counted person is dropped before
+scoring (:func:`drop_ignored`); GT boxes are unaffected.
+
 A method suffixed ``+gsi`` (``online+gsi``) also fills each identity's gaps within a camera
 (``pipeline/export/interpolation.py``, knobs ``--set export.interpolation.max_gap_s=…``) before
 scoring; per-camera MOTA is printed too.
@@ -160,11 +164,10 @@ class Camera:
         return f"--scale {self.scale:g} --frame-step {self.frame_step}"
 
 
-def make_cut(cut: Cut, data_dir: Path, folder: Path, camera: Camera = Camera()) -> None:
-    """Write ``<cam>.mp4`` and ``gt_<cam>.txt`` for every view of ``cut`` into ``folder``
-    (deterministic), as ``camera`` sees them."""
-    import cv2
-    from make_two_camera_sample import View, _colour_change, _frames, split_ground_truth
+def _sequence(cut: Cut, data_dir: Path) -> tuple[Path, Any, list[Any], np.ndarray]:
+    """``cut``'s sequence folder, its ``seqinfo.ini``, its views (``make_two_camera_sample.View``)
+    and its ground-truth rows (MOT15 ``gt.txt``, rows with ``conf`` 0 dropped)."""
+    from make_two_camera_sample import View
 
     from infra.motchallenge import read_seqinfo
 
@@ -172,7 +175,16 @@ def make_cut(cut: Cut, data_dir: Path, folder: Path, camera: Camera = Camera()) 
     info = read_seqinfo(seq_dir / "seqinfo.ini")
     views = [View(cam, v.x0, v.x1) for cam, v in zip(cut.cams, cut.views, strict=True)]
     gt = np.loadtxt(seq_dir / "gt" / "gt.txt", delimiter=",", ndmin=2)
-    gt = gt[gt[:, 6] != 0]
+    return seq_dir, info, views, gt[gt[:, 6] != 0]
+
+
+def make_cut(cut: Cut, data_dir: Path, folder: Path, camera: Camera = Camera()) -> None:
+    """Write ``<cam>.mp4`` and ``gt_<cam>.txt`` for every view of ``cut`` into ``folder``
+    (deterministic), as ``camera`` sees them."""
+    import cv2
+    from make_two_camera_sample import _colour_change, _frames, split_ground_truth
+
+    seq_dir, info, views, gt = _sequence(cut, data_dir)
     per_view = split_ground_truth(gt, views, info.width_px, info.height_px)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -241,15 +253,9 @@ def partial_ground_truth(cut: Cut, data_dir: Path, camera: Camera = Camera()) ->
     """Per view, the boxes its ground truth leaves out because less than half of the person is
     inside the view (10-50 %, clipped to the view): ``(M, 10)`` rows like the cut's ``gt_<cam>.txt``,
     for ``--ignore-partial`` (a detector sees these people; they are neither hits nor false alarms)."""
-    from make_two_camera_sample import View, split_ground_truth
+    from make_two_camera_sample import split_ground_truth
 
-    from infra.motchallenge import read_seqinfo
-
-    seq_dir = data_dir / "mot15" / cut.sequence
-    info = read_seqinfo(seq_dir / "seqinfo.ini")
-    views = [View(cam, v.x0, v.x1) for cam, v in zip(cut.cams, cut.views, strict=True)]
-    gt = np.loadtxt(seq_dir / "gt" / "gt.txt", delimiter=",", ndmin=2)
-    gt = gt[gt[:, 6] != 0]
+    _, info, views, gt = _sequence(cut, data_dir)
     some = split_ground_truth(gt, views, info.width_px, info.height_px, min_visible=0.1, min_width=1.0)
     kept = split_ground_truth(gt, views, info.width_px, info.height_px)
     out = {}
@@ -266,12 +272,12 @@ def drop_ignored(
     """``tracks`` without the boxes that cover an ignored person (IoU >= 0.5 with one of ``ignore``'s
     boxes of that frame) and no counted one (IoU < 0.5 with every ground-truth box of the frame),
     as MOTChallenge drops predictions matched to its distractors; tracklets left empty go too."""
-    from infra.boxes import iou_matrix
+    from infra.boxes import iou_matrix, tlwh_to_xyxy
 
     def by_frame(xyxy: np.ndarray, frames: np.ndarray) -> dict[int, np.ndarray]:
         return {int(f): xyxy[frames == f] for f in np.unique(frames)}
 
-    ignored = {c: by_frame(_tlwh_xyxy(r[:, 2:6]), r[:, 0].astype(int)) for c, r in ignore.items()}
+    ignored = {c: by_frame(tlwh_to_xyxy(r[:, 2:6]), r[:, 0].astype(int)) for c, r in ignore.items()}
     counted = {c: by_frame(g.to_xyxy(), g.frame) for c, g in gt.items()}
     empty = np.zeros((0, 4))
 
@@ -293,10 +299,6 @@ def drop_ignored(
         if kept:
             identities.append(dataclasses.replace(identity, tracklets=tuple(kept)))
     return dataclasses.replace(tracks, identities=tuple(identities))
-
-
-def _tlwh_xyxy(tlwh: np.ndarray) -> np.ndarray:
-    return np.concatenate([tlwh[:, :2], tlwh[:, :2] + tlwh[:, 2:4]], axis=1)
 
 
 def load_gt(cut: Cut, folder: Path) -> dict[str, MotRows]:

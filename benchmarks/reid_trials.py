@@ -126,6 +126,19 @@ def evaluate(runs: list[Path], args: argparse.Namespace) -> dict[str, Any]:
     return {"trials": rows, "summary": summary}
 
 
+def _recipe(path: Path) -> dict[str, Any]:
+    """The recipe at ``path`` as a mapping, checked as ``reid-train`` checks it (before ten trainings)."""
+    from infra.errors import UserError
+    from infra.yaml_config import load_yaml_mapping
+    from reid_core.training.config import load_train_config
+
+    try:
+        load_train_config(path)
+        return load_yaml_mapping(path)
+    except UserError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
 def _fmt(row: dict[str, float]) -> str:
     return " ".join(f"{k} {v:.1f}" for k, v in row.items())
 
@@ -145,7 +158,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.trials < 1 or args.parallel < 1:
         raise SystemExit("--trials and --parallel must be >= 1")
-    base = yaml.safe_load(args.config.read_text(encoding="utf-8"))
+    base = _recipe(args.config)
     steps = args.steps if args.steps is not None else base["run"]["steps"]
     start = time.perf_counter()
     if args.eval_only:
