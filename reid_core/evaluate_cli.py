@@ -4,7 +4,7 @@ Usage::
 
     reid-eval cmc --dataset cuhk01 --root ../shared/data/reid/cuhk01 [--weights W.safetensors]
                   [--trials 1] [--seed 0] [--num-test-ids N] [--shortlist-k K] [--tta flip]
-                  [--device auto]
+                  [--camera-norm auto] [--device auto]
     reid-eval cmc --split-file split.json [--root DATA_ROOT] ...
 
 Each trial draws the data set's protocol split with :func:`reid_core.data.splits.load_split`
@@ -12,7 +12,9 @@ Each trial draws the data set's protocol split with :func:`reid_core.data.splits
 embedding shortlist re-ranked by the pair head) and computes CMC / mAP with
 :func:`reid_core.evaluate.cmc_map`. By default every pair is scored as seen and mirrored
 (:class:`reid_core.tta.FlipAveraged`; ``--tta none`` scores it once, as the pipeline
-does). Output on stdout, percentages averaged over trials::
+does). With ``--camera-norm`` (default ``auto``: on unless the weights were trained on this data
+set) each camera's images are encoded with the trunk's BatchNorm statistics measured on that
+camera's test images (:mod:`reid_core.camera_norm`). Output on stdout, percentages averaged over trials::
 
     rank-1   45.0
     rank-5   71.0
@@ -37,10 +39,20 @@ from infra.errors import DatasetError, UserError
 if TYPE_CHECKING:
     from reid_core.evaluate import CMCResult, Matcher
 
-__all__ = ["RANKS", "add_arguments", "format_result", "run", "training_overlap_warning"]
+__all__ = [
+    "CAMERA_NORM_MODES",
+    "RANKS",
+    "add_arguments",
+    "format_result",
+    "run",
+    "trained_on",
+    "training_overlap_warning",
+]
 
 #: The CMC ranks printed, 1-based.
 RANKS = (1, 5, 10, 20)
+#: ``--camera-norm`` choices.
+CAMERA_NORM_MODES = ("auto", "on", "off")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +102,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="flip",
         help="test-time augmentation: flip (default) scores each pair as seen and mirrored, mean "
         "log-odds (trunk and head run twice); none scores it once, as the pipeline does",
+    )
+    model.add_argument(
+        "--camera-norm",
+        choices=CAMERA_NORM_MODES,
+        default="auto",
+        help="re-estimate the trunk's BatchNorm statistics per camera from that camera's test images "
+        "(reid_core.camera_norm; no labels): on, off, or auto (default) = on unless the weights were "
+        "trained on this data set (whose cameras their statistics already fit) or cannot (not torch)",
     )
     out = parser.add_argument_group("output")
     out.add_argument(
@@ -141,25 +161,43 @@ def run(args: argparse.Namespace) -> int:
         warning = training_overlap_warning(getattr(matcher, "meta", {}), args.dataset, args.root, splits)
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
-    from reid_core.tta import with_tta
-
-    matcher = with_tta(matcher, args.tta)
+    seen = args.split_file is None and trained_on(getattr(matcher, "meta", {}), args.dataset, args.root)
+    able = callable(getattr(matcher, "renormalised", None))
+    per_camera = args.camera_norm == "on" or (args.camera_norm == "auto" and able and not seen)
     start = time.perf_counter()
-    results = [_evaluate(matcher, split, args.shortlist_k, source) for split in splits]
+    matchers = [_split_matcher(matcher, split, args.tta, per_camera) for split in splits]
+    results = [
+        _evaluate(m, split, args.shortlist_k, source) for m, split in zip(matchers, splits, strict=True)
+    ]
     elapsed = time.perf_counter() - start
     ranking = f"shortlist k={args.shortlist_k}" if args.shortlist_k else "full pair ranking"
     print(
         f"cmc: {source}: {len(splits)} trial(s), {len(splits[0].query)} queries, "
-        f"{len(splits[0].gallery)} gallery, weights {weights}, {ranking}, tta {args.tta}, {elapsed:.1f} s",
+        f"{len(splits[0].gallery)} gallery, weights {weights}, {ranking}, tta {args.tta}, "
+        f"camera norm {'on' if per_camera else 'off'}, {elapsed:.1f} s",
         file=sys.stderr,
     )
     print(format_result(results))
     if args.pair_scores is not None:
-        _write_pair_scores(matcher, splits, args.pair_scores)
+        _write_pair_scores(matchers, splits, args.pair_scores)
     return 0
 
 
-def _write_pair_scores(matcher: Any, splits: list[Any], path: Path) -> None:
+def _split_matcher(matcher: Any, split: Any, tta: str, per_camera: bool) -> Any:
+    """The matcher for one split: with ``tta``; per camera, renormalised on the split's test images."""
+    from reid_core.tta import with_tta
+
+    if not per_camera:
+        return with_tta(matcher, tta)
+    if not callable(getattr(matcher, "renormalised", None)):
+        raise UserError("--camera-norm on needs weights run by torch (reid_core.inference.Matcher)")
+    from reid_core.camera_norm import camera_normalised
+
+    images = [(it.image_path, it.camera_id) for it in (*split.query, *split.gallery)]
+    return camera_normalised(matcher, images, lambda m: with_tta(m, tta))
+
+
+def _write_pair_scores(matchers: list[Any], splits: list[Any], path: Path) -> None:
     """Write every (query, gallery) pair's score and truth to ``path`` (npz, atomic); print a summary."""
     import io
 
@@ -168,7 +206,7 @@ def _write_pair_scores(matcher: Any, splits: list[Any], path: Path) -> None:
     from infra.fileio import atomic_write_bytes
     from reid_core.evaluate import calibration_summary, pair_scores
 
-    parts = [pair_scores(matcher, split) for split in splits]
+    parts = [pair_scores(m, split) for m, split in zip(matchers, splits, strict=True)]
     scores = np.concatenate([p[0] for p in parts])
     same = np.concatenate([p[1] for p in parts])
     buffer = io.BytesIO()
@@ -199,6 +237,19 @@ def format_result(results: list[CMCResult]) -> str:
     return "\n".join(lines)
 
 
+def trained_on(meta: Any, dataset: str | None, root: Path | None) -> bool:
+    """Whether the weights description ``meta`` names ``dataset`` at ``root`` among its training data."""
+    if dataset is None or root is None or not isinstance(meta, dict):
+        return False
+    if not isinstance(meta.get("train_data"), list):
+        return False
+    here = Path(root).resolve()
+    return any(
+        isinstance(d, dict) and d.get("name") == dataset and Path(str(d.get("root", ""))).resolve() == here
+        for d in meta["train_data"]
+    )
+
+
 def training_overlap_warning(meta: Any, dataset: str, root: Path, splits: list[Any]) -> str | None:
     """A warning if the test identities of ``splits`` were training identities of the weights.
 
@@ -212,14 +263,7 @@ def training_overlap_warning(meta: Any, dataset: str, root: Path, splits: list[A
     """
     from reid_core.data.splits import load_split
 
-    if not isinstance(meta, dict) or not isinstance(meta.get("train_data"), list):
-        return None
-    here = Path(root).resolve()
-    trained = any(
-        isinstance(d, dict) and d.get("name") == dataset and Path(str(d.get("root", ""))).resolve() == here
-        for d in meta["train_data"]
-    )
-    if not trained:
+    if not trained_on(meta, dataset, root):
         return None
     seed = int(meta.get("split_seed", 0))
     try:

@@ -192,6 +192,25 @@ class Matcher:
             self.model.embed(maps).float(),
         )
 
+    def renormalised(self, crops_bgr: Sequence[np.ndarray]) -> Matcher:
+        """A matcher for one camera: the trunk's BatchNorm moments measured on its crops.
+
+        See :mod:`reid_core.camera_norm`. ``crops_bgr``: (H, W, 3) uint8 BGR crops of the camera,
+        of several people. Same device, batch sizes, fusion and description; this matcher is
+        unchanged. Its encodings are scored by either matcher's :meth:`score` (the head is shared).
+        """
+        from reid_core.camera_norm import renormalised
+
+        model = renormalised(self.model, crops_bgr, device=self.device)
+        return Matcher(
+            model,
+            self.device,
+            batch_size=self.batch_size,
+            pair_batch_size=self.pair_batch_size,
+            meta=self.meta,
+            fuse=self._channels_last,
+        )
+
     def pool(self, enc: Encoded) -> Encoded:
         """:meth:`Encoded.mean`: the crops of one tracklet as one row (one head row per pair of tracklets)."""
         return self.as_encoded(enc).mean()

@@ -51,6 +51,12 @@ class FlipEncoded:
         """The rows ``index`` (an int, slice or integer array) of both views."""
         return FlipEncoded(self.plain[index], self.mirrored[index])
 
+    @staticmethod
+    def concat(parts: Sequence[FlipEncoded]) -> FlipEncoded:
+        """The rows of ``parts`` one after another (the inner encodings' ``concat``); at least one part."""
+        inner = type(parts[0].plain)
+        return FlipEncoded(inner.concat([p.plain for p in parts]), inner.concat([p.mirrored for p in parts]))
+
 
 def _logodds(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, np.float64), _P_CLIP, 1.0 - _P_CLIP)

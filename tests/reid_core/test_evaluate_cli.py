@@ -244,3 +244,81 @@ def test_pair_scores_file(folder_root: Path, fake_matcher: list, capsys, tmp_pat
     assert int(data["same"].sum()) == 2 * n  # one true match per query
     assert data["scores"][data["same"]].min() > data["scores"][~data["same"]].max()
     assert f"pairs: {2 * n} positive" in out and "AUC 1.000" in out
+
+
+class RenormalisingMatcher(PidMatcher):
+    """Fake matcher that can be renormalised: records each camera's crop count."""
+
+    def __init__(self, meta: dict | None = None) -> None:
+        super().__init__()
+        self.meta = meta or {}
+        self.renormalised_on: list[int] = []
+
+    def renormalised(self, crops_bgr: Sequence[np.ndarray]) -> PidMatcher:
+        self.renormalised_on.append(len(crops_bgr))
+        return PidMatcher()
+
+
+@pytest.fixture
+def image_root(tmp_path: Path) -> Path:
+    """Folder layout with real (random) images: 8 identities x cameras 1, 2, one image each."""
+    import cv2
+
+    root = tmp_path / "images"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for pid in range(1, 9):
+        for cam in (1, 2):
+            cv2.imwrite(
+                str(root / f"{pid}_{cam}_000001.png"), rng.integers(0, 256, (40, 16, 3), dtype=np.uint8)
+            )
+    return root
+
+
+@pytest.mark.parametrize(
+    ("mode", "trained", "able", "applied"),
+    [
+        ("auto", False, True, True),  # cameras the weights never saw: their own moments
+        ("auto", True, True, False),  # trained on this data set: the trained moments fit
+        ("auto", False, False, False),  # a matcher that cannot (not torch): as it is
+        ("on", True, True, True),
+        ("off", False, True, False),
+    ],
+)
+def test_camera_norm_choice(
+    image_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+    mode: str,
+    trained: bool,
+    able: bool,
+    applied: bool,
+) -> None:
+    meta = {"train_data": [{"name": "folder", "root": str(image_root)}], "split_seed": 0} if trained else {}
+    matcher = RenormalisingMatcher(meta) if able else PidMatcher()
+    monkeypatch.setattr(evaluate_cli, "_load_matcher", lambda w, d: matcher)
+    argv = ["--dataset", "folder", "--root", str(image_root), "--tta", "none", "--camera-norm", mode]
+    assert cmc_main(argv) == 0
+    out, err = capsys.readouterr()
+    assert f"camera norm {'on' if applied else 'off'}," in err
+    assert FINAL.fullmatch(out.strip().splitlines()[-1])
+    if able:  # one renormalised matcher per camera, each on that camera's test images (4 ids: 4 each)
+        assert matcher.renormalised_on == ([4, 4] if applied else [])
+
+
+def test_camera_norm_on_needs_a_torch_matcher(image_root: Path, fake_matcher: list, capsys) -> None:
+    argv = ["--dataset", "folder", "--root", str(image_root), "--camera-norm", "on", "--tta", "none"]
+    assert cmc_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--camera-norm on needs weights run by torch" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "root_is_trained", "expected"),
+    [("folder", True, True), ("cuhk01", True, False), ("folder", False, False), (None, True, False)],
+)
+def test_trained_on(tmp_path: Path, name: str | None, root_is_trained: bool, expected: bool) -> None:
+    meta = {"train_data": [{"name": "folder", "root": str(tmp_path / "a")}]}
+    root = tmp_path / ("a" if root_is_trained else "b")
+    assert evaluate_cli.trained_on(meta, name, root) is expected
+    assert evaluate_cli.trained_on({}, "folder", tmp_path / "a") is False
