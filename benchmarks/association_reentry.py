@@ -101,6 +101,14 @@ DISTRIBUTIONS = {
     "neg_concurrent_same_cam": "one view, two people at one time",
 }
 MEASURED: dict[str, dict[str, tuple[float, float]]] = {
+    "mean/grey_world/camera_norm": {
+        "pos": (2.93, 2.21),
+        "neg": (-3.82, 2.61),
+        "pos_same_cam": (3.00, 2.75),
+        "neg_same_cam": (-5.09, 2.51),
+        "neg_concurrent": (-3.82, 2.48),
+        "neg_concurrent_same_cam": (-4.09, 3.04),
+    },
     "mean/grey_world": {
         "pos": (4.91, 1.60),
         "neg": (-1.60, 3.13),

@@ -69,8 +69,10 @@ TRACKLET_SHARE = 0.34  # share of a pair's log-odds variance from its two trackl
 # logit of the aggregated head score (mean, sd) of one person / two people, measured on the tuning
 # splits (TUD-Campus cuts, GT + YOLO boxes), per ``association.crop_pooling`` (each mode's scores
 # have their own spread; association_reentry.py --measure-pairs), then ``/grey_world`` for crops
-# corrected by their camera's colour (``tracklets.crop_colour``)
+# corrected by their camera's colour (``tracklets.crop_colour``), then ``/camera_norm`` for crops encoded
+# with each camera's own BatchNorm moments (``reid.camera_norm``)
 MEASURED: dict[str, dict[str, tuple[float, float]]] = {
+    "mean/grey_world/camera_norm": {"pos": (2.93, 2.21), "neg": (-3.82, 2.61)},
     "mean/grey_world": {"pos": (4.91, 1.60), "neg": (-1.60, 3.13)},
     "mean": {"pos": (2.46, 2.41), "neg": (-2.89, 2.99)},
     "pairs": {"pos": (1.50, 1.95), "neg": (-2.05, 2.67)},
@@ -79,10 +81,11 @@ MEASURED: dict[str, dict[str, tuple[float, float]]] = {
 
 def measured_key(config: Any) -> str:
     """Which measured distributions fit ``config``'s pair score: ``association.crop_pooling``, then
-    ``/grey_world`` when ``tracklets.crop_colour`` corrects the crops' colour (the key of this
-    file's ``MEASURED`` and of ``association_reentry.py``'s)."""
+    ``/grey_world`` when ``tracklets.crop_colour`` corrects the crops' colour, then ``/camera_norm``
+    with ``reid.camera_norm`` (the key of this file's ``MEASURED`` and of ``association_reentry.py``'s)."""
     key = str(config.association.crop_pooling)
-    return key if config.tracklets.crop_colour == "as_seen" else f"{key}/{config.tracklets.crop_colour}"
+    key = key if config.tracklets.crop_colour == "as_seen" else f"{key}/{config.tracklets.crop_colour}"
+    return f"{key}/camera_norm" if config.reid.camera_norm else key
 
 
 def measured_distributions(config: Any) -> dict[str, tuple[float, float]]:

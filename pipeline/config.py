@@ -388,18 +388,18 @@ class AssociationConfig:
     crops_per_pair: int = 4
     top_pairs_fraction: float = 0.5
     crop_pooling: str = "mean"
-    score_scale: float = 1.28
-    score_bias_logodds: float = -5.95
+    score_scale: float = 1.06
+    score_bias_logodds: float = -2.44
     offline_threshold: float = 0.1
     zone_prior_links: float | None = 5.0
-    same_camera_score_scale: float = 0.67
-    same_camera_score_bias_logodds: float = -4.10
+    same_camera_score_scale: float = 0.79
+    same_camera_score_bias_logodds: float = -1.72
     topology: TopologyConfig = field(default_factory=TopologyConfig)
     adaptive_calibration: bool = False
-    negative_q50_logodds: float = -1.34
-    negative_q90_logodds: float = 2.28
-    same_camera_negative_q50_logodds: float = -0.32
-    same_camera_negative_q90_logodds: float = 3.38
+    negative_q50_logodds: float = -4.12
+    negative_q90_logodds: float = 0.12
+    same_camera_negative_q50_logodds: float = -4.97
+    same_camera_negative_q90_logodds: float = 0.67
     adaptive_min_standard_errors: float = 2.0
     adaptive_max_pairs: int = 200
     contrast: bool = False
@@ -476,13 +476,29 @@ class ReIDConfig:
         backend: what runs the ``siamese`` network: ``onnxruntime`` (its ONNX exports next to the
             weights, :mod:`reid_core.onnx_export`; CPU only, no torch imported: faster start-up and
             crops), ``torch``, or ``auto``: ONNX Runtime when the run is on the CPU and the weights
-            have current exports (the shipped ones do), else torch.
+            have current exports (the shipped ones do), else torch. Camera normalisation needs torch:
+            with it ``auto`` is torch.
+        camera_norm: encode each camera's crops with the network's BatchNorm moments measured on
+            that camera's own crops (:mod:`reid_core.camera_norm`, no labels): cameras the weights
+            never saw are brought onto one scale before two of them are compared. ``false`` = the
+            moments of training for every camera. Needs ``backend`` torch (or auto).
+        camera_norm_crops: crops a camera's moments are measured on, its first ones. The camera's
+            closed tracklets wait (and their association, of every camera) until it has this many,
+            its source ends, or ``camera_norm_max_wait_s`` passed. More = steadier moments, later
+            first links and more crops held in memory.
+        camera_norm_max_wait_s: media seconds a camera's first closed tracklet waits at most for
+            those crops; then the moments are measured on what there is. ``None`` = no limit (a
+            file's quiet camera may then hold its tracklets to the end). Lower = earlier links on
+            live streams, moments from fewer people.
     """
 
     model: str = "siamese"
     weights: str | None = None
     threads: int = 1
     backend: str = "auto"
+    camera_norm: bool = True
+    camera_norm_crops: int = 256
+    camera_norm_max_wait_s: float | None = 300.0
 
     def __post_init__(self) -> None:
         _check(
@@ -491,6 +507,18 @@ class ReIDConfig:
         _check(
             self.backend in REID_BACKENDS,
             f"reid.backend must be one of {', '.join(REID_BACKENDS)}, got {self.backend!r}",
+        )
+        _check(
+            self.camera_norm_crops >= 1, f"reid.camera_norm_crops must be >= 1, got {self.camera_norm_crops}"
+        )
+        _check(
+            self.camera_norm_max_wait_s is None or self.camera_norm_max_wait_s >= 0,
+            f"reid.camera_norm_max_wait_s must be >= 0 seconds or null, got {self.camera_norm_max_wait_s}",
+        )
+        _check(
+            not (self.camera_norm and self.backend == "onnxruntime"),
+            "reid.camera_norm needs the torch backend (ONNX exports hold fixed BatchNorm moments): "
+            "set reid.backend: auto or torch, or reid.camera_norm: false",
         )
 
 

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from infra.progress import Progress
 from pipeline.frames import Frame, FrameSource
@@ -356,25 +356,82 @@ class TrackletEncoder:
     batch, so encoding tracklets one by one makes the numbers independent of which tracklets
     closed together and of how cameras are grouped onto workers (local and Ray runs agree exactly).
 
+    **Camera normalisation** (``camera_norm_crops``; :mod:`reid_core.camera_norm`): each camera's
+    tracklets are encoded by a matcher whose trunk BatchNorm moments were measured on that
+    camera's own crops. A camera's closed tracklets are *held* (crops kept) until it has
+    ``camera_norm_crops`` crops, its source ends, or its first held tracklet has waited
+    ``camera_norm_max_wait_s`` media seconds; then the moments are measured once on the held
+    crops (at most ``camera_norm_crops``), fixed for the rest of the run, and every held and later
+    tracklet of the camera is encoded with them: all of a camera's encodings share one set of
+    moments. :meth:`take` says when a camera's tracklets are ready.
+
     Args:
         matcher: the re-ID model; ``None`` (linking off) only frees the crops.
         crops_per_pair: crops kept per tracklet for pair scores (``association.crops_per_pair``).
         pool: average the kept crops into one encoding (``association.crop_pooling: mean``).
+        camera_norm_crops: crops a camera's moments are measured on (``reid.camera_norm_crops``);
+            ``None`` = no camera normalisation (also when ``matcher`` cannot: no ``renormalised``).
+        camera_norm_max_wait_s: media seconds a camera's first held tracklet waits at most
+            (``reid.camera_norm_max_wait_s``); ``None`` = until the crops or the end.
     """
 
-    def __init__(self, matcher: MatcherLike | None, *, crops_per_pair: int, pool: bool = False) -> None:
+    def __init__(
+        self,
+        matcher: MatcherLike | None,
+        *,
+        crops_per_pair: int,
+        pool: bool = False,
+        camera_norm_crops: int | None = None,
+        camera_norm_max_wait_s: float | None = None,
+    ) -> None:
         self.matcher = matcher
         self.crops_per_pair = int(crops_per_pair)
         self.pool = bool(pool)
+        able = matcher is not None and callable(getattr(matcher, "renormalised", None))
+        self.camera_norm_crops = int(camera_norm_crops) if camera_norm_crops and able else None
+        self.camera_norm_max_wait_s = camera_norm_max_wait_s
+        self.camera_matchers: dict[str, MatcherLike] = {}  # cam_id -> its renormalised matcher, once measured
+        self._held: dict[str, list[Tracklet]] = {}
+        self._held_since_s: dict[str, float] = {}
 
     def __call__(self, tracklets: Sequence[Tracklet]) -> None:
+        """Encode now, each with its camera's matcher if measured (else the trained one); free the crops."""
         for tracklet in tracklets:
-            if self.matcher is not None and not tracklet.encoded:
-                tracklet.encoding = encode_tracklets(
-                    self.matcher, [tracklet], self.crops_per_pair, pool=self.pool
-                )[0]
-                tracklet.encoded = True
-            tracklet.drop_crops()
+            self._encode(self.camera_matchers.get(tracklet.cam_id, self.matcher), tracklet)
+
+    def take(self, cam_id: str, tracklets: Sequence[Tracklet], *, now_s: float, final: bool) -> bool:
+        """Encode camera ``cam_id``'s tracklets that closed at media second ``now_s``, or hold them.
+
+        Args:
+            final: the camera's source ended (nothing more will close): held tracklets are encoded.
+
+        Returns:
+            True when every tracklet of the camera given so far is encoded (crops freed); False
+            while some are held for the camera's moments.
+        """
+        if self.camera_norm_crops is None or cam_id in self.camera_matchers:
+            self(tracklets)
+            return True
+        held = self._held.setdefault(cam_id, [])
+        held.extend(tracklets)
+        if not held:
+            return True
+        since = self._held_since_s.setdefault(cam_id, now_s)
+        waited = self.camera_norm_max_wait_s is not None and now_s - since >= self.camera_norm_max_wait_s
+        if not (final or waited or sum(len(t.crops) for t in held) >= self.camera_norm_crops):
+            return False
+        crops = [crop for t in held for crop in t.crops_bgr()][: self.camera_norm_crops]
+        base: Any = self.matcher  # has renormalised (checked when camera_norm_crops was set)
+        self.camera_matchers[cam_id] = base.renormalised(crops) if crops else base
+        log.info("camera %s: re-ID moments from %d crops of %d tracklets", cam_id, len(crops), len(held))
+        self(self._held.pop(cam_id))
+        return True
+
+    def _encode(self, matcher: MatcherLike | None, tracklet: Tracklet) -> None:
+        if matcher is not None and not tracklet.encoded:
+            tracklet.encoding = encode_tracklets(matcher, [tracklet], self.crops_per_pair, pool=self.pool)[0]
+            tracklet.encoded = True
+        tracklet.drop_crops()
 
 
 class CameraGroupProducer:
@@ -450,6 +507,7 @@ class CameraGroupProducer:
         self._last_key: dict[str, CloseKey] = dict.fromkeys(self.cam_ids, (-math.inf, 0))
         self._open_start: dict[str, float | None] = dict.fromkeys(self.cam_ids)
         self._watermark: dict[str, CloseKey] = dict.fromkeys(self.cam_ids, (-math.inf, 0))
+        self._waiting: dict[str, list[CameraEntry]] = {c: [] for c in self.cam_ids}
         self._step_s = 0.5 / max(s.info.fps for s in self.sources.values())
 
     def stats(self) -> ProducerStats:
@@ -524,14 +582,19 @@ class CameraGroupProducer:
     def _emit(self, batch: TrackletBatch, cam_id: str, key: CloseKey, closed: list[Tracklet]) -> None:
         key = max(key, self._last_key[cam_id])  # keys never go back, even if a container's clock does
         self._last_key[cam_id] = key
+        final = key[1] == 1
         t0 = time.perf_counter()
-        self.encoder(closed)
+        ready = self.encoder.take(cam_id, closed, now_s=key[0], final=final)
         self.stage["reid"] += time.perf_counter() - t0
-        open_start = None if key[1] == 1 else self.builder.earliest_open_start_s(cam_id)
+        open_start = None if final else self.builder.earliest_open_start_s(cam_id)
+        waiting = self._waiting[cam_id]
         if closed or open_start != self._open_start[cam_id]:
-            batch.entries.append(CameraEntry(cam_id, key, closed, open_start))
+            waiting.append(CameraEntry(cam_id, key, closed, open_start))
             self._open_start[cam_id] = open_start
-        self._watermark[cam_id] = END_OF_STREAM if key[1] == 1 else key
+        if ready:  # entries (and the watermark) wait while the encoder holds the camera's tracklets
+            batch.entries.extend(waiting)
+            waiting.clear()
+            self._watermark[cam_id] = END_OF_STREAM if final else key
 
     def _close_ended(self, heads: dict[str, Frame | None], batch: TrackletBatch) -> None:
         """Close the tracklets of cameras whose source ended (and forget those cameras)."""

@@ -160,14 +160,15 @@ def reid_backend(config: PipelineConfig) -> str:
 
     ``auto`` takes ONNX Runtime for the ``siamese`` model when the run is on the CPU
     (``runtime.device: cpu``, or ``auto`` on a machine without an NVIDIA driver: the check needs
-    no torch) and the weights have ONNX exports beside them, else torch.
+    no torch) and the weights have ONNX exports beside them, and ``reid.camera_norm`` is off
+    (the exports hold fixed BatchNorm moments), else torch.
     """
     backend = config.reid.backend
     if backend == "onnxruntime" and config.reid.model != "siamese":
         raise UserError(f"{config.source}: reid.backend: onnxruntime runs the siamese model only")
     if backend != "auto":
         return backend
-    if config.reid.model != "siamese" or not _on_cpu(config.runtime.device):
+    if config.reid.model != "siamese" or config.reid.camera_norm or not _on_cpu(config.runtime.device):
         return "torch"
     import importlib.util
 
@@ -289,6 +290,8 @@ def build_producer(
             matcher,
             crops_per_pair=config.association.crops_per_pair,
             pool=config.association.crop_pooling == "mean",
+            camera_norm_crops=config.reid.camera_norm_crops if config.reid.camera_norm else None,
+            camera_norm_max_wait_s=config.reid.camera_norm_max_wait_s,
         ),
         queue_size_frames=config.runtime.queue_size_frames,
         log_interval_s=config.runtime.log_interval_s,

@@ -39,9 +39,10 @@ from reid_core.model import INPUT_SIZE_HW, SiameseNet
 
 __all__ = ["STATISTICS_BATCH", "CameraNormalised", "camera_normalised", "renormalised"]
 
-#: Crops per forward pass while the moments are measured. Each pass normalises by its own
-#: batch, as in training, so the deeper layers see inputs normalised over many people.
-STATISTICS_BATCH = 256
+#: Crops per forward pass while the moments are measured (at most; the passes are made equal).
+#: Each pass normalises by its own batch, as in training, so the deeper layers see inputs
+#: normalised over many people; a training-sized batch keeps the memory of a pass small.
+STATISTICS_BATCH = 64
 
 
 @torch.no_grad()
@@ -57,15 +58,14 @@ def renormalised(
     Args:
         model: a trained network (not modified).
         crops_bgr: one camera's crops as (H, W, 3) uint8 **BGR** arrays of any size (resized to
-            160 × 80 inside); each is used as seen and mirrored left–right. Crops of several
-            people, a few hundred at best.
+            160 × 80 inside). Crops of several people, a few hundred at best.
         device: where the moments are measured (the copy lives there).
         batch_size: images per forward pass at most (:data:`STATISTICS_BATCH`; the passes are
             made equal in size).
 
     Returns:
-        The copy, in eval mode: every ``BatchNorm2d`` of the trunk holds the mean over the passes
-        of the per-channel mean and (unbiased) variance of its input on these crops. The head and
+        The copy, in eval mode: every BatchNorm of the trunk holds the mean over the passes of
+        the per-channel mean and (unbiased) variance of its input on these crops. The head and
         the embedding keep their trained moments. No crops: an unchanged copy.
     """
     out = copy.deepcopy(model).to(device).eval()
@@ -76,15 +76,15 @@ def renormalised(
         norm.reset_running_stats()
         norm.momentum = None  # a plain average over the passes
     images = stack_bgr(crops_bgr, INPUT_SIZE_HW)
-    images = np.stack([images, images[:, :, ::-1]], axis=1).reshape(-1, *images.shape[1:])
     passes = -(-len(images) // batch_size)  # equal passes: each one's moments weigh the same
-    out.trunk.train()
+    trunk = out.trunk.to(memory_format=torch.channels_last)  # faster depthwise convs on the CPU
+    trunk.train()
     try:
         for part in np.array_split(images, passes):
-            out.trunk(bgr_to_input(part, device))
+            trunk(bgr_to_input(part, device).contiguous(memory_format=torch.channels_last))
     finally:
-        out.trunk.eval()
-    return out
+        trunk.eval()
+    return out.to(memory_format=torch.contiguous_format)
 
 
 class CameraNormalised:

@@ -107,6 +107,12 @@ class FakeMatcher:
     def __init__(self) -> None:
         self.encoded_crops = 0
         self.scored_pairs = 0
+        self.renormalised_on: list[int] = []  # crops per camera normalisation (reid.camera_norm)
+
+    def renormalised(self, crops_bgr: Sequence[np.ndarray]) -> FakeMatcher:
+        """Camera normalisation: the codes do not depend on moments, so this matcher itself."""
+        self.renormalised_on.append(len(crops_bgr))
+        return self
 
     @staticmethod
     def code_of(crop: np.ndarray) -> int:

@@ -239,3 +239,141 @@ def test_reid_threads_set_torch_threads_for_a_cpu_matcher(
         assert torch.get_num_threads() == (3 if expected is None else expected)
     finally:
         torch.set_num_threads(before)
+
+
+# -- camera normalisation: a camera's tracklets wait for its moments ------------------------------
+def _closed(cam: str, track_id: int, n_crops: int, code: int = 1) -> Tracklet:
+    import numpy as np
+
+    from pipeline.tracklets import Crop
+
+    t = Tracklet(cam, track_id, [0], [0.0], [(0, 0, 1, 1)], [1.0])
+    t.crops = [Crop(i, 0.1 * i, 1.0, np.full((1, 1, 3), code, np.uint8)) for i in range(n_crops)]
+    return t
+
+
+@pytest.mark.parametrize(
+    ("crops", "max_wait_s", "steps", "ready", "measured_on"),
+    [
+        # (camera, crops of the tracklet closing (None: none closes), media second, source ended)
+        (
+            4,
+            None,
+            [("a", 2, 1.0, False), ("a", None, 2.0, False), ("a", 3, 3.0, False)],
+            [False, False, True],
+            [4],
+        ),
+        (100, None, [("a", 2, 1.0, False), ("a", None, 2.0, True)], [False, True], [2]),  # the end flushes
+        (
+            100,
+            5.0,
+            [("a", 2, 1.0, False), ("a", None, 5.9, False), ("a", None, 6.0, False)],
+            [False, False, True],
+            [2],
+        ),
+        (
+            4,
+            None,
+            [("a", None, 1.0, False), ("a", None, 2.0, True)],
+            [True, True],
+            [],
+        ),  # nothing held, nothing waits
+        (
+            2,
+            None,
+            [("a", 2, 1.0, False), ("a", 5, 2.0, False)],
+            [True, True],
+            [2],
+        ),  # measured once, then encoded at once
+        (
+            2,
+            None,
+            [("a", 2, 1.0, False), ("b", 1, 1.0, False), ("b", 1, 2.0, False)],
+            [True, False, True],
+            [2, 2],
+        ),
+        (0, None, [("a", 2, 1.0, False)], [True], []),  # no camera normalisation
+    ],
+)
+def test_a_cameras_tracklets_wait_for_its_moments(
+    fake_matcher,
+    crops: int,
+    max_wait_s: float | None,
+    steps: list[tuple[str, int | None, float, bool]],
+    ready: list[bool],
+    measured_on: list[int],
+) -> None:
+    from pipeline.loop import TrackletEncoder
+
+    encoder = TrackletEncoder(
+        fake_matcher, crops_per_pair=4, camera_norm_crops=crops or None, camera_norm_max_wait_s=max_wait_s
+    )
+    given: list[Tracklet] = []
+    got = []
+    for k, (cam, n, now_s, final) in enumerate(steps):
+        closed = [] if n is None else [_closed(cam, k, n)]
+        given += closed
+        got.append(encoder.take(cam, closed, now_s=now_s, final=final))
+        if got[-1]:  # ready: every tracklet of that camera given so far is encoded, crops freed
+            assert all(t.encoded and not t.crops for t in given if t.cam_id == cam)
+        else:
+            assert not any(t.encoded for t in given if t.cam_id == cam)
+    assert got == ready
+    assert fake_matcher.renormalised_on == measured_on
+
+
+def test_a_matcher_that_cannot_renormalise_encodes_at_once() -> None:
+    from pipeline.loop import TrackletEncoder
+
+    class Plain:
+        def encode(self, crops):  # pragma: no cover - not reached: FakeEncoded below
+            raise AssertionError
+
+    encoder = TrackletEncoder(None, crops_per_pair=4, camera_norm_crops=8)
+    t = _closed("a", 1, 3)
+    assert encoder.camera_norm_crops is None and encoder.take("a", [t], now_s=0.0, final=False)
+    assert not t.crops and not t.encoded  # linking off: crops freed, nothing encoded
+    assert TrackletEncoder(Plain(), crops_per_pair=4, camera_norm_crops=8).camera_norm_crops is None
+
+
+def test_held_tracklets_keep_the_close_key_order(two_cam_scene: dict, fake_reid) -> None:
+    """Camera normalisation holds a camera's entries and watermark: keys still only go forward,
+    and the identities are those of a run that encodes at once."""
+    import dataclasses
+
+    cfg = fake_reid_config()
+    held = dataclasses.replace(
+        cfg, reid=dataclasses.replace(cfg.reid, camera_norm=True, camera_norm_crops=10)
+    )
+    off = dataclasses.replace(cfg, reid=dataclasses.replace(cfg.reid, camera_norm=False))
+    runs = {}
+    for name, c in (("held", held), ("off", off)):
+        cams = [CameraSpec(str(p), cam) for cam, p in two_cam_scene["videos"].items()]
+        sources = open_sources(cams, c.runtime.default_fps)
+        try:
+            from pipeline.parts import load_matcher
+
+            matcher = load_matcher(c)
+            producer = build_producer(
+                c, sources, build_detector(c, list(sources), two_cam_scene["dets"]), matcher, progress=False
+            )
+            batches = list(producer.batches())
+        finally:
+            for source in sources.values():
+                source.close()
+        keys = {cam: [e.key for b in batches for e in b.entries if e.cam_id == cam] for cam in sources}
+        assert all(k == sorted(k) for k in keys.values())
+        marks = {cam: [b.watermarks[cam] for b in batches] for cam in sources}
+        assert all(m == sorted(m) for m in marks.values())  # watermarks never go back
+        for cam in sources:  # no entry is sent after the watermark passed its key
+            for i, b in enumerate(batches):
+                for e in b.entries:
+                    if e.cam_id == cam and i > 0:
+                        assert e.key > batches[i - 1].watermarks[cam]
+        runs[name] = [sorted(t.key for e in b.entries for t in e.tracklets) for b in batches]
+        runs[name + "-renormalised"] = list(matcher.renormalised_on)
+        matcher.renormalised_on.clear()  # one fake matcher for both runs
+    flat = {n: [k for b in runs[n] for k in b] for n in ("held", "off")}
+    assert sorted(flat["held"]) == sorted(flat["off"]) and flat["held"]
+    assert runs["held-renormalised"] and all(n >= 1 for n in runs["held-renormalised"])
+    assert runs["off-renormalised"] == []

@@ -101,33 +101,49 @@ def test_reid_threads_are_set_on_the_thread_that_uses_the_model(
 
 
 # -- reid.backend: which library runs the siamese network -----------------------------------
-def _backend_config(tmp_path, backend: str, device: str, weights: str | None, model: str = "siamese"):
+def _backend_config(
+    tmp_path,
+    backend: str,
+    device: str,
+    weights: str | None,
+    model: str = "siamese",
+    camera_norm: bool = False,
+):
     cfg = load_config()
     return cfg.replace(
-        reid=type(cfg.reid)(model=model, weights=weights, backend=backend),
+        reid=type(cfg.reid)(model=model, weights=weights, backend=backend, camera_norm=camera_norm),
         runtime=type(cfg.runtime)(device=device),
     )
 
 
 @pytest.mark.parametrize(
-    ("backend", "device", "weights", "expected"),
+    ("backend", "device", "weights", "camera_norm", "expected"),
     [
-        ("auto", "cpu", None, "onnxruntime"),  # the shipped weights have current exports
-        ("auto", "cpu", "no-exports", "torch"),  # weights without exports: torch
-        ("auto", "cuda:0", None, "torch"),  # a GPU run stays on torch
-        ("torch", "cpu", None, "torch"),
-        ("onnxruntime", "cpu", "no-exports", "onnxruntime"),  # asked for: its loader says what is missing
+        ("auto", "cpu", None, False, "onnxruntime"),  # the shipped weights have current exports
+        ("auto", "cpu", None, True, "torch"),  # camera normalisation measures moments: torch
+        ("auto", "cpu", "no-exports", False, "torch"),  # weights without exports: torch
+        ("auto", "cuda:0", None, False, "torch"),  # a GPU run stays on torch
+        ("torch", "cpu", None, False, "torch"),
+        (
+            "onnxruntime",
+            "cpu",
+            "no-exports",
+            False,
+            "onnxruntime",
+        ),  # asked for: its loader says what is missing
     ],
 )
 def test_reid_backend_resolution(
-    tmp_path, backend: str, device: str, weights: str | None, expected: str
+    tmp_path, backend: str, device: str, weights: str | None, camera_norm: bool, expected: str
 ) -> None:
     from pipeline.parts import reid_backend
 
     if weights == "no-exports":
         weights = str(tmp_path / "w.safetensors")
         (tmp_path / "w.safetensors").write_bytes(b"x")
-    assert reid_backend(_backend_config(tmp_path, backend, device, weights)) == expected
+    assert (
+        reid_backend(_backend_config(tmp_path, backend, device, weights, camera_norm=camera_norm)) == expected
+    )
 
 
 def test_onnxruntime_backend_errors(tmp_path, loaders) -> None:

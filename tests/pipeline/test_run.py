@@ -425,13 +425,16 @@ def test_interpolation_fills_a_missed_stretch_of_detections(
 
 
 def test_a_cpu_run_on_onnxruntime_imports_no_torch(two_cam_scene: dict, tmp_path: Path) -> None:
-    """The default config on the CPU: the shipped weights' ONNX exports, torch never imported."""
+    """On the CPU without camera normalisation: the shipped weights' ONNX exports, torch never imported."""
     import subprocess
     import sys
 
     out = tmp_path / "tracks.json"
+    partial = tmp_path / "onnx.yaml"
+    partial.write_text("reid:\n  camera_norm: false\n", encoding="utf-8")
     videos = [str(two_cam_scene["videos"][c]) for c in ("cam_a", "cam_b")]
     args = ["--cams", *videos, "--out", str(out), "--detections-dir", str(two_cam_scene["dets"])]
+    args += ["--config", str(partial)]
     args += ["--device", "cpu", "--progress", "off"]
     code = (
         f"import sys; from pipeline.cli import main; rc = main({args!r}); "
@@ -456,7 +459,7 @@ def test_onnxruntime_and_torch_backends_make_the_same_identities(
     for backend in ("torch", "onnxruntime"):
         cfg = load_config()
         cfg = cfg.replace(
-            reid=type(cfg.reid)(weights=str(weights), backend=backend),
+            reid=type(cfg.reid)(weights=str(weights), backend=backend, camera_norm=False),
             runtime=dataclasses.replace(cfg.runtime, device="cpu"),
             association=dataclasses.replace(cfg.association, threshold=0.0, min_margin_logodds=0.0),
         )

@@ -43,7 +43,7 @@ def test_first_layer_moments_are_those_of_the_crops(model) -> None:
     crops = _crops(6, seed=1, tint=(40, 0, 0))
     out = renormalised(model, crops)
     images = stack_bgr(crops, INPUT_SIZE_HW)
-    x = bgr_to_input(np.concatenate([images, images[:, :, ::-1]]))
+    x = bgr_to_input(images)
     first_conv = next(m for m in out.trunk.modules() if isinstance(m, torch.nn.Conv2d))
     with torch.no_grad():
         y = first_conv(x)
@@ -57,7 +57,7 @@ def test_first_layer_moments_are_those_of_the_crops(model) -> None:
     ("crops", "trunk_changes"),
     [
         (_crops(4, seed=2), True),
-        (_crops(1, seed=3), True),  # one crop (plus its mirror) is enough to measure
+        (_crops(2, seed=3), True),  # two crops are enough to measure
         ([], False),  # nothing to measure: an unchanged copy
     ],
 )

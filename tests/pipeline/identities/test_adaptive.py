@@ -198,7 +198,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("association:\n  negative_q90_logodds: -4.0\n", "association.negative_q90_logodds must be above"),
+        ("association:\n  negative_q90_logodds: -5.0\n", "association.negative_q90_logodds must be above"),
         (
             "association:\n  same_camera_negative_q50_logodds: 5.0\n",
             "association.same_camera_negative_q90_logodds must be above",
