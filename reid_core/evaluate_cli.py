@@ -238,16 +238,21 @@ def format_result(results: list[CMCResult]) -> str:
 
 
 def trained_on(meta: Any, dataset: str | None, root: Path | None) -> bool:
-    """Whether the weights description ``meta`` names ``dataset`` at ``root`` among its training data."""
-    if dataset is None or root is None or not isinstance(meta, dict):
+    """Whether the weights description ``meta`` names ``dataset`` among its training data.
+
+    A named data set (``cuhk01``, ``cuhk03``, …) is recognised by its name wherever it lies (its
+    cameras are the same); the generic ``folder`` layout only at the same folder (``root``).
+    """
+    if dataset is None or not isinstance(meta, dict) or not isinstance(meta.get("train_data"), list):
         return False
-    if not isinstance(meta.get("train_data"), list):
-        return False
-    here = Path(root).resolve()
-    return any(
-        isinstance(d, dict) and d.get("name") == dataset and Path(str(d.get("root", ""))).resolve() == here
-        for d in meta["train_data"]
-    )
+    here = Path(root).resolve() if root is not None else None
+
+    def same(d: Any) -> bool:
+        if not isinstance(d, dict) or d.get("name") != dataset:
+            return False
+        return dataset != "folder" or (here is not None and Path(str(d.get("root", ""))).resolve() == here)
+
+    return any(same(d) for d in meta["train_data"])
 
 
 def training_overlap_warning(meta: Any, dataset: str, root: Path, splits: list[Any]) -> str | None:

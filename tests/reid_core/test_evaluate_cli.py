@@ -314,11 +314,19 @@ def test_camera_norm_on_needs_a_torch_matcher(image_root: Path, fake_matcher: li
 
 
 @pytest.mark.parametrize(
-    ("name", "root_is_trained", "expected"),
-    [("folder", True, True), ("cuhk01", True, False), ("folder", False, False), (None, True, False)],
+    ("trained", "name", "root_is_trained", "expected"),
+    [
+        ("folder", "folder", True, True),
+        ("folder", "folder", False, False),  # a generic folder is known only by where it lies
+        ("cuhk01", "cuhk01", False, True),  # a named data set is known by its name: the same cameras
+        ("cuhk01", "cuhk03", True, False),
+        ("folder", None, True, False),
+    ],
 )
-def test_trained_on(tmp_path: Path, name: str | None, root_is_trained: bool, expected: bool) -> None:
-    meta = {"train_data": [{"name": "folder", "root": str(tmp_path / "a")}]}
+def test_trained_on(
+    tmp_path: Path, trained: str, name: str | None, root_is_trained: bool, expected: bool
+) -> None:
+    meta = {"train_data": [{"name": trained, "root": str(tmp_path / "a")}]}
     root = tmp_path / ("a" if root_is_trained else "b")
     assert evaluate_cli.trained_on(meta, name, root) is expected
     assert evaluate_cli.trained_on({}, "folder", tmp_path / "a") is False
