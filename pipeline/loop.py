@@ -392,6 +392,7 @@ class TrackletEncoder:
         self.camera_norm_max_wait_s = camera_norm_max_wait_s
         self.camera_matchers: dict[str, MatcherLike] = {}  # cam_id -> its renormalised matcher, once measured
         self._held: dict[str, list[Tracklet]] = {}
+        self._held_crops: dict[str, int] = {}
         self._held_since_s: dict[str, float] = {}
 
     def __call__(self, tracklets: Sequence[Tracklet]) -> None:
@@ -416,14 +417,16 @@ class TrackletEncoder:
         held.extend(tracklets)
         if not held:
             return True
+        self._held_crops[cam_id] = self._held_crops.get(cam_id, 0) + sum(len(t.crops) for t in tracklets)
         since = self._held_since_s.setdefault(cam_id, now_s)
         waited = self.camera_norm_max_wait_s is not None and now_s - since >= self.camera_norm_max_wait_s
-        if not (final or waited or sum(len(t.crops) for t in held) >= self.camera_norm_crops):
+        if not (final or waited or self._held_crops[cam_id] >= self.camera_norm_crops):
             return False
         crops = [crop for t in held for crop in t.crops_bgr()][: self.camera_norm_crops]
         base: Any = self.matcher  # has renormalised (checked when camera_norm_crops was set)
         self.camera_matchers[cam_id] = base.renormalised(crops) if crops else base
         log.info("camera %s: re-ID moments from %d crops of %d tracklets", cam_id, len(crops), len(held))
+        self._held_crops.pop(cam_id, None)
         self(self._held.pop(cam_id))
         return True
 

@@ -149,10 +149,9 @@ def camera_normalised(
     Raises:
         DatasetError: a file that is missing or not an image (named).
     """
-    files: dict[int, list[str]] = defaultdict(list)
+    files: dict[int, dict[str, None]] = defaultdict(dict)  # insertion-ordered set of paths per camera
     for path, cam in images:
-        if str(path) not in files[int(cam)]:
-            files[int(cam)].append(str(path))
+        files[int(cam)][str(path)] = None
     wrap = wrap or (lambda m: m)
     matchers = {cam: wrap(matcher.renormalised([read_bgr(p) for p in paths])) for cam, paths in files.items()}
     return CameraNormalised(matchers, {p: cam for cam, paths in files.items() for p in paths})

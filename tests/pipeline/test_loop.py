@@ -200,20 +200,23 @@ def test_grouping_cameras_into_producers_does_not_change_the_identities(
     assert all(t.encoded and not t.crops for t in two.tracklets.values())  # encodings travel, never crops
 
 
-def test_the_producer_emits_watermarks_for_every_camera_and_ends_them(
-    two_cam_scene: dict, tmp_path: Path
-) -> None:
-    cfg = load_config()
-    cams = [CameraSpec(str(p), c) for c, p in two_cam_scene["videos"].items()]
+def _produce(cfg, scene: dict, matcher) -> tuple:
+    """One producer for the scene's cameras, run to the end: (producer, sources (closed), batches)."""
+    cams = [CameraSpec(str(p), c) for c, p in scene["videos"].items()]
     sources = open_sources(cams, cfg.runtime.default_fps)
     try:
-        producer = build_producer(
-            cfg, sources, build_detector(cfg, list(sources), two_cam_scene["dets"]), None, progress=False
-        )
-        batches = list(producer.batches())
+        detector = build_detector(cfg, list(sources), scene["dets"])
+        producer = build_producer(cfg, sources, detector, matcher, progress=False)
+        return producer, sources, list(producer.batches())
     finally:
         for source in sources.values():
             source.close()
+
+
+def test_the_producer_emits_watermarks_for_every_camera_and_ends_them(
+    two_cam_scene: dict, tmp_path: Path
+) -> None:
+    producer, sources, batches = _produce(load_config(), two_cam_scene, None)
     assert all(producer.trackers[c].frame_wh == sources[c].info.frame_wh for c in sources)  # border rule
     assert all(set(b.watermarks) == {"cam_a", "cam_b"} for b in batches)
     assert batches[-1].watermarks == {"cam_a": END_OF_STREAM, "cam_b": END_OF_STREAM}
@@ -337,9 +340,11 @@ def test_a_matcher_that_cannot_renormalise_encodes_at_once() -> None:
 
 
 def test_held_tracklets_keep_the_close_key_order(two_cam_scene: dict, fake_reid) -> None:
-    """Camera normalisation holds a camera's entries and watermark: keys still only go forward,
-    and the identities are those of a run that encodes at once."""
+    """Camera normalisation holds a camera's entries and watermark: keys and watermarks still only
+    go forward, and the same tracklets are sent as by a run that encodes at once."""
     import dataclasses
+
+    from pipeline.parts import load_matcher
 
     cfg = fake_reid_config()
     held = dataclasses.replace(
@@ -348,19 +353,8 @@ def test_held_tracklets_keep_the_close_key_order(two_cam_scene: dict, fake_reid)
     off = dataclasses.replace(cfg, reid=dataclasses.replace(cfg.reid, camera_norm=False))
     runs = {}
     for name, c in (("held", held), ("off", off)):
-        cams = [CameraSpec(str(p), cam) for cam, p in two_cam_scene["videos"].items()]
-        sources = open_sources(cams, c.runtime.default_fps)
-        try:
-            from pipeline.parts import load_matcher
-
-            matcher = load_matcher(c)
-            producer = build_producer(
-                c, sources, build_detector(c, list(sources), two_cam_scene["dets"]), matcher, progress=False
-            )
-            batches = list(producer.batches())
-        finally:
-            for source in sources.values():
-                source.close()
+        matcher = load_matcher(c)
+        _, sources, batches = _produce(c, two_cam_scene, matcher)
         keys = {cam: [e.key for b in batches for e in b.entries if e.cam_id == cam] for cam in sources}
         assert all(k == sorted(k) for k in keys.values())
         marks = {cam: [b.watermarks[cam] for b in batches] for cam in sources}
