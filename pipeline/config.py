@@ -476,12 +476,12 @@ class ReIDConfig:
         backend: what runs the ``siamese`` network: ``onnxruntime`` (its ONNX exports next to the
             weights, :mod:`reid_core.onnx_export`; CPU only, no torch imported: faster start-up and
             crops), ``torch``, or ``auto``: ONNX Runtime when the run is on the CPU and the weights
-            have current exports (the shipped ones do), else torch. Camera normalisation needs torch:
-            with it ``auto`` is torch.
+            have current exports (the shipped ones do), else torch.
         camera_norm: encode each camera's crops with the network's BatchNorm moments measured on
             that camera's own crops (:mod:`reid_core.camera_norm`, no labels): cameras the weights
             never saw are brought onto one scale before two of them are compared. ``false`` = the
-            moments of training for every camera. Needs ``backend`` torch (or auto).
+            moments of training for every camera. Either backend: ONNX Runtime measures the
+            moments with the weights' ``W.moments.onnx`` export.
         camera_norm_crops: crops a camera's moments are measured on, its first ones. The camera's
             closed tracklets wait (and their association, of every camera) until it has this many,
             its source ends, or ``camera_norm_max_wait_s`` passed. More = steadier moments, later
@@ -514,11 +514,6 @@ class ReIDConfig:
         _check(
             self.camera_norm_max_wait_s is None or self.camera_norm_max_wait_s >= 0,
             f"reid.camera_norm_max_wait_s must be >= 0 seconds or null, got {self.camera_norm_max_wait_s}",
-        )
-        _check(
-            not (self.camera_norm and self.backend == "onnxruntime"),
-            "reid.camera_norm needs the torch backend (ONNX exports hold fixed BatchNorm moments): "
-            "set reid.backend: auto or torch, or reid.camera_norm: false",
         )
 
 

@@ -160,15 +160,15 @@ def reid_backend(config: PipelineConfig) -> str:
 
     ``auto`` takes ONNX Runtime for the ``siamese`` model when the run is on the CPU
     (``runtime.device: cpu``, or ``auto`` on a machine without an NVIDIA driver: the check needs
-    no torch) and the weights have ONNX exports beside them, and ``reid.camera_norm`` is off
-    (the exports hold fixed BatchNorm moments), else torch.
+    no torch) and the weights have current ONNX exports beside them (camera normalisation runs
+    on them too), else torch.
     """
     backend = config.reid.backend
     if backend == "onnxruntime" and config.reid.model != "siamese":
         raise UserError(f"{config.source}: reid.backend: onnxruntime runs the siamese model only")
     if backend != "auto":
         return backend
-    if config.reid.model != "siamese" or config.reid.camera_norm or not _on_cpu(config.runtime.device):
+    if config.reid.model != "siamese" or not _on_cpu(config.runtime.device):
         return "torch"
     import importlib.util
 

@@ -2,8 +2,11 @@
 
 A CPU run of the pipeline spends ~1.3 s of CPU importing torch, and torch's CPU kernels encode the
 pipeline's small crops slower than ONNX Runtime's (measured in docs/speed.md). This module runs the
-ONNX exports of a weights file (:mod:`reid_core.onnx_export`, ``W.encode.onnx`` and
-``W.head.onnx``) with ``onnxruntime`` and NumPy only; importing it imports no torch.
+ONNX exports of a weights file (:mod:`reid_core.onnx_export`: ``W.encode.onnx``, ``W.head.onnx``
+and ``W.moments.onnx``) with ``onnxruntime``, ``onnx`` and NumPy only; importing it imports no
+torch. Camera normalisation (:meth:`OnnxMatcher.renormalised`, as
+:func:`reid_core.camera_norm.renormalised`) runs here too: the moments graph measures a camera's
+BatchNorm moments and a copy of the encoder graph holding them encodes that camera's crops.
 
 Example:
     >>> import numpy as np
@@ -30,9 +33,12 @@ from infra.errors import WeightsError
 from infra.fileio import file_sha256
 from reid_core.data.crops import INPUT_SIZE_HW, stack_bgr
 from reid_core.rows import check_rows, row_index
-from reid_core.shipped import DEFAULT_WEIGHTS, onnx_paths
+from reid_core.shipped import DEFAULT_WEIGHTS, ONNX_FORMAT_VERSION, onnx_paths
 
 __all__ = ["ArrayEncoded", "OnnxMatcher", "as_arrays", "load_onnx_matcher", "onnx_exports_exist"]
+
+#: Crops per pass of the moments graph at most (as :data:`reid_core.camera_norm.STATISTICS_BATCH`).
+STATISTICS_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,21 @@ def as_arrays(enc: Any) -> ArrayEncoded:
     return ArrayEncoded(array(enc.half_a), array(enc.half_b), array(enc.embedding))
 
 
+@dataclass(frozen=True)
+class _Renormaliser:
+    """What :meth:`OnnxMatcher.renormalised` needs: the moments graph and the encoder graph's file.
+
+    Attributes:
+        moments_session: ``InferenceSession`` of ``W.moments.onnx``.
+        encode_path: ``W.encode.onnx``, read again (``onnx``) to build each camera's copy.
+        options: the ``SessionOptions`` every camera's encoder session is made with.
+    """
+
+    moments_session: Any
+    encode_path: Path
+    options: Any
+
+
 class OnnxMatcher:
     """Encode crops once and score pairs with ONNX Runtime sessions (CPU).
 
@@ -107,6 +128,8 @@ class OnnxMatcher:
         pair_batch_size: pair rows per head call (512: ~10 MB of input, and ONNX Runtime's
             per-call cost is small next to 512 rows).
         meta: the weights description (as :attr:`reid_core.inference.Matcher.meta`).
+        renormaliser: the moments graph and encoder file for :meth:`renormalised` (``None``: this
+            matcher cannot renormalise).
     """
 
     device = "cpu (onnxruntime)"
@@ -119,9 +142,11 @@ class OnnxMatcher:
         batch_size: int = 64,
         pair_batch_size: int = 512,
         meta: dict[str, Any] | None = None,
+        renormaliser: _Renormaliser | None = None,
     ) -> None:
         self._encode = encode_session
         self._head = head_session
+        self._renormaliser = renormaliser
         self.batch_size = int(batch_size)
         self.pair_batch_size = int(pair_batch_size)
         self.meta: dict[str, Any] = dict(meta or {})
@@ -141,6 +166,65 @@ class OnnxMatcher:
             empty = np.zeros((0, *self._half_shape), np.float32)
             return ArrayEncoded(empty, empty.copy(), np.zeros((0, self._embed_dim), np.float32))
         return ArrayEncoded.concat(parts)
+
+    def moments(self, crops_bgr: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """The trunk's BatchNorm moments on ``crops_bgr`` (one camera's, of several people).
+
+        Args:
+            crops_bgr: (H, W, 3) uint8 **BGR** crops of any size (at least one).
+
+        Returns:
+            Encoder initializer name (``trunk.<layer>.running_mean`` / ``running_var``) → (C,)
+            float32: the mean over equal passes of at most :data:`STATISTICS_BATCH` crops of each
+            pass's per-channel mean and unbiased variance, every BatchNorm normalising by its pass
+            (as :func:`reid_core.camera_norm.renormalised`).
+        """
+        if self._renormaliser is None:
+            raise ValueError("this ONNX matcher has no moments graph (load it with load_onnx_matcher)")
+        if len(crops_bgr) == 0:
+            raise ValueError("moments need at least one crop")
+        session = self._renormaliser.moments_session
+        images = stack_bgr(crops_bgr, self.input_size_hw)
+        passes = [
+            session.run(None, {"crops": part})
+            for part in np.array_split(images, -(-len(images) // STATISTICS_BATCH))
+        ]
+        names = [output.name for output in session.get_outputs()]
+        stacked = [np.stack([p[i] for p in passes]).astype(np.float64) for i in range(len(names))]
+        return {name: np.asarray(s.mean(axis=0), np.float32) for name, s in zip(names, stacked, strict=True)}
+
+    def renormalised(self, crops_bgr: Sequence[np.ndarray]) -> OnnxMatcher:
+        """A matcher for one camera: the encoder's BatchNorm moments measured on its crops.
+
+        As :meth:`reid_core.inference.Matcher.renormalised`, without torch: :meth:`moments` on
+        ``crops_bgr``, then an encoder session from a copy of ``W.encode.onnx`` holding them
+        (ONNX Runtime folds them into the convolutions as it loads it). The head session is
+        shared, so any of these matchers scores encodings of any two cameras. No crops: this
+        matcher.
+        """
+        if len(crops_bgr) == 0:
+            return self
+        import onnx
+        import onnxruntime as ort
+        from onnx import numpy_helper
+
+        moments = self.moments(crops_bgr)
+        assert self._renormaliser is not None  # moments() raised otherwise
+        model = onnx.load(str(self._renormaliser.encode_path))
+        for init in model.graph.initializer:
+            if init.name in moments:
+                init.CopyFrom(numpy_helper.from_array(moments[init.name], init.name))
+        session = ort.InferenceSession(
+            model.SerializeToString(), self._renormaliser.options, providers=["CPUExecutionProvider"]
+        )
+        return OnnxMatcher(
+            session,
+            self._head,
+            batch_size=self.batch_size,
+            pair_batch_size=self.pair_batch_size,
+            meta=self.meta,
+            renormaliser=self._renormaliser,
+        )
 
     def embed(self, enc: ArrayEncoded) -> np.ndarray:
         """Shortlist embeddings: (N, D) float32, L2-normalised."""
@@ -176,12 +260,45 @@ class OnnxMatcher:
         return out
 
 
-def _metadata_sha(session: Any) -> str | None:
-    return session.get_modelmeta().custom_metadata_map.get("weights_sha256")
+def _session_options(threads: int, *, spinning: bool = True) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(0, int(threads))
+    if not spinning:  # idle threads sleep instead of busy-waiting (no CPU taken from the detector)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: no graph-optimisation chatter
+    # No memory arena: the arena keeps every chunk it ever grew to (a pair-head call of thousands of
+    # rows holds ~100 MB of activations), so peak RSS would grow with the busiest moment of the run.
+    options.enable_cpu_mem_arena = False
+    return options
+
+
+def _load_session(onnx_path: Path, weights: Path, want_sha: str, options: Any) -> Any:
+    """One export's session, checked against its weights file (see :func:`load_onnx_matcher`)."""
+    import onnxruntime as ort
+
+    remake = f"python -m reid_core.onnx_export {weights}"
+    if not onnx_path.is_file():
+        raise WeightsError(f"{onnx_path}: no ONNX export ({remake})")
+    try:
+        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own exception types
+        raise WeightsError(f"{onnx_path}: not a readable ONNX model ({type(err).__name__})") from None
+    recorded = session.get_modelmeta().custom_metadata_map
+    if recorded.get("weights_sha256") != want_sha:
+        raise WeightsError(f"{onnx_path}: exported from other weights than {weights.name} ({remake})")
+    if recorded.get("reid_pipeline_onnx") != ONNX_FORMAT_VERSION:
+        raise WeightsError(
+            f"{onnx_path}: an export of layout {recorded.get('reid_pipeline_onnx')!r}, "
+            f"this version reads {ONNX_FORMAT_VERSION!r} ({remake})"
+        )
+    return session
 
 
 def onnx_exports_exist(weights: str | Path | None = None) -> bool:
-    """Whether both ONNX exports of ``weights`` exist (their metadata is checked on loading)."""
+    """Whether the three ONNX exports of ``weights`` exist (their metadata is checked on loading)."""
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
     return path.is_file() and all(p.is_file() for p in onnx_paths(path))
 
@@ -190,38 +307,29 @@ def load_onnx_matcher(weights: str | Path | None, *, threads: int) -> OnnxMatche
     """The ONNX Runtime matcher of ``weights`` (default: the shipped weights).
 
     Args:
-        weights: the ``.safetensors`` file whose exports (``W.encode.onnx``, ``W.head.onnx``) to run.
+        weights: the ``.safetensors`` file whose exports (``W.encode.onnx``, ``W.head.onnx``,
+            ``W.moments.onnx``) to run.
         threads: intra-op CPU threads per session (0 = ONNX Runtime's default: every core).
 
     Raises:
-        WeightsError: an export is missing, unreadable, or was made from other weights (its
-            recorded SHA-256 differs from the weights file's).
+        WeightsError: an export is missing, unreadable, was made from other weights (its
+            recorded SHA-256 differs from the weights file's) or has an older layout
+            (:data:`reid_core.shipped.ONNX_FORMAT_VERSION`).
     """
-    import onnxruntime as ort
-
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(0, int(threads))
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only: no graph-optimisation chatter
-    # No memory arena: the arena keeps every chunk it ever grew to (a pair-head call of thousands of
-    # rows holds ~100 MB of activations), so peak RSS would grow with the busiest moment of the run.
-    options.enable_cpu_mem_arena = False
+    options = _session_options(threads)
     want = file_sha256(path)
-    sessions = []
-    for onnx_path in onnx_paths(path):
-        if not onnx_path.is_file():
-            raise WeightsError(f"{onnx_path}: no ONNX export (python -m reid_core.onnx_export {path})")
-        try:
-            session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime raises its own exception types
-            raise WeightsError(f"{onnx_path}: not a readable ONNX model ({type(err).__name__})") from None
-        if _metadata_sha(session) != want:
-            raise WeightsError(
-                f"{onnx_path}: exported from other weights than {path.name} "
-                f"(python -m reid_core.onnx_export {path})"
-            )
-        sessions.append(session)
-    return OnnxMatcher(sessions[0], sessions[1], meta={"weights": str(path), "backend": "onnxruntime"})
+    encode_path, head_path, moments_path = onnx_paths(path)
+    encode = _load_session(encode_path, path, want, options)
+    head = _load_session(head_path, path, want, options)
+    # One pass per camera: every core, idle threads asleep. Detection running too, the OS shares the
+    # cores out; the sources ended (a short input's cameras are measured then), it takes them all.
+    moments = _load_session(moments_path, path, want, _session_options(0, spinning=False))
+    return OnnxMatcher(
+        encode,
+        head,
+        meta={"weights": str(path), "backend": "onnxruntime"},
+        renormaliser=_Renormaliser(moments, encode_path, options),
+    )

@@ -235,7 +235,6 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("association:\n  threshold: 1.5\n", "threshold"),
         ("association:\n  crop_pooling: max\n", "association.crop_pooling must be one of pairs, mean"),
         ("reid:\n  backend: tensorflow\n", "reid.backend must be one of auto, onnxruntime, torch"),
-        ("reid:\n  backend: onnxruntime\n", "reid.camera_norm needs the torch backend"),
         ("reid:\n  camera_norm_crops: 0\n", "reid.camera_norm_crops must be >= 1"),
         ("reid:\n  camera_norm_max_wait_s: -1\n", "reid.camera_norm_max_wait_s must be >= 0 seconds or null"),
         ("tracklets:\n  crop_colour: sepia\n", "tracklets.crop_colour must be one of grey_world, as_seen"),

@@ -120,7 +120,7 @@ def _backend_config(
     ("backend", "device", "weights", "camera_norm", "expected"),
     [
         ("auto", "cpu", None, False, "onnxruntime"),  # the shipped weights have current exports
-        ("auto", "cpu", None, True, "torch"),  # camera normalisation measures moments: torch
+        ("auto", "cpu", None, True, "onnxruntime"),  # camera normalisation too: the moments graph
         ("auto", "cpu", "no-exports", False, "torch"),  # weights without exports: torch
         ("auto", "cuda:0", None, False, "torch"),  # a GPU run stays on torch
         ("torch", "cpu", None, False, "torch"),

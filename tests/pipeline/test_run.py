@@ -446,8 +446,9 @@ def test_a_cpu_run_on_onnxruntime_imports_no_torch(two_cam_scene: dict, tmp_path
     assert sum(len(i.tracklets) for i in read_tracks_json(out).identities) == 4
 
 
+@pytest.mark.parametrize("camera_norm", [False, True], ids=["trained-moments", "camera-norm"])
 def test_onnxruntime_and_torch_backends_make_the_same_identities(
-    two_cam_scene: dict, tiny_reid_weights: Path, tmp_path: Path
+    two_cam_scene: dict, tiny_reid_weights: Path, tmp_path: Path, camera_norm: bool
 ) -> None:
     from reid_core.onnx_export import export_onnx
 
@@ -459,7 +460,7 @@ def test_onnxruntime_and_torch_backends_make_the_same_identities(
     for backend in ("torch", "onnxruntime"):
         cfg = load_config()
         cfg = cfg.replace(
-            reid=type(cfg.reid)(weights=str(weights), backend=backend, camera_norm=False),
+            reid=type(cfg.reid)(weights=str(weights), backend=backend, camera_norm=camera_norm),
             runtime=dataclasses.replace(cfg.runtime, device="cpu"),
             association=dataclasses.replace(cfg.association, threshold=0.0, min_margin_logodds=0.0),
         )

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -96,9 +97,11 @@ def test_array_encoded_rows(tiny) -> None:
     ("break_it", "needle"),
     [
         ("remove_encode", "no ONNX export"),
+        ("remove_moments", "no ONNX export"),
         ("remove_weights", "weights file not found"),
         ("garbage_head", "not a readable ONNX model"),
         ("other_weights", "exported from other weights"),
+        ("old_layout", "an export of layout '1', this version reads '2'"),
     ],
 )
 def test_bad_exports_are_one_line_errors(tiny, tmp_path: Path, break_it: str, needle: str) -> None:
@@ -106,21 +109,29 @@ def test_bad_exports_are_one_line_errors(tiny, tmp_path: Path, break_it: str, ne
     path = tmp_path / "w.safetensors"
     path.write_bytes(src.read_bytes())
     path.with_suffix(".json").write_bytes(src.with_suffix(".json").read_bytes())
-    encode, head = onnx_paths(path)
-    for a, b in zip(onnx_paths(src), (encode, head), strict=True):
+    encode, head, moments = onnx_paths(path)
+    for a, b in zip(onnx_paths(src), (encode, head, moments), strict=True):
         b.write_bytes(a.read_bytes())
     if break_it == "remove_encode":
         encode.unlink()
+    elif break_it == "remove_moments":  # an export of an older layout had no moments graph
+        moments.unlink()
     elif break_it == "remove_weights":
         path.unlink()
     elif break_it == "garbage_head":
         head.write_bytes(b"not an onnx model" * 10)
+    elif break_it == "old_layout":
+        model = onnx.load(str(head))
+        for prop in model.metadata_props:
+            if prop.key == "reid_pipeline_onnx":
+                prop.value = "1"
+        onnx.save(model, str(head))
     else:
         path.write_bytes(path.read_bytes() + b" ")  # the weights changed after the export
     with pytest.raises(WeightsError, match=needle) as info:
         load_onnx_matcher(path, threads=1)
     assert "\n" not in str(info.value)
-    assert onnx_exports_exist(path) == (break_it not in ("remove_encode", "remove_weights"))
+    assert onnx_exports_exist(path) == (break_it not in ("remove_encode", "remove_moments", "remove_weights"))
 
 
 @pytest.mark.parametrize("weights", [None, CMC_WEIGHTS], ids=["default", "cmc"])
@@ -132,10 +143,62 @@ def test_shipped_exports_are_current_and_score_as_torch(weights: Path | None) ->
     np.testing.assert_allclose(ort.score(eo, eo), ref.score(et, et), atol=1e-5)
 
 
+def _tinted(n: int, seed: int, tint: tuple[int, int, int]) -> list[np.ndarray]:
+    """Crops of one camera: a colour cast on top of noise, so its moments differ from training's."""
+    return [
+        np.clip(c.astype(np.int16) + np.array(tint, np.int16), 0, 255).astype(np.uint8)
+        for c in _crops(n, seed)
+    ]
+
+
+@pytest.mark.parametrize("n_crops", [1, 5, 64, 70, 130])  # one pass, several equal passes, uneven splits
+def test_renormalised_equals_torch_renormalised(tiny, n_crops: int) -> None:
+    """Camera normalisation on ONNX Runtime: the moments and encodings of reid_core.camera_norm."""
+    _, ref, ort = tiny
+    camera = _tinted(n_crops, seed=n_crops, tint=(60, -30, 10))
+    got, want = ort.renormalised(camera), ref.renormalised(camera)
+    trunk_moments = {
+        f"trunk.{k}": v.numpy()
+        for k, v in want.model.trunk.state_dict().items()
+        if k.endswith(("_mean", "_var"))
+    }
+    measured = ort.moments(camera)
+    assert measured.keys() == trunk_moments.keys()
+    for name, value in measured.items():
+        np.testing.assert_allclose(value, trunk_moments[name], rtol=1e-3, atol=1e-4, err_msg=name)
+    probe = _crops(4, seed=99)
+    eg, ew, base = got.encode(probe), want.encode(probe), ort.encode(probe)
+    # float32 rounding of E[x²] - E[x]² (the moments graph) against torch's running average: up to
+    # ~2e-3 in a half-response of this tiny random network, ~1e-5 in a score
+    np.testing.assert_allclose(eg.half_a, ew.half_a.numpy(), atol=5e-3)
+    np.testing.assert_allclose(got.score(eg, eg), want.score(ew, ew), atol=1e-4)
+    assert np.abs(eg.half_a - base.half_a).max() > 1e-2  # the moments changed the encodings
+    np.testing.assert_array_equal(ort.encode(probe).half_a, base.half_a)  # the matcher itself is unchanged
+    assert got.score(eg, base).shape == (4, 4)  # one head for every camera's encodings
+
+
+def test_renormalised_edge_cases(tiny) -> None:
+    _, _, ort = tiny
+    assert ort.renormalised([]) is ort
+    with pytest.raises(ValueError, match="at least one crop"):
+        ort.moments([])
+    bare = OnnxMatcher(ort._encode, ort._head)
+    with pytest.raises(ValueError, match="no moments graph"):
+        bare.renormalised(_crops(2))
+
+
+def test_statistics_batch_is_torchs() -> None:
+    from reid_core.camera_norm import STATISTICS_BATCH as TORCH_BATCH
+    from reid_core.onnx_inference import STATISTICS_BATCH
+
+    assert STATISTICS_BATCH == TORCH_BATCH
+
+
 def test_importing_the_onnx_matcher_imports_no_torch() -> None:
     code = (
         "import sys, numpy as np; from reid_core.onnx_inference import load_onnx_matcher; "
-        "m = load_onnx_matcher(None, threads=1); m.score(m.encode([np.zeros((60, 30, 3), np.uint8)]), "
+        "m = load_onnx_matcher(None, threads=1).renormalised([np.full((70, 30, 3), 90, np.uint8)] * 3); "
+        "m.score(m.encode([np.zeros((60, 30, 3), np.uint8)]), "
         "m.encode([np.ones((50, 20, 3), np.uint8)])); print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

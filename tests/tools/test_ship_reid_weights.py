@@ -40,7 +40,7 @@ def test_ships_float16_with_provenance_and_usable_exports(checkpoint: Path, tmp_
     assert main([str(checkpoint), "--recipe", str(recipe), "--out", str(out)]) == 0
     written = capsys.readouterr().out.split()
     stem = str(out.with_suffix(""))
-    assert written == [str(out), stem + ".encode.onnx", stem + ".head.onnx"]
+    assert written == [str(out), stem + ".encode.onnx", stem + ".head.onnx", stem + ".moments.onnx"]
     tensors, meta = load_weights(out)
     original, _ = load_weights(checkpoint)
     floats = [k for k, v in original.items() if v.is_floating_point()]
