@@ -472,7 +472,8 @@ class ReIDConfig:
             Runtime's per session) when it runs on the CPU; 0 = the library's default (one per
             core). 1 by default: detection already uses every core, and extra threads busy-wait for
             each other when the cores are taken (re-ID 4x slower on a loaded 2-core machine,
-            docs/speed.md).
+            docs/speed.md). Not for ONNX Runtime's one-off camera-normalisation pass per camera,
+            which takes every core with its idle threads asleep.
         backend: what runs the ``siamese`` network: ``onnxruntime`` (its ONNX exports next to the
             weights, :mod:`reid_core.onnx_export`; CPU only, no torch imported: faster start-up and
             crops), ``torch``, or ``auto``: ONNX Runtime when the run is on the CPU and the weights
