@@ -481,7 +481,7 @@ def adapt(
     save_weights(weights, trainer.model.state_dict(), meta)
     from reid_core.onnx_export import export_onnx
 
-    export_onnx(weights)  # adapted.encode.onnx / .head.onnx: CPU runs use them without torch
+    export_onnx(weights)  # adapted.{encode,head,moments}.onnx: CPU runs use them without torch
     return weights
 
 
