@@ -340,22 +340,50 @@ def _cut_crops(
     return images, pids, camids
 
 
-def _with_source_data(
-    cfg: TrainConfig, data: AdaptData
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Tracklet crops, plus the labelled ``data.train`` crops when ``adapt.source_share`` > 0.
+@dataclass(frozen=True)
+class TrainingPool:
+    """Everything the adaptation trains on: tracklet crops, plus labelled crops when mixed in.
 
-    Returns:
-        (images (N, 160, 80, 3), person ids (N,), camera ids (N,), cannot-link (I, I) over the
-        person ids, data-set group per item (0 labelled, 1 tracklets), number of labelled people).
-        Labelled people are ids ``0..S-1``, tracklet k is id ``S + k``.
+    Attributes:
+        images: (N, 160, 80, 3) uint8 BGR crops.
+        person_ids: (N,) int64; labelled people are ``0..n_source-1``, tracklet k is ``n_source + k``.
+        halves: (N,) int64, the sampler's "camera" of each crop (a tracklet's first or second
+            half; a labelled crop's camera), so that positives pair two different ones.
+        cannot_link: (I, I) bool over the person ids.
+        groups: (N,) int64 data-set group per item (0 labelled, 1 tracklets).
+        cameras: (N,) int64 the camera each crop was seen by (the tracklet's camera; a labelled
+            crop's data set and camera), for per-camera BatchNorm statistics (``adapt.camera_norm``).
+        n_source: number of labelled people.
+    """
+
+    images: np.ndarray
+    person_ids: np.ndarray
+    halves: np.ndarray
+    cannot_link: np.ndarray
+    groups: np.ndarray
+    cameras: np.ndarray
+    n_source: int
+
+
+def tracklet_cameras(data: AdaptData) -> np.ndarray:
+    """(N,) int64 camera index (sorted camera ids) of each of ``data``'s crops."""
+    names = sorted({t.cam_id for t in data.tracklets})
+    index = {name: i for i, name in enumerate(names)}
+    return np.array([index[data.tracklets[k].cam_id] for k in data.person_ids], np.int64)
+
+
+def _with_source_data(cfg: TrainConfig, data: AdaptData) -> TrainingPool:
+    """Tracklet crops, plus the labelled ``data.train`` crops when ``adapt.source_share`` > 0.
 
     Raises:
         UserError: ``source_share`` > 0 with an empty ``data.train``.
     """
+    cams = tracklet_cameras(data)
     if cfg.adapt.source_share <= 0:
         groups = np.ones(len(data.person_ids), np.int64)
-        return data.images_bgr, data.person_ids, data.camera_ids, data.cannot_link, groups, 0
+        return TrainingPool(
+            data.images_bgr, data.person_ids, data.camera_ids, data.cannot_link, groups, cams, 0
+        )
     if not cfg.data.train:
         raise UserError("adapt.source_share > 0 needs labelled data sets in data.train")
     from reid_core.training.data import load_train_data
@@ -368,11 +396,17 @@ def _with_source_data(
     cannot = np.ones((n, n), bool)  # labelled people differ from each other and from every tracklet
     np.fill_diagonal(cannot, False)
     cannot[n_source:, n_source:] = data.cannot_link
-    images = np.concatenate([source.images_bgr, data.images_bgr])
-    pids = np.concatenate([s_pids, data.person_ids + n_source])
-    cams = np.concatenate([s_cams, data.camera_ids])
-    groups = np.concatenate([np.zeros(len(s_pids), np.int64), np.ones(len(data.person_ids), np.int64)])
-    return images, pids, cams, cannot, groups, n_source
+    # a labelled crop's camera: its data set and camera, numbered after the tracklets' cameras
+    _, s_camera = np.unique(source.groups * (int(s_cams.max()) + 1) + s_cams, return_inverse=True)
+    return TrainingPool(
+        images=np.concatenate([source.images_bgr, data.images_bgr]),
+        person_ids=np.concatenate([s_pids, data.person_ids + n_source]),
+        halves=np.concatenate([s_cams, data.camera_ids]),
+        cannot_link=cannot,
+        groups=np.concatenate([np.zeros(len(s_pids), np.int64), np.ones(len(data.person_ids), np.int64)]),
+        cameras=np.concatenate([s_camera.astype(np.int64) + int(cams.max()) + 1, cams]),
+        n_source=n_source,
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -454,13 +488,14 @@ def adapt(
     )
     init = Path(cfg.run.init_weights)
     cfg, model, tensors, init_meta = _start_model(cfg, init)
-    images, pids, camids, cannot, groups, n_source = _with_source_data(cfg, data)
+    pool = _with_source_data(cfg, data)
+    images, n_source = pool.images, pool.n_source
     try:
-        sampler = _build_sampler(cfg, pids, camids, cannot, groups, n_source)
+        sampler = _build_sampler(cfg, pool)
     except ValueError as err:
         raise DatasetError(f"{tracks_json}: cannot build training pairs ({err})") from None
     provenance = _provenance(cfg, init, init_meta, data, mixed=n_source > 0)
-    trainer = _build_trainer(cfg, model, sampler, images, cannot, out, provenance)
+    trainer = _build_trainer(cfg, model, sampler, pool, out, provenance)
     trainer.progress = progress
     start_or_resume(trainer, cfg, out, ckpt, resume)
     extra = f" + {len(images) - len(data.images_bgr)} labelled crops of {n_source} people" if n_source else ""
@@ -547,16 +582,9 @@ def _provenance(
     }
 
 
-def _build_sampler(
-    cfg: TrainConfig,
-    pids: np.ndarray,
-    camids: np.ndarray,
-    cannot: np.ndarray,
-    groups: np.ndarray,
-    n_source: int,
-) -> Any:
-    """Batches of people (arrays as :func:`_with_source_data` returns them) that draw
-    ``adapt.conflict_fraction`` of their tracklets from the anchors' cannot-link partners.
+def _build_sampler(cfg: TrainConfig, pool: TrainingPool) -> Any:
+    """Batches of ``pool``'s people that draw ``adapt.conflict_fraction`` of their tracklets from
+    the anchors' cannot-link partners.
 
     Raises:
         ValueError: too few people or cameras for a batch.
@@ -564,16 +592,17 @@ def _build_sampler(
     from reid_core.data.sampler import CrossCameraSampler
 
     a = cfg.adapt
+    n_source = pool.n_source
     sampler = CrossCameraSampler(
-        pids,
-        camids,
+        pool.person_ids,
+        pool.halves,
         cfg.sampler.identities_per_batch,
         seed=cfg.run.seed,
         hard_fraction=a.conflict_fraction,
-        groups=groups if n_source else None,
+        groups=pool.groups if n_source else None,
         group_weights=[a.source_share, 1.0 - a.source_share] if n_source else None,
     )
-    tracklet_conflicts = cannot.copy()
+    tracklet_conflicts = pool.cannot_link.copy()
     tracklet_conflicts[:n_source] = False  # labelled anchors: random partners, not lists of everyone
     sampler.set_neighbours(conflict_neighbours(sampler.identities, tracklet_conflicts))
     return sampler
@@ -583,13 +612,13 @@ def _build_trainer(
     cfg: TrainConfig,
     model: Any,
     sampler: Any,
-    images: np.ndarray,
-    cannot: np.ndarray,
+    pool: TrainingPool,
     out: Path,
     provenance: Mapping[str, Any],
 ) -> Any:
-    """A :class:`~reid_core.training.siamese.SiameseTrainer` over ``images`` (N, 160, 80, 3) BGR;
-    the trunk and the head get their own learning rates."""
+    """A :class:`~reid_core.training.siamese.SiameseTrainer` over ``pool``'s crops; the trunk and
+    the head get their own learning rates; with ``adapt.camera_norm`` each camera's crops of a
+    batch pass the trunk together (per-camera BatchNorm statistics)."""
     from reid_core.training.engine import Trainer, build_optimizer
     from reid_core.training.siamese import SiameseTrainer, build_augment
 
@@ -605,7 +634,7 @@ def _build_trainer(
         model,
         optimizer,
         sampler,
-        images,
+        pool.images,
         {},
         augment=build_augment(cfg.augment),
         both_orders=cfg.sampler.both_orders,
@@ -618,7 +647,8 @@ def _build_trainer(
         embed_weight=cfg.loss.embed_weight,
         embed_temperature=cfg.loss.embed_temperature,
         shortlist_k=cfg.data.shortlist_k,
-        cannot_link=cannot,
+        cannot_link=pool.cannot_link,
+        norm_groups=pool.cameras if cfg.adapt.camera_norm else None,
         weights_description=dict(provenance),
         **Trainer.engine_kwargs(cfg, out),
     )
@@ -643,6 +673,7 @@ def _align_scores(cfg: TrainConfig, start_tensors: Any, init: Path, trainer: Any
         data.person_ids,
         data.cannot_link,
         seed=cfg.run.seed,
+        crop_cameras=tracklet_cameras(data) if cfg.adapt.camera_norm else None,
     )
     trainer.model.train()
     if alignment is None:

@@ -86,6 +86,7 @@ def fit_score_alignment(
     max_pairs: int = 4000,
     seed: int = 0,
     min_pairs: int = 50,
+    crop_cameras: np.ndarray | None = None,
 ) -> ScoreAlignment | None:
     """Fit the log-odds map from the adapted head to the start head (module docstring).
 
@@ -97,6 +98,9 @@ def fit_score_alignment(
         max_pairs: crop pairs scored by each head (more = steadier fit, slower).
         seed: random seed of the pair draw.
         min_pairs: fewer linkable pairs than this: no fit (``None``).
+        crop_cameras: (N,) int camera of each crop: each camera's crops are encoded by both
+            networks with their trunk's BatchNorm moments measured on that camera's crops (camera
+            normalisation, as the pipeline encodes); ``None`` = the trained moments.
 
     Returns:
         The map, or ``None`` when there are too few pairs, a head gives one score to every pair,
@@ -107,8 +111,8 @@ def fit_score_alignment(
     )
     if len(idx_a) < min_pairs:
         return None
-    enc_start = start.encode(list(crops_bgr))
-    enc_adapted = adapted.encode(list(crops_bgr))
+    enc_start = _encode(start, crops_bgr, crop_cameras)
+    enc_adapted = _encode(adapted, crops_bgr, crop_cameras)
     l_start = _logodds(start.score_pairs(enc_start, idx_a, enc_start, idx_b))
     l_adapted = _logodds(adapted.score_pairs(enc_adapted, idx_a, enc_adapted, idx_b))
     q_start, q_adapted = np.quantile(l_start, QUANTILES), np.quantile(l_adapted, QUANTILES)
@@ -120,6 +124,19 @@ def fit_score_alignment(
     if not (math.isfinite(scale) and math.isfinite(shift) and scale > 0):
         return None
     return ScoreAlignment(float(scale), float(shift), len(idx_a))
+
+
+def _encode(
+    matcher: Matcher, crops_bgr: Sequence[np.ndarray] | np.ndarray, cameras: np.ndarray | None
+) -> Any:
+    """``matcher.encode`` of all crops; with ``cameras``, each camera's by its renormalised matcher."""
+    crops = list(crops_bgr)
+    if cameras is None:
+        return matcher.encode(crops)
+    cameras = np.asarray(cameras)
+    rows = [np.flatnonzero(cameras == cam) for cam in np.unique(cameras)]
+    parts = [matcher.renormalised([crops[i] for i in r]).encode([crops[i] for i in r]) for r in rows]
+    return type(parts[0]).concat(parts)[np.argsort(np.concatenate(rows), kind="stable")]
 
 
 def fold_into_head(head_last: torch.nn.Linear, alignment: ScoreAlignment) -> None:

@@ -218,6 +218,12 @@ class AdaptConfig:
             the pipeline that will use the adapted weights does.
         crop_colour_window_s: seconds of frames in that running mean (the pipeline's
             ``tracklets.crop_colour_window_s``).
+        camera_norm: train and align as the pipeline's camera normalisation encodes
+            (``reid.camera_norm``): in every batch each camera's crops pass the trunk together, so
+            its BatchNorm layers normalise them by that camera's own statistics (camera-based
+            BatchNorm, Zhuang et al., ECCV 2020), and the score alignment encodes each camera's
+            crops with the trunk's moments measured on that camera. Set it as the pipeline that
+            will use the adapted weights does.
     """
 
     crops_per_tracklet: int = 16
@@ -229,6 +235,7 @@ class AdaptConfig:
     align_scores: bool = True
     crop_colour: str = "grey_world"
     crop_colour_window_s: float = 60.0
+    camera_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.crop_colour not in COLOUR_MODES:

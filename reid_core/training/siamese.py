@@ -76,6 +76,9 @@ class SiameseTrainer(Trainer):
         cannot_link: (I, I) bool over identity labels: negatives are only the pairs marked
             True (self-supervised adaptation: tracklets known to be different people); None =
             every pair of different identities is a negative.
+        norm_groups: (N,) int camera of each crop of ``images_bgr``: a batch's crops pass the
+            trunk in one group per camera, so every BatchNorm normalises them by their camera's
+            statistics (camera-based BatchNorm); None = the whole batch together.
         **engine: the :class:`~reid_core.training.engine.Trainer` arguments.
     """
 
@@ -99,6 +102,7 @@ class SiameseTrainer(Trainer):
         embed_temperature: float,
         shortlist_k: int,
         cannot_link: np.ndarray | None = None,
+        norm_groups: np.ndarray | None = None,
         **engine: Any,
     ) -> None:
         super().__init__(model, optimizer, **engine)
@@ -118,6 +122,7 @@ class SiameseTrainer(Trainer):
         self.embed_temperature = embed_temperature
         self.shortlist_k = shortlist_k
         self.cannot_link = cannot_link
+        self.norm_groups = None if norm_groups is None else np.asarray(norm_groups, np.int64)
 
     @classmethod
     def from_config(
@@ -286,6 +291,16 @@ class SiameseTrainer(Trainer):
         y = np.concatenate([np.ones(len(pu), np.int64), np.zeros(len(chosen), np.int64)])
         return u, v, y
 
+    def _maps(self, x: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
+        """Trunk maps of the batch ``x`` (rows = crops ``idx``); one pass per camera with ``norm_groups``."""
+        if self.norm_groups is None:
+            return self.model.maps(x)
+        cams = self.norm_groups[idx]
+        rows = [np.flatnonzero(cams == cam) for cam in np.unique(cams)]
+        parts = [self.model.maps(x[torch.as_tensor(r, device=x.device)]) for r in rows]
+        back = torch.as_tensor(np.argsort(np.concatenate(rows), kind="stable"), device=x.device)
+        return torch.cat(parts)[back]
+
     def _negative_mask(self, pids: np.ndarray) -> np.ndarray:
         """(P, P) bool: which (i, j) of the batch's identities may be used as a negative pair."""
         if self.cannot_link is None:
@@ -300,7 +315,7 @@ class SiameseTrainer(Trainer):
         x = self.augment(bgr_to_input(self._images[idx], self.device), gen)
         self.model.train()
         with torch.autocast(self.device.type, enabled=self.use_amp):
-            maps = self.model.maps(x)
+            maps = self._maps(x, idx)
             halves = self.model.head.halves(maps)
             c = self.model.head.corr_channels
             ha, hb = halves[:, :c], halves[:, c:]

@@ -323,14 +323,46 @@ def test_adapt_mixes_labelled_people(scene: Path, tmp_path: Path, capsys: pytest
     d["adapt"]["source_share"] = 0.5
     cfg = parse_dataclass(TrainConfig, d)
     data = load_adapt_data(scene, None, **LOAD)
-    images, pids, cams, cannot, groups, n_source = adapt_mod._with_source_data(cfg, data)
-    assert n_source == 3  # 4 people, 1 held out as the folder split's test identity
-    assert len(images) == len(pids) == len(cams) == len(groups) == 6 + 20
-    assert cannot[:3, :].sum() == 3 * (3 + 5) - 3  # labelled: negatives of all but themselves
-    assert np.array_equal(cannot[3:, 3:], data.cannot_link)
+    pool = adapt_mod._with_source_data(cfg, data)
+    assert pool.n_source == 3  # 4 people, 1 held out as the folder split's test identity
+    assert len(pool.images) == len(pool.person_ids) == len(pool.halves) == len(pool.groups) == 6 + 20
+    assert len(pool.cameras) == 26
+    assert pool.cannot_link[:3, :].sum() == 3 * (3 + 5) - 3  # labelled: negatives of all but themselves
+    assert np.array_equal(pool.cannot_link[3:, 3:], data.cannot_link)
+    # cameras: the tracklets' own, then the labelled data set's two after them
+    tracklet_cams = set(pool.cameras[6:].tolist())
+    assert set(pool.cameras[:6].tolist()) == {max(tracklet_cams) + 1, max(tracklet_cams) + 2}
     out = adapt(cfg, scene, out_dir=tmp_path / "mixed")
     assert read_meta(out)["source_share"] == 0.5
     assert "+ 6 labelled crops of 3 people" in capsys.readouterr().err
+
+
+def test_camera_norm_trunk_passes_are_per_camera(tmp_path: Path) -> None:
+    """adapt.camera_norm: each camera's crops of a batch are normalised by their own batch moments."""
+    from reid_core.training.siamese import SiameseTrainer
+
+    torch.manual_seed(0)
+    model = build_model(parse_dataclass(ModelConfig, TINY_MODEL)).train()
+    trainer = SiameseTrainer.__new__(SiameseTrainer)  # only _maps is exercised
+    trainer.model = model
+    trainer.norm_groups = np.array([0, 1, 0, 2, 1, 1, 0, 2])
+    idx = np.array([5, 0, 3, 1, 2, 7, 4])  # the batch's crops: cameras 1, 0, 2, 1, 0, 2, 1
+    x = torch.randn(len(idx), 3, 160, 80)
+    with torch.no_grad():
+        got = trainer._maps(x, idx)
+        for cam in (0, 1, 2):
+            rows = np.flatnonzero(trainer.norm_groups[idx] == cam)
+            torch.testing.assert_close(got[rows], model.maps(x[rows]))
+        trainer.norm_groups = None
+        assert not torch.allclose(trainer._maps(x, idx), got)  # one pass: the batch's mixed moments
+
+
+def test_adapt_with_camera_norm_writes_weights(scene: Path, tmp_path: Path) -> None:
+    d = _recipe(tmp_path)
+    d["adapt"]["camera_norm"] = True
+    out = adapt(parse_dataclass(TrainConfig, d), scene, out_dir=tmp_path / "cn")
+    meta = read_meta(out)
+    assert meta["step"] == 3 and "score_alignment" in meta
 
 
 def test_source_share_needs_labelled_data(scene: Path, tmp_path: Path) -> None:

@@ -88,3 +88,26 @@ def test_folding_maps_the_logit_difference() -> None:
 def test_folding_refuses_a_layer_that_is_not_the_pair_logits(layer: torch.nn.Linear) -> None:
     with pytest.raises(ValueError, match="Linear"):
         fold_into_head(layer, ScoreAlignment(1.0, 0.0, 1))
+
+
+def test_per_camera_encoding_uses_each_cameras_moments() -> None:
+    """crop_cameras: each camera's crops encoded by the matcher renormalised on that camera's crops."""
+    from reid_core.inference import Matcher
+    from reid_core.model import ModelConfig, build_model
+    from reid_core.training.alignment import _encode
+
+    torch.manual_seed(0)
+    matcher = Matcher(
+        build_model(ModelConfig(pretrained=False, corr_channels=8, fc_dims=(16, 8), embed_dim=8))
+    )
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (60, 30, 3), dtype=np.uint8) for _ in range(7)]
+    cameras = np.array([1, 0, 1, 2, 0, 1, 2])
+    got = _encode(matcher, np.stack(crops), cameras)
+    for cam in (0, 1, 2):
+        rows = np.flatnonzero(cameras == cam)
+        want = matcher.renormalised([crops[i] for i in rows]).encode([crops[i] for i in rows])
+        torch.testing.assert_close(got.half_a[rows], want.half_a)
+        torch.testing.assert_close(got.embedding[rows], want.embedding)
+    plain = _encode(matcher, np.stack(crops), None)
+    assert not torch.allclose(plain.half_a, got.half_a)  # the moments made a difference
