@@ -575,6 +575,7 @@ def _provenance(
         "train_data": [{"name": d.name, "root": d.root} for d in cfg.data.train] if mixed else [],
         "split_seed": cfg.data.split_seed,
         "source_share": cfg.adapt.source_share,
+        "camera_norm": cfg.adapt.camera_norm,
         "input_size_hw": init_meta.get("input_size_hw"),
         "input_colour": init_meta.get("input_colour"),
         "metrics_note": "self-supervised adaptation, no labelled evaluation: adapted_from.metrics "

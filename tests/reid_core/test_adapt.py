@@ -362,7 +362,7 @@ def test_adapt_with_camera_norm_writes_weights(scene: Path, tmp_path: Path) -> N
     d["adapt"]["camera_norm"] = True
     out = adapt(parse_dataclass(TrainConfig, d), scene, out_dir=tmp_path / "cn")
     meta = read_meta(out)
-    assert meta["step"] == 3 and "score_alignment" in meta
+    assert meta["step"] == 3 and "score_alignment" in meta and meta["camera_norm"] is True
 
 
 def test_source_share_needs_labelled_data(scene: Path, tmp_path: Path) -> None:
