@@ -510,8 +510,7 @@ def adapt(
     if trainer.step < trainer.steps:
         return ckpt
     meta = trainer.weights_meta()
-    if a.align_scores:
-        meta["score_alignment"] = _align_scores(cfg, tensors, init, trainer, data)
+    meta["score_alignment"] = _align_scores(cfg, tensors, init, trainer, data) if a.aligns_scores else None
     weights = out / "adapted.safetensors"
     save_weights(weights, trainer.model.state_dict(), meta)
     from reid_core.onnx_export import export_onnx

@@ -210,8 +210,9 @@ class AdaptConfig:
         align_scores: after adapting, map the head's log-odds linearly onto the start weights'
             scale (matching the upper quantiles of both heads' scores on pairs of linkable
             tracklets; ``reid_core/training/alignment.py``), so the pipeline's calibration, fitted
-            for the start weights, still means P(same person). False keeps the trained scores
-            (then refit the association calibration for the new weights).
+            for the start weights, still means P(same person). False keeps the trained scores.
+            ``None`` (the default) = on without ``camera_norm``, off with it: what the tuning cuts
+            chose each time (docs/reid.md, "Adapting with camera normalisation").
         crop_colour: ``grey_world`` corrects each camera's crops by its running mean frame
             colour, as the pipeline does with ``tracklets.crop_colour: grey_world``
             (:class:`reid_core.data.colour.GreyWorld`); ``as_seen`` keeps them as cut. Set it as
@@ -223,7 +224,7 @@ class AdaptConfig:
             its BatchNorm layers normalise them by that camera's own statistics (camera-based
             BatchNorm, Zhuang et al., ECCV 2020), and the score alignment encodes each camera's
             crops with the trunk's moments measured on that camera. Set it as the pipeline that
-            will use the adapted weights does.
+            will use the adapted weights does (its ``reid.camera_norm`` is on by default).
     """
 
     crops_per_tracklet: int = 16
@@ -232,10 +233,15 @@ class AdaptConfig:
     cross_camera_negatives: bool = True
     conflict_fraction: float = 0.5
     source_share: float = 0.0
-    align_scores: bool = True
+    align_scores: bool | None = None
     crop_colour: str = "grey_world"
     crop_colour_window_s: float = 60.0
-    camera_norm: bool = False
+    camera_norm: bool = True
+
+    @property
+    def aligns_scores(self) -> bool:
+        """Whether the adapted head's scores are aligned (``align_scores``, ``None`` resolved)."""
+        return (not self.camera_norm) if self.align_scores is None else self.align_scores
 
     def __post_init__(self) -> None:
         if self.crop_colour not in COLOUR_MODES:

@@ -357,12 +357,30 @@ def test_camera_norm_trunk_passes_are_per_camera(tmp_path: Path) -> None:
         assert not torch.allclose(trainer._maps(x, idx), got)  # one pass: the batch's mixed moments
 
 
-def test_adapt_with_camera_norm_writes_weights(scene: Path, tmp_path: Path) -> None:
-    d = _recipe(tmp_path)
-    d["adapt"]["camera_norm"] = True
-    out = adapt(parse_dataclass(TrainConfig, d), scene, out_dir=tmp_path / "cn")
-    meta = read_meta(out)
-    assert meta["step"] == 3 and "score_alignment" in meta and meta["camera_norm"] is True
+@pytest.mark.parametrize(
+    ("camera_norm", "align_scores", "aligned"),
+    [
+        (True, None, False),  # the default: per-camera statistics, trained scores (chosen on tuning cuts)
+        (False, None, True),  # the trained moments: aligned, as before camera normalisation
+        (True, True, True),
+        (False, False, False),
+    ],
+)
+def test_adapt_camera_norm_and_alignment(
+    scene: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    camera_norm: bool,
+    align_scores: bool | None,
+    aligned: bool,
+) -> None:
+    d = _recipe(tmp_path, steps=2)
+    d["adapt"].update(camera_norm=camera_norm, align_scores=align_scores)
+    cfg = parse_dataclass(TrainConfig, d)
+    assert cfg.adapt.aligns_scores is aligned
+    meta = read_meta(adapt(cfg, scene, out_dir=tmp_path / "run"))
+    assert meta["camera_norm"] is camera_norm and meta["score_alignment"] is None  # tiny head: nothing to fit
+    assert ("score alignment: not fitted" in capsys.readouterr().err) is aligned
 
 
 def test_source_share_needs_labelled_data(scene: Path, tmp_path: Path) -> None:
