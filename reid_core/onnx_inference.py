@@ -105,16 +105,17 @@ def as_arrays(enc: Any) -> ArrayEncoded:
 
 @dataclass(frozen=True)
 class _Renormaliser:
-    """What :meth:`OnnxMatcher.renormalised` needs: the moments graph and the encoder graph's file.
+    """What :meth:`OnnxMatcher.renormalised` needs: the moments graph and the encoder graph.
 
     Attributes:
         moments_session: ``InferenceSession`` of ``W.moments.onnx``.
-        encode_path: ``W.encode.onnx``, read again (``onnx``) to build each camera's copy.
+        encode_model: the bytes of ``W.encode.onnx`` the encoder session was made from (checked
+            when loaded; each camera's copy is built from them, not from the file again).
         options: the ``SessionOptions`` every camera's encoder session is made with.
     """
 
     moments_session: Any
-    encode_path: Path
+    encode_model: bytes
     options: Any
 
 
@@ -210,7 +211,7 @@ class OnnxMatcher:
 
         moments = self.moments(crops_bgr)
         assert self._renormaliser is not None  # moments() raised otherwise
-        model = onnx.load(str(self._renormaliser.encode_path))
+        model = onnx.load_from_string(self._renormaliser.encode_model)
         for init in model.graph.initializer:
             if init.name in moments:
                 init.CopyFrom(numpy_helper.from_array(moments[init.name], init.name))
@@ -275,15 +276,19 @@ def _session_options(threads: int, *, spinning: bool = True) -> Any:
     return options
 
 
-def _load_session(onnx_path: Path, weights: Path, want_sha: str, options: Any) -> Any:
-    """One export's session, checked against its weights file (see :func:`load_onnx_matcher`)."""
+def _load_session(onnx_path: Path, weights: Path, want_sha: str, options: Any) -> tuple[Any, bytes]:
+    """One export's session, checked against its weights file (see :func:`load_onnx_matcher`),
+    and the bytes it was made from."""
     import onnxruntime as ort
 
     remake = f"python -m reid_core.onnx_export {weights}"
     if not onnx_path.is_file():
         raise WeightsError(f"{onnx_path}: no ONNX export ({remake})")
     try:
-        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        model = onnx_path.read_bytes()
+        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    except OSError as err:
+        raise WeightsError(f"{onnx_path}: cannot read the ONNX export ({err.strerror})") from None
     except Exception as err:  # onnxruntime raises its own exception types
         raise WeightsError(f"{onnx_path}: not a readable ONNX model ({type(err).__name__})") from None
     recorded = session.get_modelmeta().custom_metadata_map
@@ -294,7 +299,7 @@ def _load_session(onnx_path: Path, weights: Path, want_sha: str, options: Any) -
             f"{onnx_path}: an export of layout {recorded.get('reid_pipeline_onnx')!r}, "
             f"this version reads {ONNX_FORMAT_VERSION!r} ({remake})"
         )
-    return session
+    return session, model
 
 
 def onnx_exports_exist(weights: str | Path | None = None) -> bool:
@@ -322,14 +327,14 @@ def load_onnx_matcher(weights: str | Path | None, *, threads: int) -> OnnxMatche
     options = _session_options(threads)
     want = file_sha256(path)
     encode_path, head_path, moments_path = onnx_paths(path)
-    encode = _load_session(encode_path, path, want, options)
-    head = _load_session(head_path, path, want, options)
+    encode, encode_model = _load_session(encode_path, path, want, options)
+    head, _ = _load_session(head_path, path, want, options)
     # One pass per camera: every core, idle threads asleep. Detection running too, the OS shares the
     # cores out; the sources ended (a short input's cameras are measured then), it takes them all.
-    moments = _load_session(moments_path, path, want, _session_options(0, spinning=False))
+    moments, _ = _load_session(moments_path, path, want, _session_options(0, spinning=False))
     return OnnxMatcher(
         encode,
         head,
         meta={"weights": str(path), "backend": "onnxruntime"},
-        renormaliser=_Renormaliser(moments, encode_path, options),
+        renormaliser=_Renormaliser(moments, encode_model, options),
     )
