@@ -37,7 +37,7 @@ from reid_core.data.loader import read_bgr
 from reid_core.data.transforms import bgr_to_input
 from reid_core.model import INPUT_SIZE_HW, SiameseNet
 
-__all__ = ["STATISTICS_BATCH", "CameraNormalised", "camera_normalised", "renormalised"]
+__all__ = ["STATISTICS_BATCH", "CameraNormalised", "camera_normalised", "per_camera", "renormalised"]
 
 #: Crops per forward pass while the moments are measured (at most; the passes are made equal).
 #: Each pass normalises by its own batch, as in training, so the deeper layers see inputs
@@ -87,6 +87,33 @@ def renormalised(
     return out.to(memory_format=torch.contiguous_format)
 
 
+def per_camera(
+    cameras: Sequence[int] | np.ndarray,
+    run: Callable[[int, np.ndarray], Any],
+    concat: Callable[[list[Any]], Any] | None = None,
+) -> Any:
+    """``run(camera, rows)`` once per camera of ``cameras``, its rows put back in input order.
+
+    Args:
+        cameras: (N,) camera id of each row.
+        run: ``(camera id, that camera's row indices in input order) → its rows`` (anything with
+            ``len`` rows that ``concat`` joins and an integer array indexes: encodings, tensors).
+        concat: joins the per-camera results (default: the result type's ``concat``, e.g.
+            ``Encoded.concat``, else ``np.concatenate``).
+
+    Returns:
+        All rows, row ``i`` being row ``i``'s result. At least one row.
+    """
+    cameras = np.asarray(cameras)
+    ids = np.unique(cameras)
+    rows = [np.flatnonzero(cameras == cam) for cam in ids]
+    parts = [run(int(cam), r) for cam, r in zip(ids, rows, strict=True)]
+    if concat is None:
+        joined = getattr(type(parts[0]), "concat", None)
+        concat = joined if callable(joined) else np.concatenate
+    return concat(parts)[np.argsort(np.concatenate(rows), kind="stable")]
+
+
 class CameraNormalised:
     """A matcher for image files of several cameras: each file is encoded by its camera's matcher.
 
@@ -111,16 +138,12 @@ class CameraNormalised:
         Raises:
             KeyError: a path whose camera is not known.
         """
-        groups: dict[int, list[int]] = defaultdict(list)
-        for i, path in enumerate(paths):
-            groups[self.camera_of[str(path)]].append(i)
-        if not groups:
+        if len(paths) == 0:
             return self._head.encode_paths([])
-        parts = [self.matchers[cam].encode_paths([paths[i] for i in rows]) for cam, rows in groups.items()]
-        order = np.concatenate([np.asarray(rows) for rows in groups.values()])
-        concat = getattr(type(parts[0]), "concat", None)  # Encoded, FlipEncoded; arrays otherwise
-        rows = concat(parts) if callable(concat) else np.concatenate(parts)
-        return rows[np.argsort(order, kind="stable")]
+        cameras = [self.camera_of[str(path)] for path in paths]
+        return per_camera(
+            cameras, lambda cam, rows: self.matchers[cam].encode_paths([paths[i] for i in rows])
+        )
 
     def embed(self, enc: Any) -> np.ndarray:
         """The shared embedding of encoded rows (see the inner matchers)."""

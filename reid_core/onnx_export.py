@@ -93,6 +93,7 @@ class _BatchMoments(nn.Module):
         # is reduced first (contiguous in NCHW, ONNX Runtime's fast path), then the batch
         mean = F.adaptive_avg_pool2d(x, 1).mean(dim=(0, 2, 3))
         var = (torch.linalg.vector_norm(x, 2, dim=(2, 3)) ** 2).sum(dim=0) / count - mean * mean
+        var = torch.clamp(var, min=0.0)  # the difference can round below 0 for a near-constant channel
         self.sink[self.name] = (mean, var * (count / (count - 1)))
         # normalised by the batch's moments, as in training (one BatchNormalization node, moments as inputs)
         return F.batch_norm(x, mean, var, self.norm.weight, self.norm.bias, training=False, eps=self.norm.eps)

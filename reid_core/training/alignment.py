@@ -133,10 +133,13 @@ def _encode(
     crops = list(crops_bgr)
     if cameras is None:
         return matcher.encode(crops)
-    cameras = np.asarray(cameras)
-    rows = [np.flatnonzero(cameras == cam) for cam in np.unique(cameras)]
-    parts = [matcher.renormalised([crops[i] for i in r]).encode([crops[i] for i in r]) for r in rows]
-    return type(parts[0]).concat(parts)[np.argsort(np.concatenate(rows), kind="stable")]
+    from reid_core.camera_norm import per_camera
+
+    def encode(_: int, rows: np.ndarray) -> Any:
+        own = [crops[i] for i in rows]
+        return matcher.renormalised(own).encode(own)
+
+    return per_camera(cameras, encode)
 
 
 def fold_into_head(head_last: torch.nn.Linear, alignment: ScoreAlignment) -> None:

@@ -295,11 +295,12 @@ class SiameseTrainer(Trainer):
         """Trunk maps of the batch ``x`` (rows = crops ``idx``); one pass per camera with ``norm_groups``."""
         if self.norm_groups is None:
             return self.model.maps(x)
-        cams = self.norm_groups[idx]
-        rows = [np.flatnonzero(cams == cam) for cam in np.unique(cams)]
-        parts = [self.model.maps(x[torch.as_tensor(r, device=x.device)]) for r in rows]
-        back = torch.as_tensor(np.argsort(np.concatenate(rows), kind="stable"), device=x.device)
-        return torch.cat(parts)[back]
+        from reid_core.camera_norm import per_camera
+
+        def maps(_: int, rows: np.ndarray) -> torch.Tensor:
+            return self.model.maps(x[torch.as_tensor(rows, device=x.device)])
+
+        return per_camera(self.norm_groups[idx], maps, torch.cat)
 
     def _negative_mask(self, pids: np.ndarray) -> np.ndarray:
         """(P, P) bool: which (i, j) of the batch's identities may be used as a negative pair."""

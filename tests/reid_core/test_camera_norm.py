@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from reid_core.camera_norm import CameraNormalised, camera_normalised, renormalised
+from reid_core.camera_norm import CameraNormalised, camera_normalised, per_camera, renormalised
 from reid_core.data.crops import stack_bgr
 from reid_core.data.transforms import bgr_to_input
 from reid_core.inference import Matcher
@@ -119,3 +119,20 @@ def test_each_file_is_encoded_by_its_cameras_matcher(model, tmp_path: Path, tta:
 def test_camera_normalised_needs_a_camera() -> None:
     with pytest.raises(ValueError, match="at least one camera"):
         CameraNormalised({}, {})
+
+
+@pytest.mark.parametrize(
+    "cameras",
+    [[0], [3, 3, 3], [2, 0, 2, 1, 0], [1, 0, 1, 0, 1, 0]],
+    ids=["one-row", "one-camera", "three-cameras", "alternating"],
+)
+def test_per_camera_puts_rows_back_in_input_order(cameras: list[int]) -> None:
+    calls: list[tuple[int, list[int]]] = []
+
+    def run(cam: int, rows: np.ndarray) -> np.ndarray:
+        calls.append((cam, rows.tolist()))
+        return np.array([[cam, r] for r in rows])  # each row knows its camera and its input index
+
+    out = per_camera(np.array(cameras), run)
+    assert out[:, 0].tolist() == cameras and out[:, 1].tolist() == list(range(len(cameras)))
+    assert sorted(cam for cam, _ in calls) == sorted(set(cameras))  # one call per camera
