@@ -5,12 +5,14 @@
 ``sample_videos/cam_a.mp4`` for even ``i`` and ``cam_b.mp4`` for odd ``i`` (so N cameras are N
 different ids over two distinct views), played ``longer`` times back and forth (forward,
 backward, forward… so people keep moving smoothly, no cut) and, with ``size_wh``, scaled to that
-frame size (e.g. 1920×1080 for the GPU benchmark). The committed two cameras at their own size
-and length are returned as they are.
+frame size (e.g. 1920×1080 for the GPU benchmark). Each view is encoded once; cameras 2… are
+copies of cam_00/cam_01's files. The committed two cameras at their own size and length are
+returned as they are.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +69,9 @@ def make_inputs(
     folder.mkdir(parents=True, exist_ok=True)
     views = [_read(SAMPLE / "cam_a.mp4"), _read(SAMPLE / "cam_b.mp4")]
     for i in range(cams):
+        if i >= len(views):  # the same frames as an earlier camera: copy its file, encode once
+            shutil.copyfile(folder / f"cam_{i % 2:02d}.mp4", folder / f"cam_{i:02d}.mp4")
+            continue
         frames, fps = views[i % 2]
         h, w = frames[0].shape[:2]
         out_wh = size_wh or (w, h)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from fake_reid_config import fake_reid_config
 
 from infra.errors import UserError
@@ -472,4 +473,30 @@ def test_onnxruntime_and_torch_backends_make_the_same_identities(
                 sorted((t.cam_id, t.track_id) for t in i.tracklets) for i in read_tracks_json(out).identities
             )
         )
+    assert groups[0] == groups[1]
+
+
+@pytest.mark.parametrize("camera_norm", [False, True], ids=["trained-moments", "camera-norm"])
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine (GPU-only test)")
+def test_cuda_and_cpu_make_the_same_identities(
+    two_cam_scene: dict, tmp_path: Path, camera_norm: bool
+) -> None:
+    """The shipped weights on CUDA and on the CPU (torch both): the same identities, the same links."""
+    groups, devices = [], []
+    for device in ("cpu", "cuda:0"):
+        cfg = load_config()
+        cfg = cfg.replace(
+            reid=dataclasses.replace(cfg.reid, backend="torch", camera_norm=camera_norm),
+            runtime=dataclasses.replace(cfg.runtime, device=device),
+        )
+        out = tmp_path / f"{device.replace(':', '')}.json"
+        summary = run(_cams(two_cam_scene), [TracksJsonSink(out)], cfg, detections_dir=two_cam_scene["dets"])
+        devices.append(summary.device)
+        groups.append(
+            sorted(
+                sorted((t.cam_id, t.track_id) for t in i.tracklets) for i in read_tracks_json(out).identities
+            )
+        )
+    assert devices[0] == "cpu" and devices[1].startswith("cuda")
     assert groups[0] == groups[1]

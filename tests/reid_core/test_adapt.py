@@ -400,3 +400,23 @@ def test_read_tracklets_skips_interpolated_boxes_of_a_version_3_file(scene: Path
     scene.write_text(json.dumps(doc))
     tracklets, _ = read_tracklets(scene)
     assert tracklets[1].frames.tolist() == [0, 3, 4, 5]  # the filled boxes are no crop source
+
+
+@pytest.mark.parametrize("camera_norm", [True, False], ids=["camera-norm", "trained-moments"])
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine (GPU-only test)")
+def test_adapt_on_cuda_writes_weights_the_cpu_loads(scene: Path, tmp_path: Path, camera_norm: bool) -> None:
+    """``reid-train --adapt`` on CUDA (per-camera trunk passes with ``camera_norm``), resumable there."""
+    from reid_core.inference import load_matcher
+    from reid_core.training import adapt as adapt_mod
+
+    d = _recipe(tmp_path, device="cuda")
+    d["adapt"].update(camera_norm=camera_norm)
+    cfg = parse_dataclass(TrainConfig, d)
+    adapt_mod.adapt(cfg, scene, out_dir=tmp_path / "run", stop_after=1)
+    out = adapt(cfg, scene, out_dir=tmp_path / "run", resume=True)
+    meta = read_meta(out)
+    assert meta["step"] == 3 and meta["camera_norm"] is camera_norm
+    matcher = load_matcher(out, device="cpu")
+    enc = matcher.encode([np.full((64, 32, 3), v, np.uint8) for v in (40, 200)])
+    assert np.isfinite(matcher.score(enc, enc)).all()

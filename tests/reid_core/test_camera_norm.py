@@ -136,3 +136,17 @@ def test_per_camera_puts_rows_back_in_input_order(cameras: list[int]) -> None:
     out = per_camera(np.array(cameras), run)
     assert out[:, 0].tolist() == cameras and out[:, 1].tolist() == list(range(len(cameras)))
     assert sorted(cam for cam, _ in calls) == sorted(set(cameras))  # one call per camera
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine (GPU-only test)")
+def test_renormalised_on_cuda_equals_the_cpu(model) -> None:
+    """Moments measured on CUDA give the CPU's encodings and scores (float rounding apart)."""
+    crops, probe = _crops(9, seed=6, tint=(0, 0, 60)), _crops(4, seed=7)
+    results = []
+    for device in ("cpu", "cuda"):
+        cam = Matcher(model, device, batch_size=4).renormalised(crops)
+        enc = cam.encode(probe)
+        results.append((enc.half_a.cpu().numpy(), cam.score(enc, enc)))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=0, atol=1e-3)

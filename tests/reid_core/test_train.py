@@ -307,3 +307,33 @@ def test_init_weights_start_from_a_weights_file(tiny: tuple[Path, TrainConfig], 
     tensors, _ = load_weights(tmp_path / "run" / "eval_step_000001.safetensors")
     fc = next(k for k in tensors if k.endswith("weight") and tensors[k].ndim == 2)
     assert abs(float(tensors[fc].float().mean()) - 0.01) < 0.005  # one small step away from the init
+
+
+@pytest.mark.parametrize("amp", [True, False], ids=["amp", "fp32"])
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine (GPU-only test)")
+def test_cuda_run_trains_resumes_and_its_weights_load_on_the_cpu(
+    tiny: tuple[Path, TrainConfig], tmp_path: Path, amp: bool
+) -> None:
+    """On CUDA (float16 autocast with grad scaling, or float32): the run, its checkpoint and a resume
+    from it end at the uninterrupted run's weights (cuDNN may sum in another order: float rounding)."""
+    root, cfg = tiny
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, device="cuda", amp=amp))
+    straight = _trainer(cfg, tmp_path / "a")
+    assert straight.device.type == "cuda" and straight.use_amp == amp
+    straight.run()
+    killed = _trainer(cfg, tmp_path / "b")
+    killed.run(until=3)
+    resumed = _trainer(cfg, tmp_path / "b")
+    resumed.load_checkpoint(tmp_path / "b" / "last.safetensors")
+    assert resumed.step == 3
+    resumed.run()
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    for k in a:
+        assert torch.isfinite(a[k].float()).all(), k
+        torch.testing.assert_close(b[k].float(), a[k].float(), rtol=1e-3, atol=1e-3, msg=k)
+    from reid_core.inference import load_matcher
+
+    m = load_matcher(tmp_path / "a" / "last.safetensors", device="cpu")
+    enc = m.encode_paths(sorted(root.glob("*.jpg"))[:4])
+    assert np.isfinite(m.score(enc, enc)).all()
