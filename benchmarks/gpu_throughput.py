@@ -17,14 +17,12 @@ One command on the GPU machine::
    GPU utilisation (mean, max), GPU memory (max), peak RSS, and the pipeline's stage table; the
    same goes to ``runs/bench/gpu_throughput.json``.
 
-The detector weights: ``--weights`` (a ``.pt``, ``.onnx`` or TensorRT ``.engine`` that
-ultralytics loads). Without it, a YOLOv8n with **untrained** weights is built from ultralytics'
-own model definition (no download; same layers, same cost per frame as the trained YOLOv8n) and
-saved as ``runs/bench/gpu/yolov8n-untrained.pt``: its boxes are meaningless, so only the speed
-figures count (the number of boxes changes tracking and re-ID cost a little; a trained model is
-the better measure when one is at hand). Decoding is OpenCV on the CPU (``runtime`` has no
-hardware decoder yet): at many 1080p cameras the CPU decode may be the limit, which the stage
-table shows (``decode`` frames/s, summed over reader threads).
+The detector: the bundled YOLOv8n from its torch copy, ``pipeline/weights/yolov8n_int8.safetensors``
+(the TFLite file's trained weights, so boxes, tracks and re-ID crops are those of a real run), or
+``--weights`` (a ``.pt``, ``.onnx`` or TensorRT ``.engine`` that ultralytics loads). Decoding is
+OpenCV on the CPU (``runtime`` has no hardware decoder yet): at many 1080p cameras the CPU
+decode may be the limit, which the stage table shows (``decode`` frames/s, summed over reader
+threads).
 
 On a machine without a GPU the same script runs on the CPU (``--device cpu``, tiny ``--cams``
 and ``--size``), which is how it is tested (``tests/benchmarks/test_gpu_throughput.py``).
@@ -50,6 +48,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from pipeline_speed import parse_summary, run_child  # noqa: E402
 from speed_inputs import camera_files, make_inputs  # noqa: E402
+
+from pipeline.weights import default_torch_detector_path  # noqa: E402
 
 REALTIME_FPS = 25.0
 
@@ -127,17 +127,6 @@ class GpuSampler:
         }
 
 
-def untrained_yolov8n(path: Path) -> Path:
-    """An untrained YOLOv8n from ultralytics' model definition, saved as ``path`` (no download)."""
-    if path.is_file():
-        return path
-    from ultralytics import YOLO
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    YOLO("yolov8n.yaml", task="detect").save(str(path))
-    return path
-
-
 def write_config(path: Path, *, weights: Path, device: str, cams: int, fp16: bool) -> Path:
     """The shipped config with the GPU path's detector and device settings."""
     text = (ROOT / "configs" / "pipeline.yaml").read_text(encoding="utf-8")
@@ -162,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", default="1920x1080", help="frame size WxH (default 1920x1080)")
     parser.add_argument("--longer", type=int, default=4, help="sample length times this (default 4: 28.6 s)")
     parser.add_argument(
-        "--weights", type=Path, default=None, help="detector .pt/.onnx/.engine (default: untrained)"
+        "--weights", type=Path, default=None, help="detector .pt/.onnx/.engine (default: the bundled YOLOv8n)"
     )
     parser.add_argument("--device", default="cuda:0", help="cuda:N or cpu (default cuda:0)")
     parser.add_argument("--no-fp16", action="store_true", help="run the detector in fp32")
@@ -176,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     folder = make_inputs(args.cams, args.longer, (w, h), root=args.out / "inputs")
     build_s = time.perf_counter() - t0
-    weights = args.weights or untrained_yolov8n(work / "yolov8n-untrained.pt")
+    weights = args.weights or default_torch_detector_path()
     fp16 = not args.no_fp16 and args.device.startswith("cuda")
     config = write_config(
         work / "config.yaml", weights=weights, device=args.device, cams=args.cams, fp16=fp16
@@ -203,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cameras": args.cams,
         "size": [w, h],
         "frames": frames,
-        "weights": str(weights) + ("" if args.weights else " (untrained YOLOv8n: speed only)"),
+        "weights": str(weights),
         "device": args.device,
         "fp16": fp16,
         "inputs_built_s": build_s,

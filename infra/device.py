@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from infra.errors import UserError
@@ -9,7 +10,7 @@ from infra.errors import UserError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DeviceError", "resolve_device"]
+__all__ = ["DeviceError", "resolve_device", "runs_on_cuda", "surely_cpu"]
 
 
 class DeviceError(UserError, ValueError):
@@ -36,3 +37,16 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             raise DeviceError(f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
         return torch.device(name)
     raise DeviceError(f"unknown device {device!r}; use one of: auto, cpu, cuda, cuda:N")
+
+
+def surely_cpu(device: str) -> bool:
+    """Whether ``device`` is the CPU, decided without importing torch: ``"cpu"``, or ``"auto"`` on a
+    machine without an NVIDIA driver (``/proc/driver/nvidia/version``). False = ask torch."""
+    name = device.strip().lower()
+    return name == "cpu" or (name == "auto" and not Path("/proc/driver/nvidia/version").exists())
+
+
+def runs_on_cuda(device: str) -> bool:
+    """Whether ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) resolves to a CUDA device; torch
+    is imported only where :func:`surely_cpu` cannot tell."""
+    return not surely_cpu(device) and resolve_device(device).type == "cuda"

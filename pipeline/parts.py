@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from infra.device import resolve_device
+from infra.device import resolve_device, surely_cpu
 from infra.errors import UserError
 from pipeline.config import PipelineConfig
 from pipeline.detections import ReplayDetector
@@ -168,7 +168,7 @@ def reid_backend(config: PipelineConfig) -> str:
         raise UserError(f"{config.source}: reid.backend: onnxruntime runs the siamese model only")
     if backend != "auto":
         return backend
-    if config.reid.model != "siamese" or not _on_cpu(config.runtime.device):
+    if config.reid.model != "siamese" or not surely_cpu(config.runtime.device):
         return "torch"
     import importlib.util
 
@@ -186,13 +186,6 @@ def reid_backend(config: PipelineConfig) -> str:
         )
         return "torch"
     return "onnxruntime"
-
-
-def _on_cpu(device: str) -> bool:
-    name = device.strip().lower()
-    if name == "cpu":
-        return True
-    return name == "auto" and not Path("/proc/driver/nvidia/version").exists()
 
 
 def _set_reid_threads(config: PipelineConfig, matcher: MatcherLike) -> None:

@@ -133,6 +133,10 @@ class Matcher:
         fuse: bool = True,
     ) -> None:
         self.device = resolve_device(device)
+        if self.device.type == "cuda":
+            # cuDNN's default TF32 convolutions moved encodings by ~1 % from the CPU's (H200): re-ID
+            # runs in full float32 on CUDA too, so a GPU and a CPU make the same links.
+            torch.backends.cudnn.allow_tf32 = False
         self.model = model.to(self.device).eval()
         self._trunk: torch.nn.Module = _fused_trunk(self.model.trunk) if fuse else self.model.trunk
         # The fused copy runs in channels-last (NHWC) memory: oneDNN's depthwise and 1x1

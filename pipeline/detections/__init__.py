@@ -10,9 +10,11 @@ method: ``Cls.from_config(cfg: DetectorConfig, *, device: str) -> Detector``.
 | ``litert`` | :mod:`~pipeline.detections.litert` | ``.tflite`` on LiteRT interpreters, one per core (CPU) |
 | ``ultralytics`` | :mod:`~pipeline.detections.yolo` | any ultralytics model file (GPU batching) |
 
-``auto`` (the default) is ``litert`` for a ``.tflite`` file (the bundled model) and
-``ultralytics`` for anything else. Both give the same boxes for the bundled model (a test
-compares them). :class:`~pipeline.detections.replay.ReplayDetector` replays saved
+``auto`` (the default) is ``litert`` for a ``.tflite`` file (the bundled model on the CPU) and
+``ultralytics`` for anything else, and for the bundled model on a GPU: its weights in
+``yolov8n_int8.safetensors`` (:mod:`~pipeline.detections.yolo_safetensors`) on torch. Both
+give the same boxes for the bundled model (a test compares them), and its torch copy nearly
+the same (tested too). :class:`~pipeline.detections.replay.ReplayDetector` replays saved
 detections instead (``--detections-dir``). A new back end is one module plus one line below.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from infra.device import runs_on_cuda
 from infra.errors import UserError
 from infra.registry import Registry
 from pipeline.detections.replay import ReplayDetector, rows_to_detections
@@ -64,11 +67,15 @@ DETECTORS.add("litert", "pipeline.detections.litert:LiteRTDetector")
 DETECTORS.add("ultralytics", "pipeline.detections.yolo:YoloDetector")
 
 
-def resolve_backend(cfg: DetectorConfig) -> str:
-    """The back end a config selects: ``detector.backend``, with ``auto`` resolved by the file type."""
+def resolve_backend(cfg: DetectorConfig, device: str = "cpu") -> str:
+    """The back end a config selects: ``detector.backend``, with ``auto`` resolved by the file type
+    and, for the bundled model (``weights: null``), by ``device``: ``ultralytics`` (its torch copy)
+    where ``device`` resolves to CUDA, else ``litert``."""
     if cfg.backend != "auto":
         return cfg.backend
-    return "litert" if cfg.weights is None or Path(cfg.weights).suffix.lower() == ".tflite" else "ultralytics"
+    if cfg.weights is None:
+        return "ultralytics" if runs_on_cuda(device) else "litert"
+    return "litert" if Path(cfg.weights).suffix.lower() == ".tflite" else "ultralytics"
 
 
 def build_detector(cfg: DetectorConfig, *, device: str, source: str = "<config>") -> Detector:
@@ -77,7 +84,7 @@ def build_detector(cfg: DetectorConfig, *, device: str, source: str = "<config>"
     Raises:
         UserError: unknown back end (listing the registered ones), bad weights file (named).
     """
-    name = resolve_backend(cfg)
+    name = resolve_backend(cfg, device)
     try:
         factory = DETECTORS.get(name)
     except UserError as err:

@@ -1,7 +1,8 @@
 """The ``ultralytics`` back end: :class:`YoloDetector` runs any ultralytics model file.
 
-By default the bundled TFLite YOLOv8n int8 (CPU), or any ultralytics model file (``.pt``,
-``.onnx``, ``.engine``…). The frames of several cameras go through **one** ``predict`` call
+By default the bundled YOLOv8n: its TFLite int8 file on the CPU, the same weights from
+``.safetensors`` on torch on a GPU; or any ultralytics model file (``.pt``, ``.onnx``,
+``.engine``…). The frames of several cameras go through **one** ``predict`` call
 (pre- and post-processing batched; torch models also batch the network forward, on the GPU when
 there is one, in fp16 with ``detector.fp16``). The bundled TFLite graph has a fixed batch of 1,
 so ultralytics runs its network once per frame inside that call, on one thread (ultralytics'
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from infra.device import resolve_device
+from infra.device import resolve_device, runs_on_cuda
 from infra.errors import UserError, WeightsError
 from pipeline.frames import Frame
 from trackers import Detections
@@ -30,11 +31,21 @@ __all__ = ["YoloDetector"]
 log = logging.getLogger(__name__)
 
 
+def _bundled(device: str) -> Path:
+    """The bundled model: its torch weights where ``device`` resolves to CUDA, else the TFLite file."""
+    from pipeline.weights import default_detector_path, default_torch_detector_path
+
+    return default_torch_detector_path() if runs_on_cuda(device) else default_detector_path()
+
+
 class YoloDetector:
     """Person detector over an ultralytics YOLO model.
 
     Args:
-        weights: model file; ``None`` = the bundled ``pipeline/weights/yolov8n_int8.tflite``.
+        weights: model file (``.safetensors`` in the format of
+            :mod:`~pipeline.detections.yolo_safetensors`, or any file ultralytics loads);
+            ``None`` = the bundled model: ``yolov8n_int8.safetensors`` on torch where ``device``
+            resolves to CUDA, else ``yolov8n_int8.tflite`` (CPU).
         conf_threshold: smallest score kept, in [0, 1].
         classes: class ids kept (COCO person = 0); kept rows get ``class_id`` from the model.
         imgsz_px: network input size in pixels.
@@ -57,9 +68,7 @@ class YoloDetector:
         batch_frames: int,
         fp16: bool,
     ) -> None:
-        from pipeline.weights import default_detector_path
-
-        path = Path(weights) if weights is not None else default_detector_path()
+        path = Path(weights) if weights is not None else _bundled(device)
         if not path.is_file():
             raise WeightsError(f"{path}: detector weights not found")
         self.path = path
@@ -67,8 +76,7 @@ class YoloDetector:
         self.classes = [int(c) for c in classes]
         self.imgsz_px = int(imgsz_px)
         self.batch_frames = max(1, int(batch_frames))
-        is_torch = path.suffix in (".pt", ".pth")
-        on_torch_device = is_torch or path.suffix in (".engine", ".onnx")
+        on_torch_device = path.suffix in (".pt", ".pth", ".safetensors", ".engine", ".onnx")
         self.device = str(resolve_device(device)) if on_torch_device else "cpu"
         self.fp16 = bool(fp16) and self.device.startswith("cuda")
         try:
@@ -79,7 +87,12 @@ class YoloDetector:
             level = ULTRALYTICS_LOG.level
             ULTRALYTICS_LOG.setLevel(logging.WARNING)
             try:
-                self._model = YOLO(str(path), task="detect")
+                if path.suffix == ".safetensors":
+                    from pipeline.detections.yolo_safetensors import load_yolo_safetensors
+
+                    self._model = load_yolo_safetensors(path)
+                else:
+                    self._model = YOLO(str(path), task="detect")
                 # One warm-up call: loads the backend now (a bad file fails here, named), not at frame 1.
                 self._predict([np.zeros((self.imgsz_px, self.imgsz_px, 3), np.uint8)])
             finally:

@@ -463,7 +463,7 @@ def adapt(
     """
     import torch
 
-    from reid_core.training.run import start_or_resume
+    from reid_core.training.run import deterministic_algorithms, start_or_resume
     from reid_core.weights import save_weights
 
     if not cfg.run.init_weights:
@@ -506,7 +506,8 @@ def adapt(
         file=sys.stderr,
         flush=True,
     )
-    trainer.run(until=stop_after)
+    with deterministic_algorithms(cfg.run.deterministic):
+        trainer.run(until=stop_after)
     if trainer.step < trainer.steps:
         return ckpt
     meta = trainer.weights_meta()

@@ -271,7 +271,8 @@ class RunConfig:
         num_threads: torch CPU threads; null = torch's default (the number of cores).
         deterministic: run with ``torch.use_deterministic_algorithms`` (true: two runs of the
             same recipe and seed give bit-identical weights on the same machine and thread
-            count; false: multi-threaded CPU scatter-adds make them differ by rounding).
+            count, CPU or CUDA; false: multi-threaded CPU scatter-adds and CUDA's cuBLAS and cuDNN
+            make them differ by rounding, and mining turns that into other batches).
         out_dir: run folder (checkpoints, metrics); ``--out`` overrides it.
         init_weights: start from these re-ID weights (``.safetensors`` of the same model
             config, e.g. the shipped ones) instead of ImageNet; null = ImageNet trunk, new head.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +56,27 @@ def train(
         raise UserError(f"{out}: cannot create the run folder ({err.strerror})") from None
     if not os.access(out, os.W_OK):
         raise UserError(f"{out}: run folder is not writable")
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(cfg.run.deterministic, warn_only=True)
-    try:
+    with deterministic_algorithms(cfg.run.deterministic):
         return _train(cfg, out, ckpt, resume, progress)
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(on: bool) -> Iterator[None]:
+    """``torch.use_deterministic_algorithms(on)`` inside the block (as before it, after).
+
+    On CUDA, cuBLAS is deterministic only with a fixed workspace: ``CUBLAS_WORKSPACE_CONFIG``
+    is set to ``:4096:8`` unless the environment sets it (it takes effect where cuBLAS starts
+    after it, as in a ``reid-train`` process). Without this, two CUDA runs of one recipe part ways
+    at the first hard-negative mining round (seen on an H200).
+    """
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    try:
+        yield
     finally:
-        torch.use_deterministic_algorithms(was_deterministic)
+        torch.use_deterministic_algorithms(was)
 
 
 def start_or_resume(trainer: Any, cfg: TrainConfig, out: Path, ckpt: Path, resume: bool) -> None:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 @pytest.mark.skipif(not (ROOT / "sample_videos" / "cam_a.mp4").is_file(), reason="sample_videos/ not here")
 def test_gpu_throughput_script_runs_on_the_cpu_with_tiny_inputs(tmp_path: Path) -> None:
-    """Two 320×180 cameras, 6 frames each, the untrained YOLOv8n it builds, on the CPU: a full report."""
+    """Two 320×180 cameras, 6 frames each, the bundled YOLOv8n on torch, on the CPU: a full report."""
     cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_throughput.py"), "--cams", "2", "--size", "320x180",
            "--longer", "1", "--device", "cpu", "--max-frames", "6", "--out", str(tmp_path)]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, timeout=600)
@@ -23,7 +23,7 @@ def test_gpu_throughput_script_runs_on_the_cpu_with_tiny_inputs(tmp_path: Path) 
     assert "cameras x fps sustained" in proc.stdout and "stage" in proc.stdout
     report = json.loads((tmp_path / "gpu_throughput.json").read_text(encoding="utf-8"))
     assert report["cameras"] == 2 and report["frames"] == 12 and report["size"] == [320, 180]
-    assert report["fp16"] is False and "untrained" in report["weights"]
+    assert report["fp16"] is False and report["weights"].endswith("yolov8n_int8.safetensors")
     assert report["cameras_realtime"] == pytest.approx(report["fps_loaded"] / 25.0)
     assert set(report["stages_fps"]) >= {"decode", "detect", "track", "reid"}
     assert report["gpu"]["samples"] == 0 or report["gpu"]["util_max_pct"] >= 0  # no GPU: not measured

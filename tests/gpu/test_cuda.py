@@ -29,10 +29,11 @@ def test_matcher_scores_on_cuda_equal_cpu(trunk: str) -> None:
     for device in ("cpu", "cuda"):
         matcher = matcher_from_model(model, device)
         enc = matcher.encode(crops)
-        results[device] = (matcher.score(enc, enc), matcher.embed(enc))
+        results[device] = (matcher.score(enc, enc), matcher.embed(enc), enc.half_a.cpu().numpy())
 
     np.testing.assert_allclose(results["cuda"][0], results["cpu"][0], atol=2e-3)
     np.testing.assert_allclose(results["cuda"][1], results["cpu"][1], atol=2e-3)
+    np.testing.assert_allclose(results["cuda"][2], results["cpu"][2], rtol=1e-3, atol=1e-3)
 
 
 def test_default_matcher_runs_on_cuda() -> None:
