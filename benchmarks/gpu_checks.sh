@@ -29,7 +29,7 @@ fi
 echo "== 1. GPU tests"
 # cuBLAS reads its workspace setting when it starts, i.e. at the first GPU test: set it for the
 # exact-resume test (reid-train sets it itself).
-CUBLAS_WORKSPACE_CONFIG=:4096:8 timeout 200 python3 -m pytest -p no:cacheprovider -m gpu -rA -q \
+CUBLAS_WORKSPACE_CONFIG=:4096:8 timeout 170 python3 -m pytest -p no:cacheprovider -m gpu -rA -q \
   tests/gpu tests/pipeline/test_run.py tests/pipeline/detections/test_yolo_safetensors.py \
   tests/reid_core/test_train.py tests/reid_core/test_adapt.py tests/reid_core/test_camera_norm.py \
   >"$out/gpu_tests.log" 2>&1
@@ -38,7 +38,7 @@ echo "pytest exit $?"; grep -E "^(PASSED|FAILED|ERROR)|passed|failed" "$out/gpu_
 echo "== 2. README command on the GPU"
 {
   for dev in cuda:0 cpu; do
-    timeout 90 python3 -c "import sys; from pipeline.cli import main; sys.exit(main())" \
+    timeout 60 python3 -c "import sys; from pipeline.cli import main; sys.exit(main())" \
       --cams sample_videos/cam_a.mp4 sample_videos/cam_b.mp4 --out "/tmp/sample_$dev.json" --overwrite \
       --progress off --device "$dev"
     echo "exit $?"
