@@ -12,14 +12,18 @@ own choice on a 2-core machine); the ``litert`` back end is the faster way to ru
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 
 from infra.device import resolve_device, runs_on_cuda
 from infra.errors import UserError, WeightsError
+from pipeline.detections.yolo_numpy import Letterbox
 from pipeline.frames import Frame
 from trackers import Detections
 
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["YoloDetector"]
 
 log = logging.getLogger(__name__)
+
+_UNIT_SCALE = np.ones(4, np.float32)
 
 
 def _bundled(device: str) -> Path:
@@ -79,6 +85,10 @@ class YoloDetector:
         on_torch_device = path.suffix in (".pt", ".pth", ".safetensors", ".engine", ".onnx")
         self.device = str(resolve_device(device)) if on_torch_device else "cpu"
         self.fp16 = bool(fp16) and self.device.startswith("cuda")
+        # frames are scaled down to the network input on these threads (cv2 releases the GIL)
+        self._pool = ThreadPoolExecutor(
+            max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="yolo-shrink"
+        )
         try:
             from ultralytics import YOLO
             from ultralytics.utils import LOGGER as ULTRALYTICS_LOG
@@ -146,17 +156,35 @@ class YoloDetector:
         """
         out: list[Detections] = []
         for start in range(0, len(frames), self.batch_frames):
-            chunk = [f.image_bgr for f in frames[start : start + self.batch_frames]]
-            for result in self._predict(chunk):
+            shrunk = list(
+                self._pool.map(self._shrink, [f.image_bgr for f in frames[start : start + self.batch_frames]])
+            )
+            for (_, scale), result in zip(shrunk, self._predict([image for image, _ in shrunk]), strict=True):
                 boxes = result.boxes
                 if boxes is None or len(boxes) == 0:
                     out.append(Detections.empty())
                     continue
                 out.append(
                     Detections(
-                        xyxy=boxes.xyxy.cpu().numpy().astype(np.float32),
+                        xyxy=(boxes.xyxy.cpu().numpy() * scale).astype(np.float32),
                         score=boxes.conf.cpu().numpy().astype(np.float32),
                         class_id=boxes.cls.cpu().numpy().astype(np.int64),
                     )
                 )
         return out
+
+    def _shrink(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A frame larger than the network input scaled down as ultralytics' letterbox would (same
+        size, same interpolation), and the (4,) factors that take its xyxy boxes back to the frame.
+
+        Done here, on the pool's threads, rather than by ultralytics on the caller's: at many 1080p
+        cameras that resize was most of the detect stage's CPU time on a GPU machine (docs/speed.md).
+        The network sees the same input, so the boxes are ultralytics' own up to float rounding.
+        """
+        h, w = image_bgr.shape[:2]
+        fit = Letterbox.fit(h, w, self.imgsz_px)
+        if fit.new_w >= w:  # not larger: ultralytics letterboxes it as it is
+            return image_bgr, _UNIT_SCALE
+        small = cv2.resize(image_bgr, (fit.new_w, fit.new_h), interpolation=cv2.INTER_LINEAR)
+        sx, sy = w / fit.new_w, h / fit.new_h
+        return small, np.array([sx, sy, sx, sy], np.float32)

@@ -134,3 +134,25 @@ def test_tool_remakes_the_bundled_file_exactly(tmp_path: Path) -> None:
     made, shipped = load_file(str(out)), load_file(str(BUNDLED))
     assert made.keys() == shipped.keys()
     assert all(torch.equal(made[k], shipped[k]) for k in made)
+
+
+@pytest.mark.skipif(not (SAMPLE / "cam_a.mp4").is_file(), reason="sample_videos/ not in this checkout")
+@pytest.mark.parametrize("size_wh", [(1920, 1080), (1001, 703), (480, 270)], ids=["1080p", "odd", "smaller"])
+def test_frames_scaled_down_before_predict_give_ultralytics_own_boxes(size_wh: tuple[int, int]) -> None:
+    """YoloDetector scales large frames down itself (on a thread pool) and maps the boxes back:
+    the same boxes and scores as ultralytics letterboxing the full frame, up to float rounding."""
+    import dataclasses
+
+    import cv2
+
+    frames = [
+        dataclasses.replace(f, image_bgr=cv2.resize(f.image_bgr, size_wh, interpolation=cv2.INTER_CUBIC))
+        for f in _sample_frames(step=45)
+    ]
+    det = build_detector(DetectorConfig(backend="ultralytics", weights=str(BUNDLED)), device="cpu")
+    ours = det.detect(frames)
+    theirs = det._predict([f.image_bgr for f in frames])  # type: ignore[attr-defined]
+    assert sum(len(d) for d in ours) > 5
+    for a, result in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a.xyxy, result.boxes.xyxy.numpy().reshape(-1, 4), atol=1e-2)
+        np.testing.assert_allclose(a.score, result.boxes.conf.numpy(), atol=1e-5)
