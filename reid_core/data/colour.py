@@ -24,7 +24,7 @@ import numpy as np
 
 from reid_core.data.crops import IMAGENET_MEAN_RGB
 
-__all__ = ["MAX_GAIN", "MODES", "REFERENCE_BGR", "GreyWorld"]
+__all__ = ["MAX_GAIN", "MEAN_SAMPLE_PX", "MODES", "REFERENCE_BGR", "GreyWorld", "frame_mean_bgr"]
 
 REFERENCE_BGR = np.array([c * 255.0 for c in reversed(IMAGENET_MEAN_RGB)], np.float32)
 """The mean colour every camera is mapped to: ImageNet's mean, BGR, 0–255."""
@@ -33,6 +33,23 @@ MODES = ("grey_world", "as_seen")
 MAX_GAIN = 2.0
 """Gains are clipped to ``[1 / MAX_GAIN, MAX_GAIN]``: a very dark or saturated scene is corrected
 only this far (noise and clipped pixels cannot be undone)."""
+
+
+MEAN_SAMPLE_PX = 130_000
+"""A frame's mean colour is taken over at most about this many pixels (a regular grid): every
+pixel up to 960 × 540, every 3rd pixel of every 3rd row at 1920 × 1080 (0.17 ms there instead of
+0.45 ms for every pixel, on the pipeline's main thread; on a sample frame the mean moved by 0.04
+grey levels)."""
+
+
+def frame_mean_bgr(image_bgr: np.ndarray) -> np.ndarray:
+    """(3,) float32 mean B, G, R of an (H, W, 3) uint8 BGR frame, over a grid of at most
+    ~:data:`MEAN_SAMPLE_PX` pixels (every pixel of a frame of fewer than 4 × that many)."""
+    h, w = image_bgr.shape[:2]
+    step = int(math.sqrt(h * w / MEAN_SAMPLE_PX))
+    if step >= 2:  # nearest-neighbour resize = every step-th pixel of every step-th row, fast
+        image_bgr = cv2.resize(image_bgr, (w // step, h // step), interpolation=cv2.INTER_NEAREST)
+    return np.asarray(cv2.mean(image_bgr)[:3], np.float32)
 
 
 class GreyWorld:
@@ -56,7 +73,7 @@ class GreyWorld:
 
     def observe(self, cam_id: str, image_bgr: np.ndarray, time_s: float) -> None:
         """Fold one frame of ``cam_id`` ((H, W, 3) uint8 BGR, taken at ``time_s`` seconds) into its mean."""
-        mean = np.asarray(cv2.mean(image_bgr)[:3], np.float32)  # every pixel: 0.4 ms for 1920 x 1080
+        mean = frame_mean_bgr(image_bgr)
         previous = self._mean.get(cam_id)
         count = self._frames.get(cam_id, 0) + 1
         if previous is None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from reid_core.data.colour import MAX_GAIN, REFERENCE_BGR, GreyWorld
+from reid_core.data.colour import MAX_GAIN, REFERENCE_BGR, GreyWorld, frame_mean_bgr
 
 
 def flat(bgr: tuple[float, float, float], size: int = 16) -> np.ndarray:
@@ -73,3 +74,20 @@ def test_apply_scales_rounds_and_saturates_without_touching_the_input() -> None:
 def test_bad_window_is_refused(window_s: float) -> None:
     with pytest.raises(ValueError, match="window_s"):
         GreyWorld(window_s=window_s)
+
+
+@pytest.mark.parametrize(
+    ("size_wh", "exact"),
+    [((640, 360), True), ((640, 480), True), ((960, 540), True), ((1280, 720), False), ((1920, 1080), False)],
+)
+def test_frame_mean_every_pixel_up_to_960x540_and_close_above(size_wh: tuple[int, int], exact: bool) -> None:
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (45, 80, 3), dtype=np.uint8)  # smooth-ish content once scaled up
+    image = cv2.resize(small, size_wh, interpolation=cv2.INTER_CUBIC)
+    full = np.asarray(cv2.mean(image)[:3], np.float32)
+    got = frame_mean_bgr(image)
+    assert got.shape == (3,) and got.dtype == np.float32
+    if exact:
+        np.testing.assert_array_equal(got, full)
+    else:
+        np.testing.assert_allclose(got, full, atol=0.5)
