@@ -173,6 +173,10 @@ class YoloDetector:
                 )
         return out
 
+    def close(self) -> None:
+        """Stop the resize threads (the detector cannot be used afterwards)."""
+        self._pool.shutdown(wait=True)
+
     def _shrink(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A frame larger than the network input scaled down as ultralytics' letterbox would (same
         size, same interpolation), and the (4,) factors that take its xyxy boxes back to the frame.
