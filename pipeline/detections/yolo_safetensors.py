@@ -8,21 +8,25 @@ for every ``Conv2d`` of the **fused** model (BatchNorm folded into the convoluti
   (out, 1, 1, 1) or (): weight = int8 × scale) or ``float32``;
 - ``<name>.bias``: (out,) float32 (absent where the layer has none, e.g. the DFL convolution).
 
-Its metadata: ``format`` = :data:`FORMAT`, ``version``, ``model_yaml`` (e.g. ``yolov8n.yaml``,
-from ultralytics' own model definitions) and provenance (``source``, ``source_sha256``).
+Its metadata: ``format`` = :data:`FORMAT`, ``version``, ``model_yaml`` (e.g. ``yolov8n.yaml``:
+one of ultralytics' own model definitions, :data:`MODEL_YAML`) and provenance (``source``, ``source_sha256``).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from infra.errors import WeightsError
 
-__all__ = ["FORMAT", "VERSION", "load_yolo_safetensors"]
+__all__ = ["FORMAT", "MODEL_YAML", "VERSION", "load_yolo_safetensors"]
 
 FORMAT = "reid-pipeline-yolo"
 VERSION = "1"
+MODEL_YAML = re.compile(r"yolo(v8|11)[nsmlx]\.yaml")
+"""The model definitions a file may name: ultralytics' own detection models (built from its
+package, so a file cannot point ultralytics at another file to load)."""
 
 
 def load_yolo_safetensors(path: Path) -> Any:
@@ -43,7 +47,10 @@ def load_yolo_safetensors(path: Path) -> Any:
         raise WeightsError(f"{path}: not a readable .safetensors file ({err})") from None
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise WeightsError(f"{path}: not a {FORMAT} version {VERSION} file (metadata {meta})")
-    yolo = YOLO(meta.get("model_yaml", ""), task="detect")
+    model_yaml = meta.get("model_yaml", "")
+    if not MODEL_YAML.fullmatch(model_yaml):  # a name of ultralytics' own, never a path to load
+        raise WeightsError(f"{path}: model_yaml {model_yaml!r} is not one of ultralytics' YOLOv8/11 models")
+    yolo = YOLO(model_yaml, task="detect")
     model: Any = yolo.model
     model.fuse()
     convs = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}

@@ -79,6 +79,8 @@ def _write(path: Path, tensors: dict[str, torch.Tensor], **meta: str) -> Path:
         (lambda p, t: p.write_bytes(b"not a safetensors file") and p, "not a readable .safetensors file"),
         (lambda p, t: _write(p, t, format="something-else"), "not a reid-pipeline-yolo version 1 file"),
         (lambda p, t: _write(p, t, version="9"), "not a reid-pipeline-yolo version 1 file"),
+        (lambda p, t: _write(p, t, model_yaml="evil.pt"), "model_yaml 'evil.pt' is not one of"),
+        (lambda p, t: _write(p, t, model_yaml="../yolov8n.yaml"), "model_yaml '../yolov8n.yaml' is not"),
         (
             lambda p, t: _write(p, {k: v for k, v in t.items() if k != "model.0.conv.bias"}),
             "missing .*model.0.conv.bias",
@@ -88,7 +90,7 @@ def _write(path: Path, tensors: dict[str, torch.Tensor], **meta: str) -> Path:
             r"model.0.conv.weight is \(16, 3, 5, 5\)",
         ),
     ],
-    ids=["garbage", "format", "version", "missing-tensor", "wrong-shape"],
+    ids=["garbage", "format", "version", "pickle-path", "yaml-path", "missing-tensor", "wrong-shape"],
 )
 def test_bad_files_are_one_line_weights_errors(tmp_path: Path, make, match: str) -> None:
     path = make(tmp_path / "det.safetensors", load_file(str(BUNDLED)))
