@@ -75,12 +75,18 @@ class SamplerConfig:
         dataset_weights: share of each batch's anchor identities per data set of
             ``data.train`` (same order; unitless, normalised; higher = that data set seen more
             often). null = no balancing: identities drawn uniformly over all data sets.
+        camera_norm: per-camera BatchNorm statistics in training (camera-based BatchNorm): each
+            camera's crops of a batch (a camera = one camera of one data set) pass the trunk
+            together, so every camera is normalised by its own moments, as
+            ``reid.camera_norm`` / ``reid-eval cmc --camera-norm`` do at test time. false = one
+            pass for the whole batch.
     """
 
     identities_per_batch: int = 33
     negatives_per_positive: float = 2.0
     both_orders: bool = True
     dataset_weights: tuple[float, ...] | None = None
+    camera_norm: bool = False
 
 
 @dataclass(frozen=True)

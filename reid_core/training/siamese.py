@@ -148,6 +148,8 @@ class SiameseTrainer(Trainer):
         except ValueError as err:
             roots = ", ".join(d.root for d in cfg.data.train)
             raise DatasetError(f"{roots}: cannot build training pairs ({err})") from None
+        # a camera of one data set is not the same camera of another: (data set, camera) pairs
+        norm_groups = data.groups * (int(cams.max()) + 1) + cams if cfg.sampler.camera_norm else None
         model = model.to(_device(cfg))
         trunk_params = list(model.trunk.parameters())
         trunk_ids = {id(p) for p in trunk_params}
@@ -174,8 +176,10 @@ class SiameseTrainer(Trainer):
             embed_weight=cfg.loss.embed_weight,
             embed_temperature=cfg.loss.embed_temperature,
             shortlist_k=cfg.data.shortlist_k,
+            norm_groups=norm_groups,
             weights_description={
                 "train_data": [{"name": d.name, "root": d.root} for d in cfg.data.train],
+                "camera_norm": cfg.sampler.camera_norm,
                 "split_seed": cfg.data.split_seed,
                 "input_size_hw": list(INPUT_SIZE_HW),
                 "input_colour": "BGR uint8 crops, converted to RGB inside",

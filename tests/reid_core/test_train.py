@@ -343,3 +343,43 @@ def test_cuda_run_resumes_exactly_and_its_weights_load_on_the_cpu(
     m = load_matcher(tmp_path / "a" / "last.safetensors", device="cpu")
     enc = m.encode_paths(sorted(root.glob("*.jpg"))[:4])
     assert np.isfinite(m.score(enc, enc)).all()
+
+
+@pytest.mark.parametrize("camera_norm", [False, True])
+def test_camera_norm_groups_crops_by_data_set_and_camera(
+    tiny: tuple[Path, TrainConfig], tmp_path: Path, camera_norm: bool
+) -> None:
+    """``sampler.camera_norm``: the trunk normalises each (data set, camera)'s crops of a batch by
+    their own moments; camera 0 of one data set is not camera 0 of another."""
+    from reid_core.data.datasets import ReIDItem
+    from reid_core.training.data import TrainData
+
+    _, cfg = tiny
+    one = load_train_data(cfg.data)  # one data set, two cameras; a second: the same crops, new people
+    cfg = dataclasses.replace(
+        cfg,
+        data=dataclasses.replace(cfg.data, train=cfg.data.train * 2),
+        sampler=dataclasses.replace(cfg.sampler, camera_norm=camera_norm, dataset_weights=(0.5, 0.5)),
+        run=dataclasses.replace(cfg.run, steps=2),
+    )
+    offset = max(it.person_id for it in one.items) + 1
+    second = tuple(ReIDItem(it.image_path, it.person_id + offset, it.camera_id) for it in one.items)
+    data = TrainData(
+        one.items + second,
+        np.concatenate([one.images_bgr, one.images_bgr]),
+        one.eval_splits,
+        np.repeat(np.array([0, 1], np.int64), len(one.items)),
+    )
+    torch.manual_seed(0)
+    trainer = SiameseTrainer.from_config(cfg, build_model(cfg.model), data, tmp_path / "run")
+    cams = np.array([it.camera_id for it in data.items])
+    if not camera_norm:
+        assert trainer.norm_groups is None
+    else:
+        groups = trainer.norm_groups
+        assert groups is not None and len(set(groups.tolist())) == 4  # 2 data sets x 2 cameras
+        for g in set(groups.tolist()):  # one group = one data set's one camera
+            rows = groups == g
+            assert len(set(data.groups[rows].tolist())) == 1 and len(set(cams[rows].tolist())) == 1
+    trainer.run()
+    assert trainer.weights_meta()["camera_norm"] is camera_norm
