@@ -158,3 +158,19 @@ def test_frames_scaled_down_before_predict_give_ultralytics_own_boxes(size_wh: t
     for a, result in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a.xyxy, result.boxes.xyxy.numpy().reshape(-1, 4), atol=1e-2)
         np.testing.assert_allclose(a.score, result.boxes.conf.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("cuda", "backend", "bundled"), [(True, "ultralytics", ".safetensors"), (False, "litert", ".tflite")]
+)
+def test_the_bundled_model_follows_where_the_device_resolves(
+    monkeypatch: pytest.MonkeyPatch, cuda: bool, backend: str, bundled: str
+) -> None:
+    """Without a GPU here, the GPU choice is checked with the device check replaced."""
+    import pipeline.detections as detections
+    from pipeline.detections import yolo
+
+    monkeypatch.setattr(detections, "runs_on_cuda", lambda device: cuda)
+    monkeypatch.setattr(yolo, "runs_on_cuda", lambda device: cuda)
+    assert resolve_backend(DetectorConfig(), "auto") == backend
+    assert yolo._bundled("auto").suffix == bundled
