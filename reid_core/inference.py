@@ -135,7 +135,8 @@ class Matcher:
         self.device = resolve_device(device)
         if self.device.type == "cuda":
             # cuDNN's default TF32 convolutions moved encodings by ~1 % from the CPU's (H200): re-ID
-            # runs in full float32 on CUDA too, so a GPU and a CPU make the same links.
+            # runs in full float32 on CUDA too, so a GPU and a CPU make the same links. The switch is
+            # process-wide: a float32 detector in the same process loses TF32 too (fp16 does not care).
             torch.backends.cudnn.allow_tf32 = False
         self.model = model.to(self.device).eval()
         self._trunk: torch.nn.Module = _fused_trunk(self.model.trunk) if fuse else self.model.trunk
