@@ -46,7 +46,8 @@ def load_yolo_safetensors(path: Path) -> Any:
     except Exception as err:  # safetensors raises its own types for a damaged file
         raise WeightsError(f"{path}: not a readable .safetensors file ({err})") from None
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise WeightsError(f"{path}: not a {FORMAT} version {VERSION} file (metadata {meta})")
+        found = f"format {meta.get('format')!r}, version {meta.get('version')!r}"
+        raise WeightsError(f"{path}: not a {FORMAT} version {VERSION} detector file ({found})")
     model_yaml = meta.get("model_yaml", "")
     if not MODEL_YAML.fullmatch(model_yaml):  # a name of ultralytics' own, never a path to load
         raise WeightsError(f"{path}: model_yaml {model_yaml!r} is not one of ultralytics' YOLOv8/11 models")

@@ -77,8 +77,11 @@ def _write(path: Path, tensors: dict[str, torch.Tensor], **meta: str) -> Path:
     ("make", "match"),
     [
         (lambda p, t: p.write_bytes(b"not a safetensors file") and p, "not a readable .safetensors file"),
-        (lambda p, t: _write(p, t, format="something-else"), "not a reid-pipeline-yolo version 1 file"),
-        (lambda p, t: _write(p, t, version="9"), "not a reid-pipeline-yolo version 1 file"),
+        (
+            lambda p, t: _write(p, t, format="something-else"),
+            "not a reid-pipeline-yolo version 1 detector file .format 'something-else', version '1'.",
+        ),
+        (lambda p, t: _write(p, t, version="9"), "not a reid-pipeline-yolo version 1 detector file"),
         (lambda p, t: _write(p, t, model_yaml="evil.pt"), "model_yaml 'evil.pt' is not one of"),
         (lambda p, t: _write(p, t, model_yaml="../yolov8n.yaml"), "model_yaml '../yolov8n.yaml' is not"),
         (
