@@ -10,7 +10,8 @@
 #      speed, and whether two runs give the same weights bit for bit.
 # Usage (repo root, on the GPU machine): bash benchmarks/gpu_checks.sh OUT_DIR
 # Logs and JSON go to OUT_DIR (at most 8 files). Wheels for packages the machine lacks may sit in
-# .whl/ (installed to /tmp/site with --no-deps); each step has its own time limit.
+# .whl/ (benchmarks/gpu_wheels.sh fetches them; installed to /tmp/site with --no-deps); each step
+# has its own time limit.
 set -u
 out=${1:?usage: gpu_checks.sh OUT_DIR}
 mkdir -p "$out"
