@@ -20,11 +20,12 @@ detections instead (``--detections-dir``). A new back end is one module plus one
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from infra.device import runs_on_cuda
-from infra.errors import UserError
+from infra.errors import UserError, WeightsError
 from infra.registry import Registry
 from pipeline.detections.replay import ReplayDetector, rows_to_detections
 
@@ -62,6 +63,8 @@ class DetectorFactory(Protocol):
     def from_config(self, cfg: DetectorConfig, *, device: str) -> Detector: ...
 
 
+log = logging.getLogger(__name__)
+
 DETECTORS: Registry[DetectorFactory] = Registry("detector back end")
 DETECTORS.add("litert", "pipeline.detections.litert:LiteRTDetector")
 DETECTORS.add("ultralytics", "pipeline.detections.yolo:YoloDetector")
@@ -81,6 +84,9 @@ def resolve_backend(cfg: DetectorConfig, device: str = "cpu") -> str:
 def build_detector(cfg: DetectorConfig, *, device: str, source: str = "<config>") -> Detector:
     """The detector of ``cfg`` on ``device`` (``auto``, ``cpu``, ``cuda:N``).
 
+    ``auto`` with the bundled model on a GPU falls back to the CPU's TFLite file, with a warning,
+    if its torch copy cannot be loaded.
+
     Raises:
         UserError: unknown back end (listing the registered ones), bad weights file (named).
     """
@@ -89,4 +95,11 @@ def build_detector(cfg: DetectorConfig, *, device: str, source: str = "<config>"
         factory = DETECTORS.get(name)
     except UserError as err:
         raise UserError(f"{source}: detector.backend: {err}") from None
-    return factory.from_config(cfg, device=device)
+    bundled_on_gpu = name == "ultralytics" and cfg.backend == "auto" and cfg.weights is None
+    try:
+        return factory.from_config(cfg, device=device)
+    except WeightsError as err:  # e.g. an ultralytics whose yolov8n.yaml no longer fits the file
+        if not bundled_on_gpu:
+            raise
+        log.warning("%s; the bundled detector runs on the CPU (litert) instead", err)
+        return DETECTORS.get("litert").from_config(cfg, device="cpu")

@@ -177,3 +177,25 @@ def test_the_bundled_model_follows_where_the_device_resolves(
     monkeypatch.setattr(yolo, "runs_on_cuda", lambda device: cuda)
     assert resolve_backend(DetectorConfig(), "auto") == backend
     assert yolo._bundled("auto").suffix == bundled
+
+
+def test_auto_falls_back_to_the_tflite_file_if_the_torch_copy_does_not_load(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a GPU, a torch copy that no longer fits ultralytics' model costs speed, not the run."""
+    import pipeline.detections as detections
+    from pipeline.detections import yolo
+
+    def broken(path: Path) -> None:
+        raise WeightsError(f"{path}: tensors do not fit yolov8n.yaml")
+
+    monkeypatch.setattr(detections, "runs_on_cuda", lambda device: True)
+    monkeypatch.setattr(yolo, "runs_on_cuda", lambda device: True)
+    monkeypatch.setattr(yolo, "resolve_device", lambda device: "cpu")  # no GPU here
+    monkeypatch.setattr("pipeline.detections.yolo_safetensors.load_yolo_safetensors", broken)
+    with caplog.at_level("WARNING"):
+        det = build_detector(DetectorConfig(), device="auto")
+    assert det.describe().startswith("litert")
+    assert "runs on the CPU (litert) instead" in caplog.text and "do not fit" in caplog.text
+    with pytest.raises(WeightsError, match="do not fit"):  # a file the user named: an error
+        build_detector(DetectorConfig(weights=str(BUNDLED)), device="auto")
