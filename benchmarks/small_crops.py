@@ -34,8 +34,12 @@ def shrink_folder(src: Path, dst: Path, min_px: int, max_px: int, seed: int = 0)
         new_h = int(rng.integers(min_px, max_px + 1))
         small = cv2.resize(image, (max(1, round(w * new_h / h)), new_h), interpolation=cv2.INTER_AREA)
         out = (dst / path.relative_to(src)).with_suffix(".jpg")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(out), small, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise SystemExit(f"{out.parent}: cannot create ({err.strerror})") from None
+        if not cv2.imwrite(str(out), small, [cv2.IMWRITE_JPEG_QUALITY, 90]):
+            raise SystemExit(f"{out}: cannot write")
         count += 1
     return count
 

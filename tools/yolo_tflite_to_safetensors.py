@@ -121,17 +121,13 @@ def tensors_of(interp: Any, pairs: dict[str, Any], convs: list[tuple[str, Any, S
 
 
 def check_outputs(interp: Any, model: Any, frame_bgr: np.ndarray) -> float:
-    """Largest difference of the person score between TFLite and torch on ``frame_bgr`` (letterboxed)."""
-    import cv2
+    """Largest difference of the person score between TFLite and torch on ``frame_bgr``
+    (letterboxed as the ``litert`` back end does it)."""
     import torch
 
-    h, w = frame_bgr.shape[:2]
-    scale = 640 / max(h, w)
-    image = np.full((640, 640, 3), 114, np.uint8)
-    rh, rw = round(h * scale), round(w * scale)
-    top, left = (640 - rh) // 2, (640 - rw) // 2
-    image[top : top + rh, left : left + rw] = cv2.resize(frame_bgr, (rw, rh), interpolation=cv2.INTER_LINEAR)
-    x = image[:, :, ::-1].astype(np.float32) / 255.0
+    from pipeline.detections.yolo_numpy import letterbox
+
+    x, _ = letterbox(frame_bgr, 640)  # (640, 640, 3) float32 RGB in [0, 1]
     interp.set_tensor(interp.get_input_details()[0]["index"], x[None])
     interp.invoke()
     ref = interp.get_tensor(interp.get_output_details()[0]["index"])[0]

@@ -41,3 +41,11 @@ def test_bad_ranges_are_refused(tmp_path: Path, args: list[str], message: str) -
 def test_a_folder_without_images_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match=r"no \.jpg or \.png images"):
         main([str(tmp_path), str(tmp_path / "out")])
+
+
+def test_an_unwritable_destination_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    cv2.imwrite(str(tmp_path / "src" / "1_0_000001.png"), np.zeros((100, 40, 3), np.uint8))
+    (tmp_path / "dst").write_text("a file, not a folder", encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"dst: cannot create"):
+        main([str(tmp_path / "src"), str(tmp_path / "dst")])

@@ -204,3 +204,24 @@ def pl():
         FakeEncoded=FakeEncoded,
         code_crop=code_crop,
     )
+
+
+@pytest.fixture
+def sample_frames():
+    """``sample_frames(step)``: every ``step``-th frame of the sample's cam_a, then cam_b (skips the
+    test where ``sample_videos/`` is not in the checkout)."""
+    from pipeline.frames import CameraSpec, open_source
+
+    sample = Path(__file__).resolve().parents[2] / "sample_videos"
+    if not (sample / "cam_a.mp4").is_file():
+        pytest.skip("sample_videos/ not in this checkout")
+
+    def frames(step: int) -> list:
+        out = []
+        for cam in ("cam_a", "cam_b"):
+            source = open_source(CameraSpec(str(sample / f"{cam}.mp4"), cam), 25.0)
+            out += [f for f in source.frames() if f.index % step == 0]
+            source.close()
+        return out
+
+    return frames

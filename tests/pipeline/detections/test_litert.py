@@ -11,7 +11,6 @@ import torch
 from pipeline.config import DetectorConfig
 from pipeline.detections import build_detector
 from pipeline.detections.yolo_numpy import Letterbox, decode, letterbox, nms
-from pipeline.frames import CameraSpec, Frame, open_source
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "sample_videos"
@@ -85,22 +84,13 @@ def test_decode_equals_ultralytics_postprocess(conf: float, classes: list[int], 
     np.testing.assert_array_equal(ours.class_id, pred[:, 5].numpy().astype(np.int64))
 
 
-def _sample_frames(step: int) -> list[Frame]:
-    frames: list[Frame] = []
-    for cam in ("cam_a", "cam_b"):
-        source = open_source(CameraSpec(str(SAMPLE / f"{cam}.mp4"), cam), 25.0)
-        frames += [f for f in source.frames() if f.index % step == 0]
-        source.close()
-    return frames
-
-
 @pytest.mark.skipif(not (SAMPLE / "cam_a.mp4").is_file(), reason="sample_videos/ not in this checkout")
-def test_litert_boxes_equal_the_ultralytics_backend_on_the_sample() -> None:
+def test_litert_boxes_equal_the_ultralytics_backend_on_the_sample(sample_frames) -> None:
     """Golden equality: same boxes, scores, classes and order, bit for bit, on frames of both cameras.
 
     (benchmarks/detector_backends.py checks every frame and the whole run's tracks.json.)
     """
-    frames = _sample_frames(step=6)
+    frames = sample_frames(step=6)
     litert = build_detector(DetectorConfig(backend="litert", parallelism=2), device="cpu")
     ultra = build_detector(DetectorConfig(backend="ultralytics"), device="cpu")
     ours, theirs = litert.detect(frames), ultra.detect(frames)
@@ -117,9 +107,9 @@ def test_litert_boxes_equal_the_ultralytics_backend_on_the_sample() -> None:
     ("threads", "parallelism", "expected"), [(1, 0, (1, 1)), (2, 1, (1, 2)), (3, 3, (3, 1))]
 )
 def test_parallel_interpreters_give_the_serial_result(
-    threads: int, parallelism: int, expected: tuple[int, int]
+    sample_frames, threads: int, parallelism: int, expected: tuple[int, int]
 ) -> None:
-    frames = _sample_frames(step=30)
+    frames = sample_frames(step=30)
     serial = build_detector(DetectorConfig(backend="litert", threads=1, parallelism=1), device="cpu")
     other = build_detector(
         DetectorConfig(backend="litert", threads=threads, parallelism=parallelism), device="cpu"

@@ -15,21 +15,11 @@ from infra.errors import WeightsError
 from pipeline.config import DetectorConfig
 from pipeline.detections import build_detector, resolve_backend
 from pipeline.detections.yolo_safetensors import FORMAT, VERSION, load_yolo_safetensors
-from pipeline.frames import CameraSpec, Frame, open_source
 from pipeline.weights import default_torch_detector_path
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "sample_videos"
 BUNDLED = default_torch_detector_path()
-
-
-def _sample_frames(step: int) -> list[Frame]:
-    frames: list[Frame] = []
-    for cam in ("cam_a", "cam_b"):
-        source = open_source(CameraSpec(str(SAMPLE / f"{cam}.mp4"), cam), 25.0)
-        frames += [f for f in source.frames() if f.index % step == 0]
-        source.close()
-    return frames
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -41,10 +31,10 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.skipif(not (SAMPLE / "cam_a.mp4").is_file(), reason="sample_videos/ not in this checkout")
-def test_torch_copy_finds_the_tflite_models_people() -> None:
+def test_torch_copy_finds_the_tflite_models_people(sample_frames) -> None:
     """The same weights in float32 activations (the TFLite file quantises them to int8 on the fly):
     nearly every box found again, in place, with nearly its score."""
-    frames = _sample_frames(step=6)
+    frames = sample_frames(step=6)
     tflite = build_detector(DetectorConfig(backend="litert"), device="cpu").detect(frames)
     ours = build_detector(DetectorConfig(backend="ultralytics", weights=str(BUNDLED)), device="cpu")
     assert ours.describe() == "ultralytics (cpu)"
@@ -114,8 +104,8 @@ def test_auto_backend_of_the_bundled_model_follows_the_device(
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine (GPU-only test)")
-def test_on_cuda_the_bundled_model_runs_on_torch_and_finds_the_cpus_people() -> None:
-    frames = _sample_frames(step=25)
+def test_on_cuda_the_bundled_model_runs_on_torch_and_finds_the_cpus_people(sample_frames) -> None:
+    frames = sample_frames(step=25)
     cfg = DetectorConfig()
     assert resolve_backend(cfg, "auto") == "ultralytics"
     gpu = build_detector(DetectorConfig(fp16=True), device="auto")
@@ -143,7 +133,9 @@ def test_tool_remakes_the_bundled_file_exactly(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not (SAMPLE / "cam_a.mp4").is_file(), reason="sample_videos/ not in this checkout")
 @pytest.mark.parametrize("size_wh", [(1920, 1080), (1001, 703), (480, 270)], ids=["1080p", "odd", "smaller"])
-def test_frames_scaled_down_before_predict_give_ultralytics_own_boxes(size_wh: tuple[int, int]) -> None:
+def test_frames_scaled_down_before_predict_give_ultralytics_own_boxes(
+    sample_frames, size_wh: tuple[int, int]
+) -> None:
     """YoloDetector scales large frames down itself (on a thread pool) and maps the boxes back:
     the same boxes and scores as ultralytics letterboxing the full frame, up to float rounding."""
     import dataclasses
@@ -152,7 +144,7 @@ def test_frames_scaled_down_before_predict_give_ultralytics_own_boxes(size_wh: t
 
     frames = [
         dataclasses.replace(f, image_bgr=cv2.resize(f.image_bgr, size_wh, interpolation=cv2.INTER_CUBIC))
-        for f in _sample_frames(step=45)
+        for f in sample_frames(step=45)
     ]
     det = build_detector(DetectorConfig(backend="ultralytics", weights=str(BUNDLED)), device="cpu")
     ours = det.detect(frames)
